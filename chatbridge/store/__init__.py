@@ -1,0 +1,83 @@
+"""The store: one SQLModel schema shared by the Discord and Matrix sides of every community.
+
+Import tables from `chatbridge.store.tables` (or from here), create engines with `make_engine`,
+bring a database to the current schema with `upgrade` (idempotent; run at every start-up), and use
+`session_scope` for a unit of work.
+"""
+
+from chatbridge.store.engine import make_engine, normalize_url, redact_url, session_scope
+from chatbridge.store.migrate import (
+    SchemaNotCurrentError,
+    check,
+    current_revision,
+    head_revision,
+    pending_differences,
+    upgrade,
+)
+from chatbridge.store.tables import (
+    Community,
+    CommunityBinding,
+    DigestRun,
+    DigestSchedule,
+    Identity,
+    Like,
+    LikeSource,
+    Member,
+    ModCase,
+    ModLogEntry,
+    ModNote,
+    OutboxItem,
+    PlatformCursor,
+    PlatformSession,
+    Post,
+    ProcessedEvent,
+    ProfileField,
+    Report,
+    Sanction,
+    StoreModel,
+    SubForum,
+    Thread,
+    TrophyAward,
+    metadata,
+)
+from chatbridge.store.types import NaiveDatetimeError, UTCDateTime, utcnow
+
+__all__ = [
+    "Community",
+    "CommunityBinding",
+    "DigestRun",
+    "DigestSchedule",
+    "Identity",
+    "Like",
+    "LikeSource",
+    "Member",
+    "ModCase",
+    "ModLogEntry",
+    "ModNote",
+    "NaiveDatetimeError",
+    "OutboxItem",
+    "PlatformCursor",
+    "PlatformSession",
+    "Post",
+    "ProcessedEvent",
+    "ProfileField",
+    "Report",
+    "Sanction",
+    "SchemaNotCurrentError",
+    "StoreModel",
+    "SubForum",
+    "Thread",
+    "TrophyAward",
+    "UTCDateTime",
+    "check",
+    "current_revision",
+    "head_revision",
+    "make_engine",
+    "metadata",
+    "normalize_url",
+    "pending_differences",
+    "redact_url",
+    "session_scope",
+    "upgrade",
+    "utcnow",
+]

@@ -1,0 +1,130 @@
+"""Engine and session creation for the two supported databases.
+
+SQLite is the single-file default for small communities; PostgreSQL is for anything with several
+processes. Both get the same schema (see `migrate`), and the per-connection settings that make
+SQLite behave like a real transactional database are applied here, once, for every connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import URL, Engine, create_engine, event, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlmodel import Session
+
+__all__ = [
+    "SQLITE_BUSY_TIMEOUT_MS",
+    "make_engine",
+    "normalize_url",
+    "redact_url",
+    "session_scope",
+]
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+"""How long a SQLite connection waits for the write lock before failing with "database is locked"."""
+
+
+def normalize_url(url: str | URL) -> URL:
+    """Parse `url` and pin the PostgreSQL driver to psycopg 3.
+
+    `postgresql://` (and the Heroku-style `postgres://`) would make SQLAlchemy look for psycopg2,
+    which is not a dependency.
+    """
+    parsed = make_url(url) if isinstance(url, str) else url
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def redact_url(url: str | URL) -> str:
+    """`url` with its password replaced by `***`, safe for logs and error messages.
+
+    A string that cannot be parsed is not echoed back at all: it might be a password.
+    """
+    try:
+        parsed = make_url(url) if isinstance(url, str) else url
+    except (ArgumentError, ValueError):
+        return "<unparseable database URL>"
+    return parsed.render_as_string(hide_password=True)
+
+
+def make_engine(url: str | URL, *, echo: bool = False) -> Engine:
+    """Create the engine for `url` (`sqlite:///path/chatbridge.db` or `postgresql+psycopg://...`).
+
+    SQLite connections get, on every connect: WAL journal (readers never block the writer),
+    `synchronous=NORMAL` (durable at checkpoints, no fsync per commit — safe with WAL),
+    `foreign_keys=ON` (SQLite's default is off), and a busy timeout. SQLAlchemy also takes over
+    `BEGIN` from the sqlite3 driver and issues `BEGIN IMMEDIATE`, because the driver's legacy mode
+    does not begin transactions for SELECT or DDL, which breaks SAVEPOINTs (`begin_nested`) and
+    read-then-write atomicity; IMMEDIATE takes the single write lock up front so concurrent
+    writers wait for `busy_timeout` instead of failing on a lock upgrade. The price: transactions
+    on one SQLite file run one at a time (fine for a bot; use PostgreSQL to scale out).
+
+    PostgreSQL gets a pre-pinged, recycled connection pool.
+    """
+    parsed = normalize_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        _ensure_sqlite_directory(parsed)
+        engine = create_engine(parsed, echo=echo)
+        _configure_sqlite(engine)
+        return engine
+    if backend == "postgresql":
+        return create_engine(
+            parsed,
+            echo=echo,
+            pool_size=5,
+            max_overflow=10,
+            pool_pre_ping=True,
+            pool_recycle=1800,
+        )
+    raise ValueError(f"unsupported database {redact_url(parsed)!r}: use sqlite:/// or postgresql+psycopg://")
+
+
+def _ensure_sqlite_directory(url: URL) -> None:
+    """Create the database file's directory: SQLite's own error for a missing one is opaque."""
+    database = url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy (the "begin" hook below) decide when transactions start.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS:d}")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@contextmanager
+def session_scope(engine: Engine, *, expire_on_commit: bool = False) -> Iterator[Session]:
+    """A session that commits when the block ends normally and rolls back if it raises.
+
+    `expire_on_commit` defaults to False so objects stay readable after the block (the forum code
+    hands them to renderers after committing) without a surprise lazy reload.
+    """
+    session = Session(engine, expire_on_commit=expire_on_commit)
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

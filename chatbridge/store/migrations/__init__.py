@@ -1,0 +1,1 @@
+"""Alembic migrations of the store (loaded by `chatbridge.store.migrate`, not imported directly)."""

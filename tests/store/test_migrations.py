@@ -1,0 +1,177 @@
+"""Migrations agree with the models and behave on both databases."""
+
+from __future__ import annotations
+
+import io
+import multiprocessing
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic import command
+from sqlalchemy import Engine, inspect, text
+
+from chatbridge.store import (
+    SchemaNotCurrentError,
+    check,
+    current_revision,
+    head_revision,
+    make_engine,
+    metadata,
+    pending_differences,
+    upgrade,
+)
+from chatbridge.store.migrate import MIGRATIONS_DIR, alembic_config, downgrade
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+def _schema(engine: Engine) -> dict[str, list[str]]:
+    inspector = inspect(engine)
+    return {
+        table: sorted(
+            [column["name"] for column in inspector.get_columns(table)]
+            + [str(index["name"]) for index in inspector.get_indexes(table)]
+        )
+        for table in sorted(inspector.get_table_names())
+    }
+
+
+def test_models_and_migrations_agree(engine: Engine) -> None:
+    upgrade(engine)
+    assert pending_differences(engine) == []
+    check(engine)
+
+
+def test_comparison_notices_drift(engine: Engine) -> None:
+    """Guard against a vacuous comparison: a dropped index must show up as a difference."""
+    upgrade(engine)
+    with engine.begin() as connection:
+        connection.execute(text("DROP INDEX ix_post_thread_id_created_at"))
+    differences = pending_differences(engine)
+    assert [diff[0] for diff in differences] == ["add_index"]
+    with pytest.raises(SchemaNotCurrentError, match="differs"):
+        check(engine)
+
+
+def test_fresh_database_is_not_current(engine: Engine) -> None:
+    assert current_revision(engine) is None
+    with pytest.raises(SchemaNotCurrentError, match="run upgrade"):
+        check(engine)
+
+
+def test_upgrade_twice_is_a_no_op(engine: Engine) -> None:
+    upgrade(engine)
+    first = _schema(engine)
+    upgrade(engine)
+    assert _schema(engine) == first
+    assert current_revision(engine) == head_revision()
+    assert set(first) == {table.name for table in metadata.sorted_tables} | {"alembic_version"}
+
+
+def test_downgrade_to_base_and_back(engine: Engine) -> None:
+    upgrade(engine)
+    downgrade(engine, "base")
+    assert current_revision(engine) is None
+    assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+    upgrade(engine)
+    assert pending_differences(engine) == []
+
+
+def test_upgrade_by_url_from_another_directory(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No alembic.ini and no reliance on the working directory."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    try:
+        assert current_revision(engine) == head_revision()
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_foreign_keys_are_back_on_after_upgrade(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'fk.db'}")
+    try:
+        with engine.connect() as connection:
+            upgrade(engine)
+            assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        # The pooled connection that ran the migration is handed out again: still enforcing.
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    finally:
+        engine.dispose()
+
+
+def _upgrade_when_released(url: str, barrier: Any, errors: Any) -> None:
+    try:
+        barrier.wait(timeout=60)
+        upgrade(url)
+    except BaseException as error:
+        errors.put(f"{type(error).__name__}: {error}")
+        raise
+
+
+def test_concurrent_upgrades_from_separate_processes(database_url: str) -> None:
+    """Processes starting together: one migrates, the others wait for it and find nothing to do.
+
+    The processes are forked (cheap: nothing to re-import) and released together by a barrier, so
+    the upgrades really overlap; without the advisory lock PostgreSQL fails on duplicate tables.
+    """
+    context = multiprocessing.get_context("fork")
+    workers = 3
+    barrier = context.Barrier(workers)
+    errors = context.Queue()
+    processes = [
+        context.Process(target=_upgrade_when_released, args=(database_url, barrier, errors))
+        for _ in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=120)
+    failures = []
+    while not errors.empty():
+        failures.append(errors.get())
+    assert [process.exitcode for process in processes] == [0] * workers, failures
+    engine = make_engine(database_url)
+    try:
+        assert current_revision(engine) == head_revision()
+        assert pending_differences(engine) == []
+    finally:
+        engine.dispose()
+
+
+def test_single_linear_history() -> None:
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config())
+    assert len(script.get_heads()) == 1
+    assert head_revision() == "0001"
+
+
+def test_packaged_migration_files_exist() -> None:
+    assert (MIGRATIONS_DIR / "env.py").is_file()
+    assert (MIGRATIONS_DIR / "script.py.mako").is_file()
+    assert (MIGRATIONS_DIR / "versions" / "0001_initial.py").is_file()
+
+
+def test_offline_sql_for_review() -> None:
+    """`--sql` mode renders the DDL without a database (for a DBA to review)."""
+    config = alembic_config()
+    config.output_buffer = io.StringIO()
+    config.set_main_option("sqlalchemy.url", "postgresql+psycopg://reviewer@localhost/chatbridge")
+    command.upgrade(config, "head", sql=True)
+    sql = config.output_buffer.getvalue()
+    assert "CREATE TABLE post (" in sql
+    assert "TIMESTAMP WITH TIME ZONE" in sql
+    assert "CONSTRAINT uq_post_platform_platform_message_id UNIQUE" in sql
