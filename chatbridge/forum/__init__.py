@@ -1,0 +1,1 @@
+"""Pure forum building blocks: text limits, countries, dates, durations, trophies and ranks."""

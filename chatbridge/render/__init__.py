@@ -1,0 +1,1 @@
+"""Turning forum content into what each chat platform displays, without amplifying members' text."""
