@@ -1,0 +1,1 @@
+"""chatbridge: a forum layer for medical chat communities on Discord and Matrix."""

@@ -1,0 +1,303 @@
+"""An in-memory platform: the console's chat and the test suite's.
+
+It implements the same Platform protocol as Discord and Matrix, and adds a transcript-style driver
+(`say`, `react`, `edit`, `delete`) so a test reads like a conversation and asserts on what the bot
+said. Everything it does is deterministic: message ids count up from m1.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from chatbridge.model import (
+    Actor,
+    ChatEvent,
+    CommandInvoked,
+    MemberJoined,
+    MessageDeleted,
+    MessageEdited,
+    MessagePosted,
+    MessageRef,
+    OutgoingMessage,
+    PlatformName,
+    Privilege,
+    ReactionAdded,
+    ReactionRemoved,
+    Room,
+    RoomSeen,
+)
+from chatbridge.platform import EventSink, MuteResult, PlatformError
+from chatbridge.registry import Registry
+
+DEFAULT_SUBFORUMS = ("General Discussion", "Clinical Questions", "Careers & Training")
+
+
+@dataclass(frozen=True, slots=True)
+class Said:
+    """One message in the transcript, by a member or by the bot."""
+
+    message_id: str
+    room: Room
+    author: str
+    text: str
+    thread_id: str | None = None
+    ephemeral_for: str | None = None
+    mentions: tuple[str, ...] = ()
+
+
+@dataclass
+class MemoryPlatform:
+    """A chat held in memory, with sub-forums as rooms and threads as message ids."""
+
+    community_id: str = "console"
+    subforums: tuple[str, ...] = DEFAULT_SUBFORUMS
+    start_time: datetime = datetime(2025, 7, 16, 9, 0, tzinfo=UTC)
+    name: PlatformName = PlatformName.MEMORY
+    transcript: list[Said] = field(default_factory=list)
+    members: dict[str, Actor] = field(default_factory=dict)
+    mutes: dict[str, datetime] = field(default_factory=dict)
+    refuse_mutes: bool = False
+    id_prefix: str = ""
+    registry: Registry | None = None
+    _sink: EventSink | None = None
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _event_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _sent_keys: dict[str, MessageRef] = field(default_factory=dict)
+    _threads: dict[str, str] = field(default_factory=dict)
+    _messages: dict[str, Said] = field(default_factory=dict)
+    _offset: timedelta = timedelta(0)
+
+    # -- the Platform protocol -------------------------------------------------------------------
+
+    async def start(self, sink: EventSink) -> None:
+        self._sink = sink
+        for name in self.subforums:
+            await sink(RoomSeen(event_id=f"room:{_slug(name)}", at=self.now(), room=self.room(name)))
+
+    async def stop(self) -> None:
+        self._sink = None
+
+    async def register_commands(self, registry: Registry) -> None:
+        self.registry = registry
+
+    async def send(
+        self, room: Room, message: OutgoingMessage, *, thread_id: str | None = None, idempotency_key: str
+    ) -> MessageRef:
+        if idempotency_key in self._sent_keys:
+            return self._sent_keys[idempotency_key]
+        said = self._record(room, "bot", message.markdown, thread_id, mentions=message.mention_user_ids)
+        ref = MessageRef(self.name, room.room_id, said.message_id, thread_id, self.community_id)
+        self._sent_keys[idempotency_key] = ref
+        return ref
+
+    async def respond(self, invocation: CommandInvoked, message: OutgoingMessage) -> None:
+        self._record(
+            invocation.room,
+            "bot",
+            message.markdown,
+            invocation.thread_id,
+            ephemeral_for=invocation.actor.display_name if message.ephemeral else None,
+            mentions=message.mention_user_ids,
+        )
+
+    async def react(self, ref: MessageRef, emoji: str) -> None:
+        self._record(
+            self.room_for_id(ref.room_id), "bot", f"(reacted {emoji} to {ref.message_id})", ref.thread_id
+        )
+
+    def permalink(self, ref: MessageRef) -> str:
+        return f"https://chat.example/{self.community_id}/{ref.room_id}/{ref.message_id}"
+
+    async def create_thread(self, room: Room, title: str, message: OutgoingMessage) -> MessageRef:
+        said = self._record(room, "bot", message.markdown, None)
+        self._threads[said.message_id] = title
+        return MessageRef(self.name, room.room_id, said.message_id, said.message_id, self.community_id)
+
+    async def apply_mute(self, community_id: str, user_id: str, until: datetime, reason: str) -> MuteResult:
+        if self.refuse_mutes:
+            raise PlatformError("I don't have permission to mute members here.")
+        previous = self.mutes.get(user_id)
+        self.mutes[user_id] = until
+        return MuteResult(until, {"muted_until": previous.isoformat() if previous else None})
+
+    async def lift_mute(self, community_id: str, user_id: str, previous_state: Mapping[str, object]) -> None:
+        self.mutes.pop(user_id, None)
+
+    # -- the transcript driver --------------------------------------------------------------------
+
+    def member(self, name: str, privilege: Privilege = Privilege.MEMBER) -> Actor:
+        """The actor called `name`, created on first use; a new privilege replaces the old one."""
+        actor = self.members.get(name)
+        if actor is None or actor.privilege != privilege:
+            actor = Actor(self.name, user_id=name, display_name=name, privilege=privilege)
+            self.members[name] = actor
+        return actor
+
+    def room(self, name: str | None = None) -> Room:
+        """A sub-forum by (loose) name; the first one by default."""
+        wanted = (name or self.subforums[0]).casefold()
+        for subforum in self.subforums:
+            if subforum.casefold() == wanted or _slug(subforum) == _slug(wanted):
+                return Room(self.name, self.community_id, _slug(subforum), subforum)
+        raise KeyError(name)
+
+    def room_for_id(self, room_id: str) -> Room:
+        for subforum in self.subforums:
+            if _slug(subforum) == room_id:
+                return Room(self.name, self.community_id, room_id, subforum)
+        return Room(self.name, self.community_id, room_id, room_id)
+
+    def thread(self, title: str) -> str:
+        """The thread id of the newest thread with this title."""
+        for thread_id, thread_title in reversed(self._threads.items()):
+            if thread_title.casefold() == title.casefold():
+                return thread_id
+        raise KeyError(title)
+
+    def newest_thread(self) -> str | None:
+        return next(reversed(self._threads), None)
+
+    def advance(self, delta: timedelta) -> None:
+        """Move the chat's clock, for tests about time ("2 h ago", mutes ending)."""
+        self._offset += delta
+
+    def now(self) -> datetime:
+        return self.start_time + self._offset
+
+    async def say(
+        self,
+        text: str,
+        *,
+        as_: Actor | str,
+        in_: str | None = None,
+        thread: str | None = None,
+        reply_to: str | None = None,
+    ) -> list[Said]:
+        """Post a message as a member; returns what the bot said in response."""
+        actor = self._actor(as_)
+        room = self.room_for_thread(thread) if thread and in_ is None else self.room(in_)
+        said = self._record(room, actor.display_name, text, thread)
+        return await self._deliver(
+            MessagePosted(
+                event_id=self._event_id(),
+                at=self.now(),
+                room=room,
+                actor=actor,
+                message_id=said.message_id,
+                text=text,
+                thread_id=thread,
+                reply_to=reply_to,
+            )
+        )
+
+    async def start_thread(self, title: str, text: str, *, as_: Actor | str, in_: str | None = None) -> str:
+        """A member opens a thread natively (a Discord forum post); returns its thread id."""
+        actor = self._actor(as_)
+        room = self.room(in_)
+        said = self._record(room, actor.display_name, text, None)
+        self._threads[said.message_id] = title
+        await self._deliver(
+            MessagePosted(
+                event_id=self._event_id(),
+                at=self.now(),
+                room=room,
+                actor=actor,
+                message_id=said.message_id,
+                text=text,
+                thread_id=said.message_id,
+                starts_thread=True,
+                thread_title=title,
+            )
+        )
+        return said.message_id
+
+    async def add_reaction(self, message_id: str, emoji: str, *, as_: Actor | str) -> list[Said]:
+        return await self._reaction(message_id, emoji, self._actor(as_), added=True)
+
+    async def remove_reaction(self, message_id: str, emoji: str, *, as_: Actor | str) -> list[Said]:
+        return await self._reaction(message_id, emoji, self._actor(as_), added=False)
+
+    async def edit(self, message_id: str, text: str, *, as_: Actor | str) -> list[Said]:
+        said = self._messages[message_id]
+        return await self._deliver(
+            MessageEdited(
+                event_id=self._event_id(),
+                at=self.now(),
+                room=said.room,
+                actor=self._actor(as_),
+                message_id=message_id,
+                text=text,
+            )
+        )
+
+    async def delete(self, message_id: str) -> list[Said]:
+        said = self._messages[message_id]
+        return await self._deliver(
+            MessageDeleted(event_id=self._event_id(), at=self.now(), room=said.room, message_id=message_id)
+        )
+
+    async def join(self, name: str) -> list[Said]:
+        actor = self._actor(name)
+        return await self._deliver(
+            MemberJoined(event_id=self._event_id(), at=self.now(), room=self.room(), actor=actor)
+        )
+
+    def last_message_id(self, author: str | None = None) -> str:
+        for said in reversed(self.transcript):
+            if author is None or said.author == author:
+                return said.message_id
+        raise LookupError(author)
+
+    def room_for_thread(self, thread_id: str) -> Room:
+        return self._messages[thread_id].room
+
+    async def _reaction(self, message_id: str, emoji: str, actor: Actor, *, added: bool) -> list[Said]:
+        said = self._messages[message_id]
+        kind = ReactionAdded if added else ReactionRemoved
+        return await self._deliver(
+            kind(
+                event_id=self._event_id(),
+                at=self.now(),
+                room=said.room,
+                actor=actor,
+                message_id=message_id,
+                emoji=emoji,
+            )
+        )
+
+    async def _deliver(self, event: ChatEvent) -> list[Said]:
+        if self._sink is None:
+            raise RuntimeError("the memory platform is not started")
+        before = len(self.transcript)
+        await self._sink(event)
+        return [s for s in self.transcript[before:] if s.author == "bot"]
+
+    def _actor(self, who: Actor | str) -> Actor:
+        return who if isinstance(who, Actor) else self.members.get(who) or self.member(who)
+
+    def _event_id(self) -> str:
+        return f"{self.id_prefix}e{next(self._event_ids)}"
+
+    def _record(
+        self,
+        room: Room,
+        author: str,
+        text: str,
+        thread_id: str | None,
+        *,
+        ephemeral_for: str | None = None,
+        mentions: tuple[str, ...] = (),
+    ) -> Said:
+        said = Said(
+            f"{self.id_prefix}m{next(self._ids)}", room, author, text, thread_id, ephemeral_for, mentions
+        )
+        self.transcript.append(said)
+        self._messages[said.message_id] = said
+        return said
+
+
+def _slug(name: str) -> str:
+    return "-".join("".join(c if c.isalnum() else " " for c in name.casefold()).split())

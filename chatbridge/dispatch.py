@@ -1,0 +1,217 @@
+"""Event -> command spec -> permission check -> handler -> rendered reply, for every platform.
+
+Plain chat events (messages, edits, reactions, joins) go to the ingestor, which applies them to the
+store idempotently; commands run their handler inside one store transaction that also records the
+platform event id, so a redelivered command is answered once.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from chatbridge.context import Context
+from chatbridge.errors import CommandError
+from chatbridge.forum.text import InputError
+from chatbridge.model import (
+    ChatEvent,
+    CommandInvoked,
+    MessagePosted,
+    MessageRef,
+    OutgoingMessage,
+    Privilege,
+)
+from chatbridge.platform import EventSink, Platform
+from chatbridge.registry import CommandSpec, ParsedCommand, UsageError, convert_options
+from chatbridge.services import directory
+from chatbridge.services.ingest import Notice
+from chatbridge.store.tables import ProcessedEvent
+
+if TYPE_CHECKING:
+    from chatbridge.core import Core
+
+log = logging.getLogger(__name__)
+
+APOLOGY = "Sorry, something went wrong on my side and nothing was changed. The error has been logged."
+
+
+class Dispatcher:
+    """Routes neutral events from any platform into the forum core."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    def sink_for(self, platform: Platform) -> EventSink:
+        async def sink(event: ChatEvent) -> None:
+            await self.handle(event, platform)
+
+        return sink
+
+    async def handle(self, event: ChatEvent, platform: Platform) -> None:
+        """Apply one event; never raises for bad input, so an adapter's loop keeps running."""
+        try:
+            command = self._as_command(event)
+            if command is not None:
+                await self._run_command(command, platform)
+                return
+            notices = await self.core.ingestor.submit(event)
+            for notice in notices:
+                await self._deliver(notice, platform)
+        except Exception:
+            log.exception("could not handle %s %s", type(event).__name__, event.event_id)
+
+    def _as_command(self, event: ChatEvent) -> CommandInvoked | None:
+        if isinstance(event, CommandInvoked):
+            return event
+        if isinstance(event, MessagePosted) and not event.actor.is_bot:
+            body = self.core.registry.strip_prefix(event.text)
+            if body is None:
+                return None
+            target = None
+            if event.reply_to is not None:
+                target = MessageRef(
+                    event.room.platform,
+                    event.room.room_id,
+                    event.reply_to,
+                    event.thread_id,
+                    event.room.community_id,
+                )
+            return CommandInvoked(
+                event_id=event.event_id,
+                at=event.at,
+                room=event.room,
+                actor=event.actor,
+                raw=body,
+                thread_id=event.thread_id,
+                target=target,
+            )
+        return None
+
+    async def _deliver(self, notice: Notice, platform: Platform) -> None:
+        try:
+            if notice.reply_to is not None:
+                await platform.respond(notice.reply_to, notice.message)
+            else:
+                await platform.send(
+                    notice.room, notice.message, thread_id=notice.thread_id, idempotency_key=notice.key
+                )
+        except Exception:
+            log.exception("could not deliver a notice to %s", notice.room.room_id)
+
+    async def _run_command(self, event: CommandInvoked, platform: Platform) -> None:
+        try:
+            parsed = self._parse(event)
+        except UsageError as error:
+            await self._answer(event, platform, _usage_reply(error, self.core.registry.prefixes[0]))
+            return
+        notices: list[Notice] = []
+        reply = await self._execute(event, parsed, platform, notices)
+        if reply is not None:
+            await self._answer(event, platform, reply)
+        for notice in notices:
+            await self._deliver(notice, platform)
+
+    def _parse(self, event: CommandInvoked) -> ParsedCommand:
+        registry = self.core.registry
+        if event.raw is not None:
+            return registry.parse(event.raw)
+        spec = registry.specs.get(event.path)
+        if spec is None:
+            raise UsageError(f"I don't know the command `{' '.join(event.path)}`.")
+        return ParsedCommand(spec, convert_options(spec, event.options))
+
+    async def _execute(
+        self, event: CommandInvoked, parsed: ParsedCommand, platform: Platform, notices: list[Notice]
+    ) -> OutgoingMessage | None:
+        spec = parsed.spec
+        prefix = self.core.registry.prefixes[0]
+        with Session(self.core.engine, expire_on_commit=False) as session:
+            try:
+                if not _first_delivery(session, event):
+                    return None
+                ctx = self._context(session, event, spec, platform)
+                if ctx.privilege < spec.privilege:
+                    session.commit()
+                    return _error_reply(
+                        f"`{prefix}{spec.name}` is for {spec.privilege.name.lower()}s.",
+                    )
+                if spec.needs_target_message and event.target is None:
+                    session.commit()
+                    return _error_reply(f"Use `{prefix}{spec.name}` as a reply to the message you mean.")
+                reply = await spec.handler(ctx, **parsed.options)
+                session.commit()
+                notices.extend(ctx.notices)
+            except (CommandError, InputError) as error:
+                session.rollback()
+                self._record_delivery(event)
+                return _error_reply(str(error.args[0]) if error.args else "That didn't work.")
+            except UsageError as error:
+                session.rollback()
+                self._record_delivery(event)
+                error.spec = error.spec or spec
+                return _usage_reply(error, self.core.registry.prefixes[0])
+            except Exception:
+                session.rollback()
+                log.exception("command %r failed", spec.name)
+                return _error_reply(APOLOGY)
+        if isinstance(reply, str):
+            return OutgoingMessage(reply, ephemeral=spec.ephemeral)
+        return reply if isinstance(reply, OutgoingMessage) else None
+
+    def _record_delivery(self, event: CommandInvoked) -> None:
+        """A refused command is still answered only once if the platform delivers it again."""
+        with Session(self.core.engine) as session:
+            _first_delivery(session, event)
+            session.commit()
+
+    def _context(
+        self, session: Session, event: CommandInvoked, spec: CommandSpec, platform: Platform
+    ) -> Context:
+        now = self.core.clock()
+        place = directory.resolve_place(session, event.room, now)
+        member = directory.resolve_member(session, place.community, event.actor, now)
+        return Context(
+            core=self.core,
+            platform=platform,
+            event=event,
+            spec=spec,
+            session=session,
+            community=place.community,
+            member=member,
+            subforum=place.subforum,
+            thread=directory.find_thread(session, event.room.platform, event.thread_id),
+            privilege=self.core.privilege_of(event.actor),
+            now=now,
+        )
+
+    async def _answer(self, event: CommandInvoked, platform: Platform, reply: OutgoingMessage) -> None:
+        try:
+            await platform.respond(event, reply)
+        except Exception:
+            log.exception("could not answer command %s", event.event_id)
+
+
+def _first_delivery(session: Session, event: ChatEvent) -> bool:
+    """Record the event id; False when the platform already delivered this event."""
+    try:
+        with session.begin_nested():
+            session.add(ProcessedEvent(platform=event.room.platform.value, event_id=event.event_id))
+        return True
+    except IntegrityError:
+        return False
+
+
+def _error_reply(message: str) -> OutgoingMessage:
+    return OutgoingMessage(markdown=message, ephemeral=True)
+
+
+def _usage_reply(error: UsageError, prefix: str) -> OutgoingMessage:
+    if error.spec is None:
+        return _error_reply(error.message)
+    return _error_reply(f"{error.message}\nUsage: `{error.spec.usage(prefix)}`")
+
+
+__all__ = ["APOLOGY", "Dispatcher", "Privilege"]

@@ -1,0 +1,168 @@
+"""The neutral chat model: the only types that cross the adapter boundary.
+
+Adapters translate platform payloads into these frozen values and back, so the forum core, the
+commands and the store never see a discord.py or matrix-nio object, and tests can build every
+situation from plain data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import IntEnum, StrEnum
+
+
+class PlatformName(StrEnum):
+    """Where an event came from; also the `platform` column of every platform id in the store."""
+
+    DISCORD = "discord"
+    MATRIX = "matrix"
+    MEMORY = "memory"
+
+
+class Privilege(IntEnum):
+    """Ordered privilege levels, so a check is one comparison (member < moderator < admin < owner)."""
+
+    MEMBER = 0
+    MODERATOR = 1
+    ADMIN = 2
+    OWNER = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """A person (or bot) as the platform sees them, with the privilege the platform grants them."""
+
+    platform: PlatformName
+    user_id: str
+    display_name: str
+    is_bot: bool = False
+    privilege: Privilege = Privilege.MEMBER
+    joined_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Room:
+    """A place messages are posted: a Discord channel or thread parent, a Matrix room.
+
+    `community_id` is the Discord guild or the Matrix space the room belongs to.
+    """
+
+    platform: PlatformName
+    community_id: str
+    room_id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRef:
+    """Points at one message; enough for an adapter to build a permalink or react to it."""
+
+    platform: PlatformName
+    room_id: str
+    message_id: str
+    thread_id: str | None = None
+    community_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChatEvent:
+    """Base of every incoming event. `event_id` is the platform's id, the key of idempotency."""
+
+    event_id: str
+    at: datetime
+    room: Room
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessagePosted(ChatEvent):
+    """A message: a thread's opening post when `starts_thread`, else a reply when in a thread."""
+
+    actor: Actor
+    message_id: str
+    text: str
+    thread_id: str | None = None
+    starts_thread: bool = False
+    thread_title: str | None = None
+    reply_to: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageEdited(ChatEvent):
+    actor: Actor | None
+    message_id: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageDeleted(ChatEvent):
+    """A deletion or a Matrix redaction; the target may be a message or a reaction event."""
+
+    message_id: str
+    actor: Actor | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReactionAdded(ChatEvent):
+    actor: Actor
+    message_id: str
+    emoji: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReactionRemoved(ChatEvent):
+    actor: Actor
+    message_id: str
+    emoji: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemberJoined(ChatEvent):
+    actor: Actor
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemberLeft(ChatEvent):
+    actor: Actor
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoomSeen(ChatEvent):
+    """A platform announces a room (at start-up or when it appears): it becomes a sub-forum.
+
+    Idempotent by nature (the room's id is its key), so it is applied every time it is seen and a
+    renamed room is renamed in the store too.
+    """
+
+    private: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CommandInvoked(ChatEvent):
+    """A command, typed as text (`raw`) or already structured by the platform (`path` + `options`).
+
+    Text platforms fill `raw` ("!thread new ..."); Discord fills `path` and `options` from the
+    interaction. `target` is the message a context-menu or reply-form command points at.
+    """
+
+    actor: Actor
+    raw: str | None = None
+    path: tuple[str, ...] = ()
+    options: Mapping[str, object] = field(default_factory=dict)
+    thread_id: str | None = None
+    target: MessageRef | None = None
+    target_user: Actor | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    """What the bot says, as Markdown; the adapter renders it for its platform.
+
+    Mentions are disabled unless `mention_user_ids` names the one user a command targets.
+    """
+
+    markdown: str
+    ephemeral: bool = False
+    mention_user_ids: tuple[str, ...] = ()
+    title: str | None = None

@@ -1,0 +1,71 @@
+"""The Platform protocol: the few verbs every adapter implements and the core relies on.
+
+The core speaks only these verbs with neutral values; nothing in `chatbridge` imports an adapter
+except the application wiring in `chatbridge.app`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from chatbridge.model import ChatEvent, CommandInvoked, MessageRef, OutgoingMessage, PlatformName, Room
+
+if TYPE_CHECKING:
+    from chatbridge.registry import Registry
+
+EventSink = Callable[[ChatEvent], Awaitable[None]]
+"""Where an adapter delivers translated events; returns once the event is durably accepted."""
+
+
+class PlatformError(Exception):
+    """A platform refused an action; `message` is safe to show a moderator in chat."""
+
+
+@dataclass(frozen=True, slots=True)
+class MuteResult:
+    """What applying a mute changed, kept so lifting it restores the exact previous state."""
+
+    applied_until: datetime | None
+    previous_state: Mapping[str, object]
+
+
+@runtime_checkable
+class Platform(Protocol):
+    """One chat network seen through neutral values."""
+
+    name: PlatformName
+
+    async def start(self, sink: EventSink) -> None:
+        """Connect and deliver events to `sink` until `stop` is called."""
+
+    async def stop(self) -> None:
+        """Stop intake, finish in-flight work, close connections."""
+
+    async def register_commands(self, registry: Registry) -> None:
+        """Publish the command declarations in the platform's native form."""
+
+    async def send(
+        self, room: Room, message: OutgoingMessage, *, thread_id: str | None = None, idempotency_key: str
+    ) -> MessageRef:
+        """Post a message; the key makes a retried send land once."""
+
+    async def respond(self, invocation: CommandInvoked, message: OutgoingMessage) -> None:
+        """Answer a command where it was asked (ephemerally when the message says so)."""
+
+    async def react(self, ref: MessageRef, emoji: str) -> None:
+        """Add the bot's reaction to a message."""
+
+    def permalink(self, ref: MessageRef) -> str:
+        """A link that opens the message in context."""
+
+    async def create_thread(self, room: Room, title: str, message: OutgoingMessage) -> MessageRef:
+        """Start a thread with an opening post; returns the opening post."""
+
+    async def apply_mute(self, community_id: str, user_id: str, until: datetime, reason: str) -> MuteResult:
+        """Silence a member until `until` (or the platform's longest allowed span)."""
+
+    async def lift_mute(self, community_id: str, user_id: str, previous_state: Mapping[str, object]) -> None:
+        """Undo `apply_mute`, restoring exactly what it changed."""

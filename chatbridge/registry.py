@@ -1,0 +1,380 @@
+"""One declaration per command, read by every front end.
+
+A command is an async function decorated with `@command(...)`; its parameters are read from the
+signature and `Annotated[..., Param(...)]` metadata (the idea of discord.py's hybrid commands). The
+same `CommandSpec` yields the Discord application command and the Matrix/console text syntax, and
+usage text is generated from it, so the two front ends cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib
+import inspect
+import pkgutil
+import types
+import typing
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal, get_args, get_origin
+
+from chatbridge.model import Privilege
+
+SPEC_ATTRIBUTE = "__chatbridge_command__"
+
+
+class MemberRef(str):
+    """A parameter naming a member: a mention, a platform user id or a display name."""
+
+    __slots__ = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    """Metadata for one parameter, attached with `Annotated`."""
+
+    description: str
+    autocomplete: str | None = None
+    rest: bool = False
+    max_length: int | None = None
+    min_value: int | None = None
+    max_value: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ContextMenu:
+    """A right-click variant of a command (Discord); on text platforms it is a reply-form command."""
+
+    label: str
+    target: Literal["message", "user"]
+
+
+@dataclass(frozen=True, slots=True)
+class ParamSpec:
+    """One parameter as every front end needs it."""
+
+    name: str
+    kind: Literal["str", "int", "member"]
+    description: str
+    required: bool
+    default: object = None
+    choices: tuple[str, ...] = ()
+    autocomplete: str | None = None
+    rest: bool = False
+    max_length: int | None = None
+    min_value: int | None = None
+    max_value: int | None = None
+
+    def usage(self) -> str:
+        label = "|".join(self.choices) if self.choices else self.name
+        if self.rest:
+            label += "…"
+        return f"<{label}>" if self.required else f"[{label}]"
+
+
+Handler = Callable[..., Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class CommandSpec:
+    """Everything known about a command, independent of any platform."""
+
+    path: tuple[str, ...]
+    help: str
+    params: tuple[ParamSpec, ...]
+    handler: Handler
+    privilege: Privilege = Privilege.MEMBER
+    ephemeral: bool = False
+    context_menu: ContextMenu | None = None
+    needs_target_message: bool = False
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return " ".join(self.path)
+
+    def usage(self, prefix: str = "!") -> str:
+        parts = [prefix + self.name, *(p.usage() for p in self.params)]
+        return " ".join(parts)
+
+
+class UsageError(Exception):
+    """A command was typed wrongly; the message is polite and shown with the usage."""
+
+    def __init__(self, message: str, spec: CommandSpec | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.spec = spec
+
+
+def command(
+    name: str,
+    *,
+    help: str,
+    privilege: Privilege = Privilege.MEMBER,
+    ephemeral: bool = False,
+    context_menu: ContextMenu | None = None,
+    needs_target_message: bool = False,
+    aliases: Iterable[str] = (),
+) -> Callable[[Handler], Handler]:
+    """Declare a command. The decorator only annotates the function; `Registry` collects it."""
+
+    def decorate(handler: Handler) -> Handler:
+        spec = CommandSpec(
+            path=tuple(name.split()),
+            help=help,
+            params=tuple(_params_of(handler)),
+            handler=handler,
+            privilege=privilege,
+            ephemeral=ephemeral,
+            context_menu=context_menu,
+            needs_target_message=needs_target_message,
+            aliases=tuple(aliases),
+        )
+        setattr(handler, SPEC_ATTRIBUTE, spec)
+        return handler
+
+    return decorate
+
+
+def _params_of(handler: Handler) -> Iterator[ParamSpec]:
+    hints = typing.get_type_hints(handler, include_extras=True)
+    signature = inspect.signature(handler)
+    for index, (pname, parameter) in enumerate(signature.parameters.items()):
+        if index == 0:
+            continue  # the Context
+        hint = hints.get(pname)
+        if get_origin(hint) is not Annotated:
+            raise TypeError(f"{handler.__qualname__}: parameter {pname!r} needs Annotated[..., Param(...)]")
+        base, *extras = get_args(hint)
+        meta = next((e for e in extras if isinstance(e, Param)), None)
+        if meta is None:
+            raise TypeError(f"{handler.__qualname__}: parameter {pname!r} needs a Param(...)")
+        optional = parameter.default is not inspect.Parameter.empty
+        base, nullable = _strip_none(base)
+        kind, choices = _kind_of(base, handler, pname)
+        yield ParamSpec(
+            name=pname,
+            kind=kind,
+            description=meta.description,
+            required=not optional and not nullable,
+            default=None if parameter.default is inspect.Parameter.empty else parameter.default,
+            choices=choices,
+            autocomplete=meta.autocomplete,
+            rest=meta.rest,
+            max_length=meta.max_length,
+            min_value=meta.min_value,
+            max_value=meta.max_value,
+        )
+
+
+def _strip_none(hint: Any) -> tuple[Any, bool]:
+    if isinstance(hint, types.UnionType) or get_origin(hint) is typing.Union:
+        args = [a for a in get_args(hint) if a is not type(None)]
+        if len(args) == 1:
+            return args[0], True
+    return hint, False
+
+
+def _kind_of(
+    hint: Any, handler: Handler, pname: str
+) -> tuple[Literal["str", "int", "member"], tuple[str, ...]]:
+    if hint is MemberRef:
+        return "member", ()
+    if hint is str:
+        return "str", ()
+    if hint is int:
+        return "int", ()
+    if get_origin(hint) is Literal:
+        return "str", tuple(str(a) for a in get_args(hint))
+    if isinstance(hint, type) and issubclass(hint, enum.StrEnum):
+        return "str", tuple(m.value for m in hint)
+    raise TypeError(f"{handler.__qualname__}: parameter {pname!r} has unsupported type {hint!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """A word of a typed command and where it stood, so a `rest` parameter keeps the raw text."""
+
+    value: str
+    start: int
+    end: int
+
+
+_QUOTES = {'"': '"', "'": "'", "“": "”", "‘": "’", "„": "“"}
+
+
+def tokenize(text: str) -> list[Token]:
+    """Split like a shell, accepting the curly quotes phones insert; broken quoting is a UsageError."""
+    tokens: list[Token] = []
+    i, n = 0, len(text)
+    while i < n:
+        if text[i].isspace():
+            i += 1
+            continue
+        start = i
+        buf: list[str] = []
+        while i < n and not text[i].isspace():
+            ch = text[i]
+            closing = _QUOTES.get(ch)
+            if closing is not None:
+                end = text.find(closing, i + 1)
+                if end < 0:
+                    raise UsageError(f"A quote {ch} is opened but never closed.")
+                buf.append(text[i + 1 : end])
+                i = end + 1
+            elif ch == "\\" and i + 1 < n:
+                buf.append(text[i + 1])
+                i += 2
+            else:
+                buf.append(ch)
+                i += 1
+        tokens.append(Token("".join(buf), start, i))
+    return tokens
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedCommand:
+    spec: CommandSpec
+    options: dict[str, object]
+
+
+@dataclass
+class Registry:
+    """All declared commands, looked up by path. Built per application, never a global."""
+
+    specs: dict[tuple[str, ...], CommandSpec] = field(default_factory=dict)
+    prefixes: tuple[str, ...] = ("!", "/")
+
+    @classmethod
+    def from_package(
+        cls, package: str = "chatbridge.commands", prefixes: tuple[str, ...] = ("!", "/")
+    ) -> Registry:
+        """Import every module of the commands package and collect the declared commands."""
+        registry = cls(prefixes=prefixes)
+        root = importlib.import_module(package)
+        for info in sorted(pkgutil.iter_modules(root.__path__), key=lambda m: m.name):
+            module = importlib.import_module(f"{package}.{info.name}")
+            registry.add_module(module)
+        return registry
+
+    def add_module(self, module: types.ModuleType) -> None:
+        for value in vars(module).values():
+            spec = getattr(value, SPEC_ATTRIBUTE, None)
+            if isinstance(spec, CommandSpec):
+                self.add(spec)
+
+    def add(self, spec: CommandSpec) -> None:
+        for path in (spec.path, *(tuple(a.split()) for a in spec.aliases)):
+            if path in self.specs and self.specs[path] is not spec:
+                raise ValueError(f"command {' '.join(path)!r} is declared twice")
+            self.specs[path] = spec
+
+    def __iter__(self) -> Iterator[CommandSpec]:
+        seen: set[int] = set()
+        for spec in sorted(self.specs.values(), key=lambda s: s.path):
+            if id(spec) not in seen:
+                seen.add(id(spec))
+                yield spec
+
+    def groups(self) -> dict[str, list[CommandSpec]]:
+        """Commands by their first word: Discord turns each group into one slash command."""
+        out: dict[str, list[CommandSpec]] = {}
+        for spec in self:
+            out.setdefault(spec.path[0], []).append(spec)
+        return out
+
+    def strip_prefix(self, text: str) -> str | None:
+        """The command text without its prefix, or None when the message is not a command."""
+        stripped = text.lstrip()
+        for prefix in self.prefixes:
+            if (
+                stripped.startswith(prefix)
+                and len(stripped) > len(prefix)
+                and not stripped[len(prefix)].isspace()
+            ):
+                return stripped[len(prefix) :]
+        return None
+
+    def is_command(self, text: str) -> bool:
+        return self.strip_prefix(text) is not None
+
+    def parse(self, text: str) -> ParsedCommand:
+        """Parse typed text (prefix already removed) into a spec and converted options."""
+        tokens = tokenize(text)
+        if not tokens:
+            raise UsageError("That command is empty.")
+        words = [t.value.lower() for t in tokens]
+        for length in (3, 2, 1):
+            spec = self.specs.get(tuple(words[:length]))
+            if spec is not None:
+                return ParsedCommand(spec, self._bind(spec, text, tokens[length:]))
+        if words[0] in {s.path[0] for s in self.specs.values()}:
+            subcommands = ", ".join(
+                sorted({s.path[1] for s in self.specs.values() if s.path[0] == words[0] and len(s.path) > 1})
+            )
+            raise UsageError(f"`{words[0]}` needs a subcommand: {subcommands}.")
+        raise UsageError(f"I don't know the command `{tokens[0].value}`. Try `{self.prefixes[0]}help`.")
+
+    def _bind(self, spec: CommandSpec, text: str, tokens: list[Token]) -> dict[str, object]:
+        raw: dict[str, object] = {}
+        position = 0
+        for param in spec.params:
+            if position >= len(tokens):
+                break
+            if param.rest:
+                remaining = tokens[position:]
+                quoted_whole = len(remaining) == 1 and text[remaining[0].start] in _QUOTES
+                raw[param.name] = remaining[0].value if quoted_whole else text[remaining[0].start :].strip()
+                position = len(tokens)
+                break
+            raw[param.name] = tokens[position].value
+            position += 1
+        if position < len(tokens):
+            extra = " ".join(t.value for t in tokens[position:])
+            raise UsageError(f"I didn't expect `{extra}` there. Put text with spaces in quotes.", spec)
+        return convert_options(spec, raw)
+
+
+def convert_options(spec: CommandSpec, raw: Mapping[str, object]) -> dict[str, object]:
+    """Check and convert options, from typed text or from a platform's structured interaction."""
+    unknown = set(raw) - {p.name for p in spec.params}
+    if unknown:
+        raise UsageError(f"`{spec.name}` has no option {', '.join(sorted(unknown))}.", spec)
+    out: dict[str, object] = {}
+    for param in spec.params:
+        if param.name not in raw or raw[param.name] in (None, ""):
+            if param.required:
+                raise UsageError(f"`{spec.name}` needs {param.usage()}: {param.description}.", spec)
+            out[param.name] = param.default
+            continue
+        out[param.name] = _convert(spec, param, raw[param.name])
+    return out
+
+
+def _convert(spec: CommandSpec, param: ParamSpec, value: object) -> object:
+    if param.kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise UsageError(f"{param.usage()} must be a whole number.", spec)
+        try:
+            number = int(value)
+        except ValueError:
+            raise UsageError(f"{param.usage()} must be a whole number, not `{value}`.", spec) from None
+        if param.min_value is not None and number < param.min_value:
+            raise UsageError(f"{param.usage()} must be at least {param.min_value}.", spec)
+        if param.max_value is not None and number > param.max_value:
+            raise UsageError(f"{param.usage()} must be at most {param.max_value}.", spec)
+        return number
+    text = str(value).strip()
+    if param.choices:
+        lowered = text.lower()
+        if lowered not in param.choices:
+            raise UsageError(f"{param.name} must be one of {', '.join(param.choices)}; `{text}` isn't.", spec)
+        return lowered
+    if param.max_length is not None and len(text) > param.max_length:
+        raise UsageError(
+            f"{param.name} can be at most {param.max_length} characters; yours has {len(text)}.", spec
+        )
+    if param.kind == "member":
+        return MemberRef(text)
+    return text

@@ -1,0 +1,1 @@
+"""Forum services: domain logic over the store (threads, likes, profiles, trophies, ingest)."""

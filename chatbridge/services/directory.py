@@ -1,0 +1,201 @@
+"""Who and where: communities, sub-forums and members, created the first time they are seen.
+
+Platforms announce rooms and people lazily (a Matrix room the bot was invited to, a Discord member
+who speaks for the first time), so every lookup here creates what is missing instead of failing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, func, select
+
+from chatbridge.errors import NotFound
+from chatbridge.model import Actor, PlatformName, Room
+from chatbridge.store.tables import Community, CommunityBinding, Identity, Member, SubForum, Thread
+
+SUBFORUM_KIND = {PlatformName.DISCORD: "text", PlatformName.MATRIX: "room", PlatformName.MEMORY: "memory"}
+_MENTION = re.compile(r"^<@!?(\d+)>$")
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    community: Community
+    subforum: SubForum | None
+
+
+def resolve_community(
+    session: Session, platform: PlatformName, platform_id: str, name: str | None = None
+) -> Community:
+    """The community bound to a guild or space, created (with its binding) on first sight."""
+    binding = session.exec(
+        select(CommunityBinding).where(
+            CommunityBinding.platform == platform.value, CommunityBinding.platform_id == platform_id
+        )
+    ).first()
+    if binding is not None:
+        community = session.get(Community, binding.community_id)
+        assert community is not None
+        return community
+    community = Community(name=_unique_name(session, name or f"{platform.value}:{platform_id}"))
+    session.add(community)
+    session.flush()
+    assert community.id is not None
+    session.add(CommunityBinding(community_id=community.id, platform=platform.value, platform_id=platform_id))
+    session.flush()
+    return community
+
+
+def _unique_name(session: Session, name: str) -> str:
+    candidate, n = name, 1
+    while session.exec(select(Community.id).where(Community.name == candidate)).first() is not None:
+        n += 1
+        candidate = f"{name} ({n})"
+    return candidate
+
+
+def resolve_place(session: Session, room: Room, now: datetime) -> Place:
+    """The community and sub-forum of a room; a room the bot has not seen becomes a sub-forum."""
+    community = resolve_community(session, room.platform, room.community_id)
+    subforum = session.exec(
+        select(SubForum).where(
+            SubForum.platform == room.platform.value, SubForum.platform_room_id == room.room_id
+        )
+    ).first()
+    if subforum is None:
+        assert community.id is not None
+        position = session.exec(
+            select(func.count()).select_from(SubForum).where(SubForum.community_id == community.id)
+        ).one()
+        subforum = SubForum(
+            community_id=community.id,
+            name=room.name or room.room_id,
+            platform=room.platform.value,
+            platform_room_id=room.room_id,
+            kind=SUBFORUM_KIND[room.platform],
+            position=position,
+        )
+        session.add(subforum)
+        session.flush()
+    return Place(community, subforum)
+
+
+def announce_room(session: Session, room: Room, *, private: bool, at: datetime) -> SubForum:
+    """Make sure a room is a sub-forum, following its current name and privacy."""
+    place = resolve_place(session, room, at)
+    assert place.subforum is not None
+    if room.name and place.subforum.name != room.name:
+        place.subforum.name = room.name
+    place.subforum.private = private
+    return place.subforum
+
+
+def resolve_member(session: Session, community: Community, actor: Actor, now: datetime) -> Member:
+    """The member behind a platform identity, created on first sight with `now` as first seen."""
+    assert community.id is not None
+    identity = session.exec(
+        select(Identity).where(
+            Identity.community_id == community.id,
+            Identity.platform == actor.platform.value,
+            Identity.platform_user_id == actor.user_id,
+        )
+    ).first()
+    if identity is not None:
+        member = session.get(Member, identity.member_id)
+        assert member is not None
+        if actor.display_name and identity.display_name != actor.display_name:
+            identity.display_name = actor.display_name
+            member.display_name = actor.display_name
+        if actor.joined_at is not None and member.joined_at is None:
+            member.joined_at = actor.joined_at
+        return member
+    member = Member(
+        community_id=community.id,
+        display_name=actor.display_name or actor.user_id,
+        joined_at=actor.joined_at,
+        first_seen_at=now,
+        is_bot=actor.is_bot,
+    )
+    session.add(member)
+    session.flush()
+    assert member.id is not None
+    try:
+        with session.begin_nested():
+            session.add(
+                Identity(
+                    member_id=member.id,
+                    community_id=community.id,
+                    platform=actor.platform.value,
+                    platform_user_id=actor.user_id,
+                    display_name=actor.display_name or actor.user_id,
+                )
+            )
+    except IntegrityError:  # another writer created the identity first
+        session.delete(member)
+        return resolve_member(session, community, actor, now)
+    return member
+
+
+def identity_of(session: Session, member: Member, platform: PlatformName | None = None) -> Identity | None:
+    query = select(Identity).where(Identity.member_id == member.id)
+    if platform is not None:
+        query = query.where(Identity.platform == platform.value)
+    return session.exec(query.order_by(col(Identity.id))).first()
+
+
+def find_member(session: Session, community: Community, text: str, platform: PlatformName) -> Member:
+    """A member named by mention, platform user id or display name (case-insensitive)."""
+    wanted = text.strip().lstrip("@") if not text.strip().startswith("@") or ":" not in text else text.strip()
+    match = _MENTION.match(text.strip())
+    user_id = match.group(1) if match else text.strip()
+    identity = session.exec(
+        select(Identity).where(Identity.community_id == community.id, Identity.platform_user_id == user_id)
+    ).first()
+    if identity is None:
+        identity = session.exec(
+            select(Identity).where(
+                Identity.community_id == community.id,
+                Identity.platform == platform.value,
+                func.lower(Identity.display_name) == wanted.lower(),
+            )
+        ).first()
+    if identity is None:
+        member = session.exec(
+            select(Member).where(
+                Member.community_id == community.id, func.lower(Member.display_name) == wanted.lower()
+            )
+        ).first()
+        if member is not None:
+            return member
+        raise NotFound(f"I can't find a member called “{wanted}” here.")
+    member = session.get(Member, identity.member_id)
+    assert member is not None
+    return member
+
+
+def find_thread(session: Session, platform: PlatformName, platform_thread_id: str | None) -> Thread | None:
+    if platform_thread_id is None:
+        return None
+    return session.exec(
+        select(Thread).where(
+            Thread.platform == platform.value, Thread.platform_thread_id == platform_thread_id
+        )
+    ).first()
+
+
+def subforum_by_name(session: Session, community: Community, name: str) -> SubForum:
+    """A sub-forum named loosely ("clinical questions", "#clinical-questions")."""
+    wanted = _fold(name)
+    subforums = session.exec(select(SubForum).where(SubForum.community_id == community.id)).all()
+    for subforum in subforums:
+        if _fold(subforum.name) == wanted:
+            return subforum
+    names = ", ".join(s.name for s in sorted(subforums, key=lambda s: s.position))
+    raise NotFound(f"There is no sub-forum called “{name}”. Sub-forums here: {names}.")
+
+
+def _fold(name: str) -> str:
+    return re.sub(r"[\s\-_#]+", " ", name).strip().casefold()

@@ -1,0 +1,489 @@
+"""Applying chat events to the forum: replies counted once, likes one per member, trophies on the
+event that earns them.
+
+`apply_event` is the whole rule set, run inside a store transaction; `Ingestor` groups events into
+batches (group commit behind a bounded queue), so the bot keeps up with busy communities while
+every event is durable soon after it arrives. Every event is applied at most once: its platform id
+is recorded in the same transaction as its effects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from chatbridge.forum.ranks import TrophyConfig
+from chatbridge.model import (
+    Actor,
+    ChatEvent,
+    CommandInvoked,
+    MemberJoined,
+    MemberLeft,
+    MessageDeleted,
+    MessageEdited,
+    MessagePosted,
+    OutgoingMessage,
+    PlatformName,
+    ReactionAdded,
+    ReactionRemoved,
+    Room,
+    RoomSeen,
+)
+from chatbridge.render.templates import Renderer
+from chatbridge.services import directory, trophies
+from chatbridge.store.tables import Like, LikeSource, Member, Post, ProcessedEvent, Thread
+
+log = logging.getLogger(__name__)
+
+COMMAND_LIKE_SOURCE = "command"
+MAX_BODY_CHARS = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """Something the bot should say because of an event (a locked thread, a trophy)."""
+
+    room: Room
+    message: OutgoingMessage
+    key: str
+    thread_id: str | None = None
+    reply_to: CommandInvoked | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IngestRules:
+    """The community's settings that decide what an event means."""
+
+    like_keys: frozenset[str]
+    trophies: TrophyConfig
+    renderer: Renderer
+    announce_trophies: bool = True
+
+
+def apply_event(session: Session, event: ChatEvent, rules: IngestRules, now: datetime) -> list[Notice]:
+    """Apply one event to the store; returns what the bot should say about it."""
+    if isinstance(event, RoomSeen):
+        directory.announce_room(session, event.room, private=event.private, at=event.at)
+        return []
+    if not _first_time(session, event):
+        return []
+    match event:
+        case MessagePosted():
+            return _posted(session, event, rules)
+        case MessageEdited():
+            _edited(session, event)
+        case MessageDeleted():
+            _deleted(session, event)
+        case ReactionAdded():
+            return _reacted(session, event, rules)
+        case ReactionRemoved():
+            _unreacted(
+                session, event.room, event.actor, event.message_id, _like_key(event.emoji, rules), event.at
+            )
+        case MemberJoined():
+            place = directory.resolve_place(session, event.room, now)
+            directory.resolve_member(session, place.community, event.actor, event.at)
+        case MemberLeft():
+            pass
+        case _:
+            log.warning("ignored an event of unknown kind %s", type(event).__name__)
+    return []
+
+
+def _first_time(session: Session, event: ChatEvent) -> bool:
+    try:
+        with session.begin_nested():
+            session.add(ProcessedEvent(platform=event.room.platform.value, event_id=event.event_id))
+        return True
+    except IntegrityError:
+        return False
+
+
+def _like_key(emoji: str, rules: IngestRules) -> str | None:
+    key = emoji.replace("\ufe0f", "")
+    return key if key in rules.like_keys else None
+
+
+def find_post(session: Session, platform: PlatformName, message_id: str) -> Post | None:
+    return session.exec(
+        select(Post).where(Post.platform == platform.value, Post.platform_message_id == message_id)
+    ).first()
+
+
+def _post(session: Session, room: Room, message_id: str) -> Post | None:
+    return find_post(session, room.platform, message_id)
+
+
+def has_liked(session: Session, platform: PlatformName, message_id: str, member: Member) -> bool:
+    post = find_post(session, platform, message_id)
+    return post is not None and session.get(Like, (post.id, member.id)) is not None
+
+
+def _posted(session: Session, event: MessagePosted, rules: IngestRules) -> list[Notice]:
+    if event.actor.is_bot:
+        return []
+    body = event.text[:MAX_BODY_CHARS]
+    if event.starts_thread:
+        return _start_thread(session, event, body, rules)
+    found = directory.find_thread(session, event.room.platform, event.thread_id)
+    if found is None or found.removed:
+        return []
+    thread = found
+    place = directory.resolve_place(session, event.room, event.at)
+    author = directory.resolve_member(session, place.community, event.actor, event.at)
+    if thread.locked:
+        add_post(session, thread, author, event.room, event.message_id, body, event.at, counted=False)
+        text = rules.renderer.render("notices/locked.md.j2", thread=thread)
+        return [
+            Notice(
+                event.room, OutgoingMessage(text, ephemeral=True), f"locked:{event.event_id}", event.thread_id
+            )
+        ]
+    add_post(session, thread, author, event.room, event.message_id, body, event.at)
+    return trophies.check(session, author, rules, event.room, event.thread_id, event.at)
+
+
+def _start_thread(session: Session, event: MessagePosted, body: str, rules: IngestRules) -> list[Notice]:
+    """A member opened a thread natively (a Discord forum post, a Matrix thread root)."""
+    place = directory.resolve_place(session, event.room, event.at)
+    author = directory.resolve_member(session, place.community, event.actor, event.at)
+    assert place.community.id is not None and place.subforum is not None and place.subforum.id is not None
+    assert author.id is not None
+    first_line = body.strip().splitlines()[0] if body.strip() else "Untitled"
+    thread = Thread(
+        community_id=place.community.id,
+        subforum_id=place.subforum.id,
+        platform=event.room.platform.value,
+        platform_thread_id=event.thread_id or event.message_id,
+        title=(event.thread_title or first_line)[:300],
+        starter_member_id=author.id,
+        created_at=event.at,
+        last_activity_at=event.at,
+        participant_count=1,
+    )
+    session.add(thread)
+    session.flush()
+    add_post(session, thread, author, event.room, event.message_id, body, event.at, opening=True)
+    author.threads_started += 1
+    return trophies.check(session, author, rules, event.room, thread.platform_thread_id, event.at)
+
+
+def add_post(
+    session: Session,
+    thread: Thread,
+    author: Member,
+    room: Room,
+    message_id: str,
+    body: str,
+    at: datetime,
+    *,
+    opening: bool = False,
+    counted: bool = True,
+) -> Post:
+    """Store a post and, when it counts, every counter it moves."""
+    assert thread.id is not None and author.id is not None
+    first_in_thread = (
+        counted
+        and not opening
+        and session.exec(
+            select(Post.id).where(Post.thread_id == thread.id, Post.member_id == author.id, col(Post.counted))
+        ).first()
+        is None
+    )
+    post = Post(
+        thread_id=thread.id,
+        community_id=thread.community_id,
+        member_id=author.id,
+        platform=room.platform.value,
+        platform_message_id=message_id,
+        body=body,
+        created_at=at,
+        is_opening=opening,
+        counted=counted,
+    )
+    session.add(post)
+    if not counted:
+        return post
+    author.message_count += 1
+    if not opening:
+        if first_in_thread and author.id != thread.starter_member_id:
+            thread.participant_count += 1
+        thread.reply_count += 1
+        thread.last_reply_member_id = author.id
+        if author.id != thread.starter_member_id:
+            author.replies_to_others += 1
+    thread.last_activity_at = max(thread.last_activity_at, at)
+    session.flush()
+    return post
+
+
+def _edited(session: Session, event: MessageEdited) -> None:
+    post = _post(session, event.room, event.message_id)
+    if post is None or post.deleted_at is not None:
+        return
+    post.body = event.text[:MAX_BODY_CHARS]
+    post.edited_at = event.at
+    if post.is_opening and post.thread_id is not None:
+        pass
+
+
+def _deleted(session: Session, event: MessageDeleted) -> None:
+    source = session.exec(select(LikeSource).where(LikeSource.platform_event_id == event.message_id)).first()
+    if source is not None:  # a Matrix redaction of a reaction
+        _remove_like_source(session, source, event.at)
+        return
+    post = _post(session, event.room, event.message_id)
+    if post is None or post.deleted_at is not None:
+        return
+    remove_post(session, post, event.at)
+
+
+def remove_post(session: Session, post: Post, at: datetime) -> None:
+    """Soft-delete a post and take it out of every count (its likes included)."""
+    post.deleted_at = at
+    thread = session.get(Thread, post.thread_id)
+    author = session.get(Member, post.member_id)
+    assert thread is not None and author is not None
+    for like in session.exec(select(Like).where(Like.post_id == post.id)).all():
+        _drop_like_counts(session, like, post, thread, author)
+        session.delete(like)
+    for source in session.exec(select(LikeSource).where(LikeSource.post_id == post.id)).all():
+        session.delete(source)
+    if post.is_opening:
+        thread.removed = True
+    if not post.counted:
+        return
+    post.counted = False
+    author.message_count -= 1
+    if not post.is_opening:
+        thread.reply_count -= 1
+        if author.id != thread.starter_member_id:
+            author.replies_to_others -= 1
+        session.flush()
+        remaining = session.exec(
+            select(Post.id).where(Post.thread_id == thread.id, Post.member_id == author.id, col(Post.counted))
+        ).first()
+        if remaining is None and author.id != thread.starter_member_id:
+            thread.participant_count -= 1
+        last = session.exec(
+            select(Post)
+            .where(Post.thread_id == thread.id, col(Post.counted), col(Post.is_opening).is_(False))
+            .order_by(col(Post.created_at).desc(), col(Post.id).desc())
+        ).first()
+        thread.last_reply_member_id = last.member_id if last else None
+    else:
+        author.threads_started -= 1
+    session.flush()
+
+
+def _reacted(session: Session, event: ReactionAdded, rules: IngestRules) -> list[Notice]:
+    key = _like_key(event.emoji, rules)
+    if key is None or event.actor.is_bot:
+        return []
+    return add_like(session, event.room, event.actor, event.message_id, key, event.at, rules, event.event_id)
+
+
+def add_like(
+    session: Session,
+    room: Room,
+    actor: Actor,
+    message_id: str,
+    source_key: str,
+    at: datetime,
+    rules: IngestRules,
+    platform_event_id: str | None = None,
+) -> list[Notice]:
+    """Record one like source; the like itself exists while the member has at least one source."""
+    post = _post(session, room, message_id)
+    if post is None or post.deleted_at is not None or not post.counted:
+        return []
+    place = directory.resolve_place(session, room, at)
+    liker = directory.resolve_member(session, place.community, actor, at)
+    if liker.id == post.member_id:
+        return []
+    assert post.id is not None and liker.id is not None
+    try:
+        with session.begin_nested():
+            session.add(
+                LikeSource(
+                    post_id=post.id,
+                    member_id=liker.id,
+                    source=source_key,
+                    platform_event_id=platform_event_id,
+                    created_at=at,
+                )
+            )
+    except IntegrityError:
+        return []
+    if session.get(Like, (post.id, liker.id)) is not None:
+        return []
+    session.add(
+        Like(
+            post_id=post.id,
+            member_id=liker.id,
+            post_author_id=post.member_id,
+            community_id=post.community_id,
+            created_at=at,
+        )
+    )
+    thread = session.get(Thread, post.thread_id)
+    author = session.get(Member, post.member_id)
+    assert thread is not None and author is not None
+    post.like_count += 1
+    thread.like_count += 1
+    author.likes_received += 1
+    liker.likes_given += 1
+    session.flush()
+    return trophies.check(session, author, rules, room, thread.platform_thread_id, at)
+
+
+def _unreacted(
+    session: Session, room: Room, actor: Actor, message_id: str, source_key: str | None, at: datetime
+) -> None:
+    if source_key is None:
+        return
+    remove_like(session, room, actor, message_id, source_key, at)
+
+
+def remove_like(
+    session: Session, room: Room, actor: Actor, message_id: str, source_key: str, at: datetime
+) -> bool:
+    """Drop one like source; the like goes when the member's last source goes. True if it did."""
+    post = _post(session, room, message_id)
+    if post is None:
+        return False
+    place = directory.resolve_place(session, room, at)
+    liker = directory.resolve_member(session, place.community, actor, at)
+    source = session.exec(
+        select(LikeSource).where(
+            LikeSource.post_id == post.id, LikeSource.member_id == liker.id, LikeSource.source == source_key
+        )
+    ).first()
+    if source is None:
+        return False
+    return _remove_like_source(session, source, at)
+
+
+def _remove_like_source(session: Session, source: LikeSource, at: datetime) -> bool:
+    session.delete(source)
+    session.flush()
+    others = session.exec(
+        select(LikeSource.id).where(
+            LikeSource.post_id == source.post_id, LikeSource.member_id == source.member_id
+        )
+    ).first()
+    if others is not None:
+        return False
+    like = session.get(Like, (source.post_id, source.member_id))
+    post = session.get(Post, source.post_id)
+    if like is None or post is None:
+        return False
+    thread = session.get(Thread, post.thread_id)
+    author = session.get(Member, post.member_id)
+    assert thread is not None and author is not None
+    _drop_like_counts(session, like, post, thread, author)
+    session.delete(like)
+    session.flush()
+    return True
+
+
+def _drop_like_counts(session: Session, like: Like, post: Post, thread: Thread, author: Member) -> None:
+    liker = session.get(Member, like.member_id)
+    post.like_count -= 1
+    thread.like_count -= 1
+    author.likes_received -= 1
+    if liker is not None:
+        liker.likes_given -= 1
+
+
+@dataclass
+class _Pending:
+    event: ChatEvent
+    done: asyncio.Future[list[Notice]]
+
+
+@dataclass
+class Ingestor:
+    """Group commit: events queue up (bounded, so producers wait instead of memory growing) and a
+    single writer applies them in batches, each batch one transaction, at most `max_delay` apart.
+    """
+
+    engine: Engine
+    rules: IngestRules
+    clock: Callable[[], datetime]
+    max_batch: int = 500
+    max_delay: float = 0.02
+    queue_size: int = 5000
+    _queue: asyncio.Queue[_Pending] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._queue = asyncio.Queue(self.queue_size)
+
+    async def submit(self, event: ChatEvent) -> list[Notice]:
+        """Queue an event and wait until it is durable; returns the notices it produced."""
+        done: asyncio.Future[list[Notice]] = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Pending(event, done))
+        return await done
+
+    async def run(self) -> None:
+        """The writer loop; runs until cancelled, then drains what is already queued."""
+        try:
+            while True:
+                batch = [await self._queue.get()]
+                deadline = asyncio.get_running_loop().time() + self.max_delay
+                while len(batch) < self.max_batch:
+                    timeout = deadline - asyncio.get_running_loop().time()
+                    if timeout <= 0:
+                        break
+                    try:
+                        batch.append(await asyncio.wait_for(self._queue.get(), timeout))
+                    except TimeoutError:
+                        break
+                await self._write(batch)
+        finally:
+            rest: list[_Pending] = []
+            while not self._queue.empty():
+                rest.append(self._queue.get_nowait())
+            if rest:
+                await self._write(rest)
+
+    async def _write(self, batch: list[_Pending]) -> None:
+        try:
+            results = await asyncio.to_thread(self._apply_batch, [p.event for p in batch])
+        except Exception as error:
+            log.exception("a batch of %d events failed; applying them one by one", len(batch))
+            results = await asyncio.to_thread(self._apply_one_by_one, [p.event for p in batch])
+            del error
+        for pending, result in zip(batch, results, strict=True):
+            if not pending.done.done():
+                if isinstance(result, BaseException):
+                    pending.done.set_exception(result)
+                else:
+                    pending.done.set_result(result)
+
+    def _apply_batch(self, events: list[ChatEvent]) -> list[list[Notice] | BaseException]:
+        now = self.clock()
+        with Session(self.engine, expire_on_commit=False) as session:
+            results: list[list[Notice] | BaseException] = [
+                apply_event(session, e, self.rules, now) for e in events
+            ]
+            session.commit()
+        return results
+
+    def _apply_one_by_one(self, events: list[ChatEvent]) -> list[list[Notice] | BaseException]:
+        """Isolate a poison event so one bad payload cannot take its whole batch down."""
+        results: list[list[Notice] | BaseException] = []
+        for event in events:
+            try:
+                results.extend(self._apply_batch([event]))
+            except Exception as error:
+                log.exception("event %s could not be applied", event.event_id)
+                results.append(error)
+        return results
