@@ -1,0 +1,1 @@
+"""What members and moderators type: one module per area, one declaration per command."""

@@ -1,0 +1,61 @@
+"""Member cards: view anyone's, edit your own, and choose who sees each field."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from chatbridge.context import Context
+from chatbridge.model import OutgoingMessage
+from chatbridge.registry import ContextMenu, MemberRef, Param, command
+from chatbridge.services import profiles
+from chatbridge.services.profiles import Field, Visibility
+
+
+@command(
+    "profile",
+    help="Show a member's card (yours when no member is named).",
+    context_menu=ContextMenu("View profile", target="user"),
+)
+async def profile(
+    ctx: Context,
+    member: Annotated[MemberRef | None, Param("The member", autocomplete="members", rest=True)] = None,
+) -> OutgoingMessage:
+    subject = ctx.member_named(member)
+    card = profiles.card(ctx.session, subject, ctx.core.trophies, viewer=ctx.member, privilege=ctx.privilege)
+    return ctx.reply("profile/card.md.j2", card=card)
+
+
+@command("profile set", help="Set a field of your card.", ephemeral=True)
+async def profile_set(
+    ctx: Context,
+    field: Annotated[Field, Param("Which field")],
+    value: Annotated[str, Param("The new value", rest=True, autocomplete="countries")],
+) -> OutgoingMessage:
+    row = profiles.set_field(ctx.session, ctx.member, Field(field), value, ctx.now)
+    shown = profiles.display_value(row.field, row.value)
+    return ctx.reply(
+        "profile/updated.md.j2", label=profiles.LABELS[Field(field)], value=shown, visibility=row.visibility
+    )
+
+
+@command("profile clear", help="Remove a field from your card.", ephemeral=True)
+async def profile_clear(ctx: Context, field: Annotated[Field, Param("Which field")]) -> OutgoingMessage:
+    label = profiles.LABELS[Field(field)]
+    if not profiles.clear_field(ctx.session, ctx.member, Field(field)):
+        return ctx.say(f"Your card has no {label.lower()} to clear.")
+    return ctx.say(f"Removed {label.lower()} from your card.")
+
+
+@command(
+    "profile visibility",
+    help="Choose who sees a field: public, members, moderators or hidden.",
+    ephemeral=True,
+)
+async def profile_visibility(
+    ctx: Context,
+    field: Annotated[Field, Param("Which field")],
+    visibility: Annotated[Visibility, Param("Who may see it")],
+) -> OutgoingMessage:
+    profiles.set_visibility(ctx.session, ctx.member, Field(field), Visibility(visibility), ctx.now)
+    label = profiles.LABELS[Field(field)]
+    return ctx.say(f"Your {label.lower()} is now visible to: {visibility}.")
