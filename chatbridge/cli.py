@@ -1,0 +1,161 @@
+"""The `chatbridge` command: run the bot, manage the store, try commands in a console.
+
+Every failure a person can cause (a bad config, a missing file, an unreachable database) ends with
+one clear line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from chatbridge.config import ConfigError, Settings, load_settings
+from chatbridge.logs import configure_logging
+
+log = logging.getLogger("chatbridge")
+
+EXIT_USAGE = 2
+CONSOLE_HELP = """\
+A local chat on the configured store, with the sub-forums General Discussion, Clinical Questions
+and Careers & Training. Interactive lines are spoken by the current member; script lines name the
+speaker.
+
+Script lines:
+  alice: TEXT            alice says TEXT in the current sub-forum (or thread)
+  alice (re ^): TEXT     ... as a reply to the last message; `(re m12)` names a message
+  :mod alice             make alice a moderator (`:admin alice`, `:member alice` likewise)
+  :in NAME               switch to sub-forum NAME; `:thread TITLE` enters a thread, `:out` leaves
+  :react alice m12 👍    alice reacts to message m12 (`:unreact` takes it back)
+  :edit m12 TEXT         the author edits message m12; `:delete m12` deletes it
+  :wait 2h               let time pass (10m, 2h, 3d, 1w)
+  # comment              ignored
+Interactive only: `:as alice` speaks as alice from now on. A new thread is entered automatically.
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chatbridge",
+        description="A forum layer for medical chat communities on Discord and Matrix.",
+    )
+    parser.add_argument(
+        "--config", type=Path, help="TOML config file (default: $CHATBRIDGE_CONFIG or ./chatbridge.toml)"
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    db = commands.add_parser("db", help="manage the store")
+    db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    db_commands.add_parser("upgrade", help="migrate the store to the newest schema")
+    db_commands.add_parser("current", help="print the store's schema revision")
+
+    console = commands.add_parser(
+        "console",
+        help="try commands locally as any member",
+        description=CONSOLE_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    console.add_argument(
+        "--script", type=Path, help="read lines like `alice: !profile` from FILE ('-' for stdin)"
+    )
+
+    commands.add_parser("config", help="validate the configuration and print it (secrets hidden)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as error:
+        for line in error.lines:
+            print(f"chatbridge: config: {line}", file=sys.stderr)
+        return EXIT_USAGE
+    secrets = [
+        s.get_secret_value()
+        for s in (settings.discord_token, settings.matrix_password, settings.matrix_access_token)
+        if s
+    ]
+    configure_logging(settings.logging.level, settings.logging.format, secrets)
+    try:
+        return _dispatch(args, settings)
+    except KeyboardInterrupt:
+        return 130
+    except _UserFacing as error:
+        print(f"chatbridge: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+class _UserFacing(Exception):
+    """A failure with a message meant for the person at the terminal."""
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "db":
+        return _db(args.db_command, settings)
+    if args.command == "console":
+        return _console(args.script, settings)
+    if args.command == "config":
+        print(settings.model_dump_json(indent=2))
+        return 0
+    raise AssertionError(args.command)
+
+
+def _db(action: str, settings: Settings) -> int:
+    from sqlalchemy.exc import OperationalError
+
+    from chatbridge.store.engine import make_engine, redact_url
+    from chatbridge.store.migrate import current_revision, upgrade
+
+    try:
+        engine = make_engine(settings.database_url)
+    except OSError as error:
+        raise _UserFacing(
+            f"cannot open the store at {redact_url(settings.database_url)}: {error.strerror}"
+        ) from None
+    try:
+        if action == "upgrade":
+            upgrade(engine)
+            print(f"store at {redact_url(settings.database_url)} is at revision {current_revision(engine)}")
+        else:
+            print(current_revision(engine) or "empty (run `chatbridge db upgrade`)")
+    except OperationalError as error:
+        raise _UserFacing(
+            f"cannot open the store at {redact_url(settings.database_url)}: {error.orig}"
+        ) from None
+    finally:
+        engine.dispose()
+    return 0
+
+
+def _console(script: Path | None, settings: Settings) -> int:
+    from sqlalchemy.exc import OperationalError
+
+    from chatbridge.console import run_console
+
+    try:
+        if script is None:
+            return asyncio.run(run_console(settings, None))
+        if str(script) == "-":
+            return asyncio.run(run_console(settings, sys.stdin))
+        try:
+            handle = script.open(encoding="utf-8")
+        except OSError as error:
+            raise _UserFacing(f"cannot read script {script}: {error.strerror}") from None
+        with handle:
+            return asyncio.run(run_console(settings, handle))
+    except OperationalError as error:
+        raise _UserFacing(f"cannot open the store: {error.orig}") from None
+    except OSError as error:
+        raise _UserFacing(f"cannot open the store: {error.strerror}") from None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

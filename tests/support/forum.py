@@ -1,0 +1,48 @@
+"""A forum on the in-memory platform, for transcript-style tests."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlmodel import Session
+
+from chatbridge.adapters.memory import MemoryPlatform, Said
+from chatbridge.app import Application
+from chatbridge.config import Settings
+from chatbridge.core import Core
+
+
+@dataclass
+class Forum:
+    """The chat (to talk in) and the core (to look at the store)."""
+
+    chat: MemoryPlatform
+    core: Core
+
+    @contextmanager
+    def store(self) -> Iterator[Session]:
+        with Session(self.core.engine) as session:
+            yield session
+
+
+@asynccontextmanager
+async def running_forum(database_url: str, **settings: object) -> AsyncIterator[Forum]:
+    chat = MemoryPlatform()
+    core = Core.build(Settings(database_url=database_url, **settings), clock=chat.now)  # type: ignore[arg-type]
+    try:
+        async with Application(core, [chat]).running():
+            yield Forum(chat, core)
+    finally:
+        core.engine.dispose()
+
+
+def sqlite_url(directory: Path) -> str:
+    return f"sqlite:///{directory / 'forum.db'}"
+
+
+def texts(replies: list[Said]) -> str:
+    """Everything the bot said, as one string, for `in` assertions."""
+    return "\n".join(r.text for r in replies)
