@@ -256,8 +256,15 @@ def remove_post(session: Session, post: Post, at: datetime) -> None:
         session.delete(like)
     for source in session.exec(select(LikeSource).where(LikeSource.post_id == post.id)).all():
         session.delete(source)
-    if post.is_opening:
+    if post.is_opening and not thread.removed:
+        # As on the forum, deleting a thread's first post deletes the thread: its replies leave every count.
         thread.removed = True
+        for reply in session.exec(
+            select(Post).where(
+                Post.thread_id == thread.id, col(Post.is_opening).is_(False), col(Post.deleted_at).is_(None)
+            )
+        ).all():
+            remove_post(session, reply, at)
     if not post.counted:
         return
     post.counted = False
