@@ -37,7 +37,7 @@ class Console:
     """Runs console lines against a core through the in-memory platform and prints a transcript."""
 
     chat: MemoryPlatform
-    out: TextIO = sys.stdout
+    out: TextIO
     speaker: str = "alice"
     room: str | None = None
     thread: str | None = None
@@ -178,8 +178,9 @@ class Console:
         self.out.flush()
 
 
-async def run_console(settings: Settings, script: TextIO | None, out: TextIO = sys.stdout) -> int:
+async def run_console(settings: Settings, script: TextIO | None, out: TextIO | None = None) -> int:
     """Run a script, or an interactive session on standard input; returns an exit status."""
+    out = out or sys.stdout
     # A persistent store outlives one console run: a per-run prefix keeps platform ids unique, and
     # the chat's clock is the real one.
     started = datetime.now(UTC)

@@ -105,3 +105,14 @@ def test_console_script_prints_a_transcript(tmp_path: Path, capsys: pytest.Captu
 def test_console_on_a_missing_script(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["console", "--script", str(tmp_path / "missing.txt")]) == 2
     assert "cannot read script" in capsys.readouterr().err
+
+
+def test_the_readme_demo_script_still_tells_its_story(capsys: pytest.CaptureFixture[str]) -> None:
+    demo = Path(__file__).resolve().parents[2] / "scripts" / "demo.txt"
+    assert main(["console", "--script", str(demo)]) == 0
+    out = capsys.readouterr().out
+    assert "· 1 reply · 1 like · last reply by bob 2 h ago" in out
+    assert "Did you mean Egypt?" in out
+    assert "Practicing medicine in: Egypt" in out
+    assert "is locked, so your reply was not counted" in out
+    assert "`!thread lock` is for moderators." in out
