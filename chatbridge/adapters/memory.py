@@ -7,6 +7,7 @@ said. Everything it does is deterministic: message ids count up from m1.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -61,6 +62,7 @@ class MemoryPlatform:
     mutes: dict[str, datetime] = field(default_factory=dict)
     refuse_mutes: bool = False
     id_prefix: str = ""
+    started: asyncio.Event = field(default_factory=asyncio.Event)
     registry: Registry | None = None
     _sink: EventSink | None = None
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -76,6 +78,7 @@ class MemoryPlatform:
         self._sink = sink
         for name in self.subforums:
             await sink(RoomSeen(event_id=f"room:{_slug(name)}", at=self.now(), room=self.room(name)))
+        self.started.set()
 
     async def stop(self) -> None:
         self._sink = None

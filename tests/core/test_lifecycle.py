@@ -24,8 +24,7 @@ async def test_sigterm_stops_the_application_after_flushing_accepted_events(tmp_
     core = Core.build(Settings(database_url=f"sqlite:///{tmp_path / 'store.db'}"), clock=chat.now)
     app = Application(core, [chat])
     serving = asyncio.create_task(app.serve_forever())
-    while chat._sink is None:  # started
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(chat.started.wait(), timeout=10)
     thread = await chat.start_thread("Handover", "How do you hand over at 7am?", as_="alice")
     await chat.say("SBAR, always.", as_="bob", thread=thread)
     os.kill(os.getpid(), signal.SIGTERM)
