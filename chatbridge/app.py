@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from chatbridge.core import Core
 from chatbridge.dispatch import Dispatcher
 from chatbridge.platform import Platform
+from chatbridge.services.outbox import OutboxWorker
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +27,11 @@ class Application:
     core: Core
     platforms: Sequence[Platform] = ()
     dispatcher: Dispatcher = field(init=False)
+    outbox: OutboxWorker = field(init=False)
 
     def __post_init__(self) -> None:
         self.dispatcher = Dispatcher(self.core)
+        self.outbox = OutboxWorker(self.core.engine, {p.name: p for p in self.platforms}, self.core.clock)
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[Application]:
@@ -38,6 +41,7 @@ class Application:
             for platform in self.platforms:
                 await platform.register_commands(self.core.registry)
                 await platform.start(self.dispatcher.sink_for(platform))
+            outbox = group.create_task(_logged(self.outbox.run(), "outbox worker"))
             try:
                 yield self
             finally:
@@ -46,6 +50,7 @@ class Application:
                         await platform.stop()
                     except Exception:
                         log.exception("stopping %s failed", platform.name)
+                outbox.cancel()
                 ingest.cancel()
 
     async def serve_forever(self) -> None:

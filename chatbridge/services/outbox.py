@@ -1,0 +1,216 @@
+"""The outbox: every platform action the store decided on is written first, then carried out.
+
+A crash, a restart or a rate limit delays an action but never loses or repeats it: the row is
+committed in the same transaction as the decision (a report, a mute, a digest claim), the worker
+carries it out with an idempotency key derived from the row, and only then marks it done. What
+fails is retried with capped exponential back-off, for as long as it takes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from chatbridge.model import OutgoingMessage, PlatformName, Room
+from chatbridge.platform import Platform, PlatformError
+from chatbridge.store.tables import OutboxItem
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF = timedelta(hours=1)
+FIRST_BACKOFF = timedelta(seconds=2)
+
+
+class RetryLater(PlatformError):
+    """The platform asked us to wait (a rate limit); `retry_after` is in seconds."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+Executor = Callable[[Platform, Mapping[str, Any], str], Awaitable[Mapping[str, Any] | None]]
+"""Carries out one outbox row: (platform, payload, idempotency key) -> result stored on the row."""
+
+
+def enqueue(
+    session: Session,
+    *,
+    platform: PlatformName,
+    kind: str,
+    payload: Mapping[str, Any],
+    dedupe_key: str,
+    now: datetime,
+    community_id: int | None = None,
+    not_before: datetime | None = None,
+) -> OutboxItem:
+    """Add an action to the outbox, once per `dedupe_key` (a second call returns the first row)."""
+    existing = session.exec(select(OutboxItem).where(OutboxItem.dedupe_key == dedupe_key)).first()
+    if existing is not None:
+        return existing
+    item = OutboxItem(
+        community_id=community_id,
+        platform=platform.value,
+        kind=kind,
+        payload=dict(payload),
+        dedupe_key=dedupe_key,
+        created_at=now,
+        next_attempt_at=not_before or now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(item)
+    except IntegrityError:  # another writer enqueued it first
+        found = session.exec(select(OutboxItem).where(OutboxItem.dedupe_key == dedupe_key)).one()
+        return found
+    return item
+
+
+def send_payload(room: Room, message: OutgoingMessage, thread_id: str | None = None) -> dict[str, Any]:
+    """The payload of a "send" row: plain JSON, so it survives restarts and schema-free storage."""
+    return {
+        "room": {"community_id": room.community_id, "room_id": room.room_id, "name": room.name},
+        "thread_id": thread_id,
+        "message": {
+            "markdown": message.markdown,
+            "ephemeral": message.ephemeral,
+            "mention_user_ids": list(message.mention_user_ids),
+            "title": message.title,
+        },
+    }
+
+
+async def execute_send(platform: Platform, payload: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    room_data, message_data = payload["room"], payload["message"]
+    room = Room(platform.name, room_data["community_id"], room_data["room_id"], room_data.get("name", ""))
+    message = OutgoingMessage(
+        markdown=message_data["markdown"],
+        ephemeral=bool(message_data.get("ephemeral", False)),
+        mention_user_ids=tuple(message_data.get("mention_user_ids", ())),
+        title=message_data.get("title"),
+    )
+    ref = await platform.send(room, message, thread_id=payload.get("thread_id"), idempotency_key=key)
+    return {"message_id": ref.message_id, "room_id": ref.room_id, "thread_id": ref.thread_id}
+
+
+def default_executors() -> dict[str, Executor]:
+    """Every outbox kind the core knows how to carry out; features add theirs here."""
+    return {"send": execute_send}
+
+
+@dataclass
+class OutboxWorker:
+    """Carries out due outbox rows, oldest first; one worker per process and platform set.
+
+    Several processes may share a PostgreSQL store: a row is claimed by moving its next attempt
+    into the future in its own transaction before the action runs, so two workers do not run the
+    same row at once (and the idempotency key covers the rare case where a claim expires).
+    """
+
+    engine: Engine
+    platforms: Mapping[PlatformName, Platform]
+    clock: Callable[[], datetime]
+    executors: Mapping[str, Executor] = field(default_factory=default_executors)
+    poll_interval: float = 1.0
+    claim_for: timedelta = timedelta(minutes=5)
+    batch: int = 50
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def notify(self) -> None:
+        """Something was enqueued: look now instead of at the next poll."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            done = await self.drain()
+            if done == 0:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+
+    async def drain(self) -> int:
+        """Carry out every row that is due now; returns how many were attempted."""
+        attempted = 0
+        for item_id in await asyncio.to_thread(self._claim_due):
+            await self._carry_out(item_id)
+            attempted += 1
+        return attempted
+
+    def _claim_due(self) -> list[int]:
+        now = self.clock()
+        names = [p.value for p in self.platforms]
+        with Session(self.engine) as session:
+            rows = session.exec(
+                select(OutboxItem)
+                .where(
+                    col(OutboxItem.done_at).is_(None),
+                    OutboxItem.next_attempt_at <= now,
+                    col(OutboxItem.platform).in_(names),
+                )
+                .order_by(col(OutboxItem.next_attempt_at), col(OutboxItem.id))
+                .limit(self.batch)
+                .with_for_update(skip_locked=True)
+            ).all()
+            for row in rows:
+                row.next_attempt_at = now + self.claim_for
+            session.commit()
+            return [row.id for row in rows if row.id is not None]
+
+    async def _carry_out(self, item_id: int) -> None:
+        with Session(self.engine) as session:
+            item = session.get(OutboxItem, item_id)
+            if item is None or item.done_at is not None:
+                return
+            kind, payload, platform_name = item.kind, dict(item.payload), PlatformName(item.platform)
+        executor = self.executors.get(kind)
+        platform = self.platforms[platform_name]
+        result: Mapping[str, Any] | None = None
+        error: Exception | None = None
+        if executor is None:
+            error = PlatformError(f"no executor for outbox kind {kind!r}")
+        else:
+            try:
+                result = await executor(platform, payload, f"outbox-{item_id}")
+            except Exception as failure:
+                error = failure
+        await asyncio.to_thread(self._record, item_id, result, error)
+
+    def _record(self, item_id: int, result: Mapping[str, Any] | None, error: Exception | None) -> None:
+        now = self.clock()
+        with Session(self.engine) as session:
+            item = session.get(OutboxItem, item_id)
+            if item is None:
+                return
+            item.attempts += 1
+            if error is None:
+                item.done_at = now
+                item.result = dict(result) if result else None
+                item.last_error = None
+            else:
+                delay = _backoff(item.attempts, error)
+                item.next_attempt_at = now + delay
+                item.last_error = f"{type(error).__name__}: {error}"[:2000]
+                log.warning(
+                    "outbox item %s (%s) failed (attempt %d), retrying in %s: %s",
+                    item_id,
+                    item.kind,
+                    item.attempts,
+                    delay,
+                    error,
+                )
+            session.commit()
+
+
+def _backoff(attempts: int, error: Exception) -> timedelta:
+    if isinstance(error, RetryLater):
+        return timedelta(seconds=max(error.retry_after, 0.0))
+    return min(FIRST_BACKOFF * (1 << min(attempts - 1, 20)), MAX_BACKOFF)
