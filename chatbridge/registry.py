@@ -204,8 +204,15 @@ class Token:
 _QUOTES = {'"': '"', "'": "'", "“": "”", "‘": "’", "„": "“"}
 
 
+_APOSTROPHES = frozenset("'‘")
+
+
 def tokenize(text: str) -> list[Token]:
-    """Split like a shell, accepting the curly quotes phones insert; broken quoting is a UsageError."""
+    """Split like a shell, but for chat: quotes group words only where a word starts with one.
+
+    Curly quotes from phone keyboards count; an apostrophe inside a word ("don't") is a letter; a
+    single quote that never closes is a letter too. Only an unclosed double quote is an error.
+    """
     tokens: list[Token] = []
     i, n = 0, len(text)
     while i < n:
@@ -216,11 +223,11 @@ def tokenize(text: str) -> list[Token]:
         buf: list[str] = []
         while i < n and not text[i].isspace():
             ch = text[i]
-            closing = _QUOTES.get(ch)
-            if closing is not None:
-                end = text.find(closing, i + 1)
-                if end < 0:
-                    raise UsageError(f"A quote {ch} is opened but never closed.")
+            closing = _QUOTES.get(ch) if i == start else None
+            end = text.find(closing, i + 1) if closing is not None else -1
+            if closing is not None and end < 0 and ch not in _APOSTROPHES:
+                raise UsageError(f"A quote {ch} is opened but never closed.")
+            if end >= 0:
                 buf.append(text[i + 1 : end])
                 i = end + 1
             elif ch == "\\" and i + 1 < n:

@@ -70,10 +70,19 @@ async def thread_list(
     where = directory.subforum_by_name(ctx.session, ctx.community, subforum) if subforum else ctx.subforum
     if where is None:
         raise CommandError("Name a sub-forum, or use this inside one.")
-    cards, pages = threads.listing(ctx.session, where, order, page, ctx.core.settings.forum.page_size)
-    if page > pages:
+    size = ctx.core.settings.forum.page_size
+    found = threads.listing(ctx.session, where, order, page, size)
+    if not found.cards and page > 1:
+        pages = max(1, -(-threads.count(ctx.session, where) // size))
         raise CommandError(f"{where.name} has {pages} page{'s' if pages != 1 else ''} of threads.")
-    return ctx.reply("threads/list.md.j2", subforum=where, cards=cards, order=order, page=page, pages=pages)
+    return ctx.reply(
+        "threads/list.md.j2",
+        subforum=where,
+        cards=found.cards,
+        order=order,
+        page=page,
+        has_more=found.has_more,
+    )
 
 
 @command("thread show", help="Show a thread's card: who started it, replies, likes, last reply.")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
@@ -93,7 +94,12 @@ def announce_room(session: Session, room: Room, *, private: bool, at: datetime) 
     return place.subforum
 
 
-def resolve_member(session: Session, community: Community, actor: Actor, now: datetime) -> Member:
+class HasId(Protocol):
+    @property
+    def id(self) -> int | None: ...
+
+
+def resolve_member(session: Session, community: HasId, actor: Actor, now: datetime) -> Member:
     """The member behind a platform identity, created on first sight with `now` as first seen."""
     assert community.id is not None
     identity = session.exec(

@@ -36,15 +36,21 @@ def top(
             .limit(limit)
         ).all()
     elif metric == "likes":
+        # Count per author from the covering (community, created_at, author) index first, then
+        # name only the top rows: a week of a big community is tens of thousands of likes.
         score = func.count().label("score")
-        rows = session.exec(
-            select(Member.display_name, score)
-            .select_from(Like)
-            .join(Member, col(Member.id) == Like.post_author_id)
+        top_authors = (
+            select(Like.post_author_id, score)
             .where(Like.community_id == community_id, Like.created_at >= since)
-            .group_by(col(Member.id), col(Member.display_name))
-            .order_by(score.desc(), col(Member.id))
+            .group_by(col(Like.post_author_id))
+            .order_by(score.desc(), col(Like.post_author_id))
             .limit(limit)
+            .subquery()
+        )
+        rows = session.exec(
+            select(Member.display_name, top_authors.c.score)
+            .join(top_authors, col(Member.id) == top_authors.c.post_author_id)
+            .order_by(top_authors.c.score.desc(), col(Member.id))
         ).all()
     else:
         score = func.sum(TrophyAward.points).label("score")

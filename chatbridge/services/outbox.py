@@ -9,7 +9,6 @@ fails is retried with capped exponential back-off, for as long as it takes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,9 +19,10 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from chatbridge.model import OutgoingMessage, PlatformName, Room
+from chatbridge.model import MessageRef, OutgoingMessage, PlatformName, Room
 from chatbridge.platform import Platform, PlatformError
 from chatbridge.store.tables import OutboxItem
+from chatbridge.waiting import wait_event
 
 log = logging.getLogger(__name__)
 
@@ -102,9 +102,92 @@ async def execute_send(platform: Platform, payload: Mapping[str, Any], key: str)
     return {"message_id": ref.message_id, "room_id": ref.room_id, "thread_id": ref.thread_id}
 
 
+def message_payload(message: OutgoingMessage) -> dict[str, Any]:
+    return {
+        "markdown": message.markdown,
+        "ephemeral": message.ephemeral,
+        "mention_user_ids": list(message.mention_user_ids),
+        "title": message.title,
+    }
+
+
+def message_from(data: Mapping[str, Any]) -> OutgoingMessage:
+    return OutgoingMessage(
+        markdown=data["markdown"],
+        ephemeral=bool(data.get("ephemeral", False)),
+        mention_user_ids=tuple(data.get("mention_user_ids", ())),
+        title=data.get("title"),
+    )
+
+
+def ref_payload(ref: MessageRef) -> dict[str, Any]:
+    return {
+        "room_id": ref.room_id,
+        "message_id": ref.message_id,
+        "thread_id": ref.thread_id,
+        "community_id": ref.community_id,
+    }
+
+
+def ref_from(platform: Platform, data: Mapping[str, Any]) -> MessageRef:
+    return MessageRef(
+        platform.name, data["room_id"], data["message_id"], data.get("thread_id"), data.get("community_id")
+    )
+
+
+async def execute_dm(platform: Platform, payload: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    """A private message. A refusal (DMs closed, member gone) is final: retrying cannot fix it."""
+    try:
+        ref = await platform.send_dm(
+            payload["community_id"], payload["user_id"], message_from(payload["message"]), idempotency_key=key
+        )
+    except RetryLater:
+        raise
+    except PlatformError as refusal:
+        log.info("a direct message to %s was refused: %s", payload["user_id"], refusal)
+        return {"refused": str(refusal)}
+    return {"message_id": ref.message_id, "room_id": ref.room_id}
+
+
+async def execute_delete_message(
+    platform: Platform, payload: Mapping[str, Any], key: str
+) -> Mapping[str, Any]:
+    await platform.delete_message(ref_from(platform, payload["ref"]), payload.get("reason", ""))
+    return {"deleted": True}
+
+
+async def execute_apply_mute(platform: Platform, payload: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    result = await platform.apply_mute(
+        payload["community_id"],
+        payload["user_id"],
+        datetime.fromisoformat(payload["until"]),
+        payload.get("reason", ""),
+    )
+    return {
+        "applied_until": result.applied_until.isoformat() if result.applied_until else None,
+        "previous_state": dict(result.previous_state),
+    }
+
+
+async def execute_lift_mute(platform: Platform, payload: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    await platform.lift_mute(payload["community_id"], payload["user_id"], payload.get("previous_state") or {})
+    return {"lifted": True}
+
+
 def default_executors() -> dict[str, Executor]:
-    """Every outbox kind the core knows how to carry out; features add theirs here."""
-    return {"send": execute_send}
+    """Every outbox kind the core knows how to carry out; features add theirs here.
+
+    These carry out one platform action from a JSON payload and nothing else; moderation wraps
+    the mute, deletion and card kinds with what it must record in the store afterwards (see
+    `chatbridge.services.moderation.executors`).
+    """
+    return {
+        "send": execute_send,
+        "dm": execute_dm,
+        "delete_message": execute_delete_message,
+        "apply_mute": execute_apply_mute,
+        "lift_mute": execute_lift_mute,
+    }
 
 
 @dataclass
@@ -134,8 +217,7 @@ class OutboxWorker:
             done = await self.drain()
             if done == 0:
                 self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                await wait_event(self._wake, self.poll_interval)
 
     async def drain(self) -> int:
         """Carry out every row that is due now; returns how many were attempted."""

@@ -8,6 +8,7 @@ from typing import Literal
 
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, select
+from sqlmodel.sql.expression import Select
 
 from chatbridge.errors import NotFound
 from chatbridge.store.tables import Community, Member, Post, SubForum, Thread
@@ -76,25 +77,51 @@ def card(session: Session, thread: Thread) -> ThreadCard:
     return ThreadCard(thread, row[0], row[1], row[2])
 
 
-def listing(
-    session: Session, subforum: SubForum, order: ThreadOrder, page: int, page_size: int
-) -> tuple[list[ThreadCard], int]:
-    """One page of a sub-forum's threads (pinned first) and the number of pages."""
-    base = select(Thread).where(Thread.subforum_id == subforum.id, col(Thread.removed).is_(False))
-    total = session.exec(select(func.count()).select_from(base.subquery())).one()
-    pages = max(1, -(-total // page_size))
-    starter = aliased(Member)
-    last = aliased(Member)
-    rows = session.exec(
+@dataclass(frozen=True, slots=True)
+class Page:
+    cards: list[ThreadCard]
+    has_more: bool
+
+
+def listing(session: Session, subforum: SubForum, order: ThreadOrder, page: int, page_size: int) -> Page:
+    """One page of a sub-forum's threads, pinned ones first.
+
+    Pinned threads are few and read on their own; the rest are read along the (sub-forum, order)
+    index and stop after the page, so a page costs the same in a sub-forum of 30 threads or 30,000.
+    There is no total count for the same reason: a page says whether another follows.
+    """
+    live = (Thread.subforum_id == subforum.id, col(Thread.removed).is_(False))
+    pinned = session.exec(
+        _with_names().where(*live, col(Thread.pinned).is_(True)).order_by(*_ORDER[order])
+    ).all()
+    start, end = (page - 1) * page_size, page * page_size + 1
+    rows = list(pinned[start:end])
+    if len(rows) < end - start:
+        rows += session.exec(
+            _with_names()
+            .where(*live, col(Thread.pinned).is_(False))
+            .order_by(*_ORDER[order])
+            .offset(max(0, start - len(pinned)))
+            .limit(end - start - len(rows))
+        ).all()
+    cards = [ThreadCard(t, subforum.name, starter, last) for t, starter, last in rows[:page_size]]
+    return Page(cards, has_more=len(rows) > page_size)
+
+
+def count(session: Session, subforum: SubForum) -> int:
+    """How many threads a sub-forum has (a scan: only for the rare "no such page" answer)."""
+    return session.exec(
+        select(func.count()).where(Thread.subforum_id == subforum.id, col(Thread.removed).is_(False))
+    ).one()
+
+
+def _with_names() -> Select[Thread, str, str]:
+    starter, last = aliased(Member), aliased(Member)
+    return (
         select(Thread, starter.display_name, last.display_name)
         .join(starter, col(starter.id) == Thread.starter_member_id)
         .outerjoin(last, col(last.id) == Thread.last_reply_member_id)
-        .where(Thread.subforum_id == subforum.id, col(Thread.removed).is_(False))
-        .order_by(col(Thread.pinned).desc(), *_ORDER[order])
-        .offset((page - 1) * page_size)
-        .limit(page_size)
-    ).all()
-    return [ThreadCard(t, subforum.name, s, lr) for t, s, lr in rows], pages
+    )
 
 
 def opening_post(session: Session, thread: Thread) -> Post | None:

@@ -21,13 +21,32 @@ if TYPE_CHECKING:
 
 
 def stats_of(member: Member, now: datetime) -> MemberStats:
-    since = member.joined_at or member.first_seen_at
-    return MemberStats(
+    return stats_of_values(
         messages=member.message_count,
         likes_received=member.likes_received,
         threads_started=member.threads_started,
         replies_to_others=member.replies_to_others,
-        days_since_joining=max(0, (now - since).days),
+        joined=member.joined_at or member.first_seen_at,
+        now=now,
+    )
+
+
+def stats_of_values(
+    *,
+    messages: int,
+    likes_received: int,
+    threads_started: int,
+    replies_to_others: int,
+    joined: datetime,
+    now: datetime,
+) -> MemberStats:
+    """The numbers trophies are judged on (shared by the ORM path and the batch path)."""
+    return MemberStats(
+        messages=messages,
+        likes_received=likes_received,
+        threads_started=threads_started,
+        replies_to_others=replies_to_others,
+        days_since_joining=max(0, (now - joined).days),
     )
 
 

@@ -271,6 +271,7 @@ class Post(StoreModel, table=True):
     __table_args__ = (
         UniqueConstraint("platform", "platform_message_id"),
         Index(None, "thread_id", "created_at"),
+        Index(None, "thread_id", "member_id"),  # "has this member posted here before?" on every reply
         Index(None, "member_id", "created_at"),
         Index(None, "community_id", "created_at"),
         _platform_check(),
@@ -315,7 +316,8 @@ class Like(StoreModel, table=True):
 
     __tablename__ = "post_like"
     __table_args__ = (
-        Index(None, "community_id", "created_at"),
+        # Covers the weekly/monthly leaderboard: count likes per author in a window, index only.
+        Index(None, "community_id", "created_at", "post_author_id"),
         Index(None, "post_author_id", "created_at"),
         Index(None, "member_id", "created_at"),
     )

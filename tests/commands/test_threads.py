@@ -75,10 +75,10 @@ async def test_listing_orders_and_pages(forum: Forum) -> None:
 
     page_one = texts(await chat.say("!thread list replies", as_="bob"))
     assert page_one.index("#4 Case 3") < page_one.index("#12 Case 11")
-    assert "page 1 of 2" in page_one
+    assert "page 1" in page_one
     assert "!thread list replies 2" in page_one
     page_two = texts(await chat.say("!thread list latest 2", as_="bob"))
-    assert "page 2 of 2" in page_two and "#1 Case 0" in page_two
+    assert "page 2" in page_two and "#1 Case 0" in page_two and "thread list latest 3" not in page_two
     assert "has 2 pages" in texts(await chat.say("!thread list latest 9", as_="bob"))
 
 

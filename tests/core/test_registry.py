@@ -87,3 +87,24 @@ def test_the_bundled_commands_load_and_never_clash() -> None:
         assert spec.help.endswith("."), spec.name
         for param in spec.params:
             assert param.description, f"{spec.name}: {param.name}"
+
+
+def test_apostrophes_in_chat_are_letters() -> None:
+    assert [t.value for t in tokenize("you aren't a real doctor 'til you prove it")] == [
+        "you",
+        "aren't",
+        "a",
+        "real",
+        "doctor",
+        "'til",
+        "you",
+        "prove",
+        "it",
+    ]
+    assert [t.value for t in tokenize("'quoted words' and \"more here\"")] == [
+        "quoted words",
+        "and",
+        "more here",
+    ]
+    with pytest.raises(UsageError, match="never closed"):
+        tokenize('"unclosed title')

@@ -1,0 +1,319 @@
+"""Ingest throughput: a generated stream pushed through dispatch into the store.
+
+Prints events/s for chatbridge's ingest path as ratios against two baselines measured in the same
+run: (a) the naive pattern, one SQLModel session and commit per event (measured on a prefix of the
+stream, it is slow), and (b) raw sqlite3 executemany of equivalent rows (posts and likes) into the
+same schema. Also: how long an event waits until it is durable (p50/p99 of submit -> commit) and
+peak RSS.
+
+    .venv/bin/python benchmarks/ingest.py                 # 200k events, 1k threads, 10k members
+    .venv/bin/python benchmarks/ingest.py --events 20000  # quicker
+    .venv/bin/python benchmarks/ingest.py --database-url postgresql+psycopg://...   # on PostgreSQL
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import resource
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from array import array
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlmodel import Session
+
+from chatbridge.config import Settings
+from chatbridge.core import Core
+from chatbridge.model import (
+    Actor,
+    ChatEvent,
+    MessagePosted,
+    PlatformName,
+    ReactionAdded,
+    ReactionRemoved,
+    Room,
+)
+from chatbridge.services.ingest import apply_event
+from chatbridge.store.engine import make_engine
+from chatbridge.store.migrate import upgrade
+
+PLATFORM = PlatformName.DISCORD
+
+
+def stream(events: int, threads: int, members: int, seed: int = 1) -> Iterator[ChatEvent]:
+    """Thread openings first, then replies (60%) and like reactions (35%) and unlikes (5%).
+
+    The generator's own bookkeeping is kept in compact arrays so that it does not dominate the
+    peak RSS measured for the ingesting process.
+    """
+    rng = random.Random(seed)
+    rooms = [Room(PLATFORM, "guild", f"channel-{n}", f"Channel {n}") for n in range(10)]
+    people = [Actor(PLATFORM, f"user-{n}", f"Member {n}") for n in range(members)]
+    at = datetime(2025, 7, 14, tzinfo=UTC)
+    posted, thread_of = array("i"), array("i")  # posted message numbers and their thread numbers
+    reacted_post, reacted_actor = array("i"), array("i")  # positions in `posted`, member numbers
+    for n in range(events):
+        at += timedelta(milliseconds=50)
+        who = rng.randrange(members)
+        if n < threads:
+            room = rooms[n % len(rooms)]
+            yield MessagePosted(
+                event_id=f"e{n}",
+                at=at,
+                room=room,
+                actor=people[who],
+                message_id=f"m{n}",
+                text=f"Opening post {n}",
+                thread_id=f"m{n}",
+                starts_thread=True,
+                thread_title=f"Thread {n}",
+            )
+            posted.append(n)
+            thread_of.append(n)
+            continue
+        roll = rng.random()
+        if roll < 0.60:
+            thread = rng.randrange(threads)
+            yield MessagePosted(
+                event_id=f"e{n}",
+                at=at,
+                room=rooms[thread % len(rooms)],
+                actor=people[who],
+                message_id=f"m{n}",
+                text=f"Reply {n} with some clinical detail",
+                thread_id=f"m{thread}",
+            )
+            posted.append(n)
+            thread_of.append(thread)
+        elif roll < 0.95 or not reacted_post:
+            k = rng.randrange(len(posted))
+            yield ReactionAdded(
+                event_id=f"e{n}",
+                at=at,
+                room=rooms[thread_of[k] % len(rooms)],
+                actor=people[who],
+                message_id=f"m{posted[k]}",
+                emoji="👍",
+            )
+            reacted_post.append(k)
+            reacted_actor.append(who)
+        else:
+            r = rng.randrange(len(reacted_post))
+            k, liker = reacted_post[r], reacted_actor[r]
+            reacted_post[r], reacted_actor[r] = reacted_post[-1], reacted_actor[-1]
+            reacted_post.pop()
+            reacted_actor.pop()
+            yield ReactionRemoved(
+                event_id=f"e{n}",
+                at=at,
+                room=rooms[thread_of[k] % len(rooms)],
+                actor=people[liker],
+                message_id=f"m{posted[k]}",
+                emoji="👍",
+            )
+
+
+def fresh_url(directory: Path, name: str) -> str:
+    return f"sqlite:///{directory / name}"
+
+
+def naive(url: str, events: list[ChatEvent]) -> float:
+    """One session and one commit per event: the pattern the group-commit writer replaces."""
+    core = Core.build(Settings(database_url=url))
+    rules, start = core.ingestor.rules, time.perf_counter()
+    for event in events:
+        with Session(core.engine) as session:
+            apply_event(session, event, rules, event.at)
+            session.commit()
+    elapsed = time.perf_counter() - start
+    core.engine.dispose()
+    return len(events) / elapsed
+
+
+def raw_executemany(path: Path, events: list[ChatEvent]) -> float:
+    """Equivalent rows (a post per message, a like per reaction) with sqlite3 executemany."""
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    connection = sqlite3.connect(path)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    start = time.perf_counter()
+    connection.execute("INSERT INTO community (id, name, created_at) VALUES (1, 'bench', '2025-07-14')")
+    connection.execute(
+        "INSERT INTO subforum (id, community_id, name, platform, platform_room_id, kind, private, position) "
+        "VALUES (1, 1, 'c', 'discord', 'c', 'text', 0, 0)"
+    )
+    connection.execute(
+        "INSERT INTO member (id, community_id, display_name, first_seen_at, message_count, likes_received, likes_given,"
+        " threads_started, replies_to_others, trophy_points, is_bot) VALUES (1, 1, 'm', '2025-07-14', 0,0,0,0,0,0,0)"
+    )
+    connection.execute(
+        "INSERT INTO thread (id, community_id, subforum_id, platform, platform_thread_id, title, starter_member_id,"
+        " created_at, last_activity_at, reply_count, like_count, participant_count, locked, pinned, removed, tags)"
+        " VALUES (1, 1, 1, 'discord', 't', 't', 1, '2025-07-14', '2025-07-14', 0, 0, 0, 0, 0, 0, '[]')"
+    )
+    posts = [
+        (1, 1, 1, "discord", e.message_id, e.text, e.at.isoformat(), 0, 1, 0, 0)
+        for e in events
+        if isinstance(e, MessagePosted)
+    ]
+    connection.executemany(
+        "INSERT INTO post (thread_id, community_id, member_id, platform, platform_message_id, body, created_at,"
+        " is_opening, counted, like_count, hidden) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        posts,
+    )
+    likes = [
+        (n + 1, "command", e.at.isoformat())
+        for n, e in enumerate(e for e in events if isinstance(e, ReactionAdded | ReactionRemoved))
+        if n < len(posts)
+    ]
+    connection.executemany(
+        "INSERT INTO post_like_source (post_id, member_id, source, created_at) VALUES (?, 1, ?, ?)", likes
+    )
+    connection.executemany(
+        "INSERT INTO processed_event (platform, event_id, processed_at) VALUES ('discord', ?, ?)",
+        [(e.event_id, e.at.isoformat()) for e in events],
+    )
+    connection.commit()
+    elapsed = time.perf_counter() - start
+    connection.close()
+    return len(events) / elapsed
+
+
+async def chatbridge_ingest(url: str, events: Iterable[ChatEvent], in_flight: int = 4_000) -> float:
+    """The real path: the group-commit ingestor, fed as fast as it accepts (back-pressure bounds it)."""
+    core = Core.build(Settings(database_url=url))
+    slots = asyncio.Semaphore(in_flight)
+
+    async def one(event: ChatEvent) -> None:
+        try:
+            await core.ingestor.submit(event)
+        finally:
+            slots.release()
+
+    writer = asyncio.create_task(core.ingestor.run())
+    start, count = time.perf_counter(), 0
+    async with asyncio.TaskGroup() as group:
+        for event in events:
+            await slots.acquire()
+            group.create_task(one(event))
+            count += 1
+    elapsed = time.perf_counter() - start
+    writer.cancel()
+    await asyncio.gather(writer, return_exceptions=True)
+    core.engine.dispose()
+    return count / elapsed
+
+
+async def durability(url: str, events: list[ChatEvent], rate: float) -> list[float]:
+    """Arrival -> durable, with events arriving at a steady `rate` per second (a busy community)."""
+    core = Core.build(Settings(database_url=url))
+    waits: list[float] = []
+
+    async def one(event: ChatEvent) -> None:
+        arrived = time.perf_counter()
+        await core.ingestor.submit(event)
+        waits.append(time.perf_counter() - arrived)
+
+    writer = asyncio.create_task(core.ingestor.run())
+    start = time.perf_counter()
+    async with asyncio.TaskGroup() as group:
+        for n, event in enumerate(events):
+            delay = start + n / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            group.create_task(one(event))
+    writer.cancel()
+    await asyncio.gather(writer, return_exceptions=True)
+    core.engine.dispose()
+    return sorted(waits)
+
+
+def child(args: argparse.Namespace) -> None:
+    """Only chatbridge's ingest, events generated lazily: its peak RSS is the figure to report."""
+    url = args.database_url or f"sqlite:///{args.child}"
+    rate = asyncio.run(chatbridge_ingest(url, stream(args.events, args.threads, args.members)))
+    print(f"{rate} {peak_rss_mb()}")
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS. VmHWM, not getrusage: on Linux ru_maxrss survives exec, so a child
+    started from a big parent would report the parent's peak."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--threads", type=int, default=1_000)
+    parser.add_argument("--members", type=int, default=10_000)
+    parser.add_argument("--naive-events", type=int, default=3_000)
+    parser.add_argument(
+        "--database-url", help="measure chatbridge's path on this store instead of a temp SQLite"
+    )
+    parser.add_argument("--paced-rate", type=float, default=1_000, help="events/s for the durability run")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+        return
+    events = list(stream(args.events, args.threads, args.members))
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        naive_rate = naive(fresh_url(directory, "naive.db"), events[: args.naive_events])
+        raw_rate = raw_executemany(directory / "raw.db", events)
+        command = [
+            sys.executable,
+            __file__,
+            "--child",
+            str(directory / "chatbridge.db"),
+            "--events",
+            str(args.events),
+        ]
+        command += ["--threads", str(args.threads), "--members", str(args.members)]
+        if args.database_url:
+            command += ["--database-url", args.database_url]
+        rate_text, peak_text = subprocess.run(
+            command, check=True, capture_output=True, text=True
+        ).stdout.split()
+        rate, peak = float(rate_text), float(peak_text)
+        paced = events[: min(len(events), int(args.paced_rate * 10))]
+        waits = asyncio.run(
+            durability(args.database_url or fresh_url(directory, "paced.db"), paced, args.paced_rate)
+        )
+    p50, p99 = statistics.median(waits), waits[int(len(waits) * 0.99)]
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        f"stream: {len(events):,} events, {args.threads:,} threads, {args.members:,} members", file=sys.stderr
+    )
+    print(
+        f"chatbridge ingest: {rate:,.0f} events/s on {'the given store' if args.database_url else 'SQLite'}"
+    )
+    print(
+        f"  vs (a) naive session+commit per event ({naive_rate:,.0f}/s): {rate / naive_rate:.1f}x  (target >= 20x)"
+    )
+    print(f"  vs (b) raw sqlite3 executemany ({raw_rate:,.0f}/s): {rate / raw_rate:.2f}x  (target >= 0.2x)")
+    print(
+        f"durable after arrival at {args.paced_rate:,.0f} events/s: p50 {p50 * 1000:.0f} ms, "
+        f"p99 {p99 * 1000:.0f} ms (target p99 <= 100 ms)"
+    )
+    print(f"peak RSS of the ingesting process: {peak:.0f} MB (target < 150 MB)")
+
+
+if __name__ == "__main__":
+    main()

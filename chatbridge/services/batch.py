@@ -1,0 +1,853 @@
+"""The fast ingest path: replies, reactions and edits applied a batch at a time.
+
+`apply_event` (services/ingest.py) states the rules one event at a time through the ORM; this module
+applies the same rules to a run of common events with a handful of set-based statements: load the
+state the run touches (posts, threads, members, like sources, trophies) in a few queries, replay
+the events in order against that state in memory, then write the difference with executemany.
+The replay keeps per-event semantics exactly (an unlike after a like in the same batch, the event
+that crosses a trophy threshold), which the replay test checks against an independent model.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, delete, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from chatbridge.forum.ranks import Trophy
+from chatbridge.model import (
+    Actor,
+    ChatEvent,
+    MessageEdited,
+    MessagePosted,
+    OutgoingMessage,
+    ReactionAdded,
+    ReactionRemoved,
+    Room,
+)
+from chatbridge.services import directory
+from chatbridge.store.tables import (
+    Identity,
+    Like,
+    LikeSource,
+    Member,
+    Post,
+    ProcessedEvent,
+    Thread,
+    TrophyAward,
+)
+
+CHUNK = 500
+MEMBER_CACHE_SIZE = 100_000
+_MEMBER = Member.__table__  # type: ignore[attr-defined]
+_THREAD = Thread.__table__  # type: ignore[attr-defined]
+_POST = Post.__table__  # type: ignore[attr-defined]
+_SOURCE = LikeSource.__table__  # type: ignore[attr-defined]
+_LIKE = Like.__table__  # type: ignore[attr-defined]
+_AWARD = TrophyAward.__table__  # type: ignore[attr-defined]
+_PROCESSED = ProcessedEvent.__table__  # type: ignore[attr-defined]
+_IDENTITY = Identity.__table__  # type: ignore[attr-defined]
+
+MEMBER_COUNTERS = (
+    "message_count",
+    "likes_received",
+    "likes_given",
+    "threads_started",
+    "replies_to_others",
+    "trophy_points",
+)
+
+
+def is_fast(event: ChatEvent) -> bool:
+    """Events this path handles; everything else goes through `apply_event`."""
+    if isinstance(event, MessagePosted):
+        return not event.actor.is_bot and (event.thread_id is not None or event.starts_thread)
+    return isinstance(event, ReactionAdded | ReactionRemoved | MessageEdited)
+
+
+@dataclass
+class MemberCache:
+    """Platform identity -> member id, bounded (LRU); ids never change once committed."""
+
+    capacity: int = MEMBER_CACHE_SIZE
+    _ids: OrderedDict[tuple[int, str, str], tuple[int, str]] = field(default_factory=OrderedDict)
+
+    def get(self, key: tuple[int, str, str]) -> tuple[int, str] | None:
+        found = self._ids.get(key)
+        if found is not None:
+            self._ids.move_to_end(key)
+        return found
+
+    def put_all(self, entries: Iterable[tuple[tuple[int, str, str], tuple[int, str]]]) -> None:
+        for key, value in entries:
+            self._ids[key] = value
+            self._ids.move_to_end(key)
+        while len(self._ids) > self.capacity:
+            self._ids.popitem(last=False)
+
+
+@dataclass
+class _MemberState:
+    id: int
+    values: dict[str, Any]
+    awarded: set[str]
+    delta: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+@dataclass
+class _ThreadState:
+    id: int | None
+    platform_thread_id: str
+    title: str
+    starter: int
+    locked: bool
+    community_id: int
+    last_activity_at: datetime
+    delta: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    last_reply_member_id: int | None = None
+
+
+@dataclass
+class _PostState:
+    key: str
+    id: int | None
+    thread: _ThreadState
+    author: int
+    community_id: int
+    alive: bool
+    counted: bool
+    like_delta: int = 0
+    sources: dict[int, dict[str, int | None]] = field(default_factory=dict)  # liker -> source -> row id
+    initial_likers: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class _CommunityRef:
+    """Just the id `directory.resolve_member` needs, without loading the community row."""
+
+    id: int
+
+
+def actor_time(actor: Actor) -> datetime:
+    return actor.joined_at or datetime.now().astimezone()
+
+
+@dataclass
+class BatchResult:
+    """What the run produced for each event, in order: (event, notices as (room, message, key, thread))."""
+
+    notices: list[list[tuple[Room, OutgoingMessage, str, str | None]]]
+
+
+@dataclass
+class FastPath:
+    """Applies runs of fast events; owns the member cache (per ingestor, never global)."""
+
+    like_keys: frozenset[str]
+    trophies: Sequence[Trophy]
+    render_trophy: Any
+    render_locked: Any
+    announce: bool
+    members: MemberCache = field(default_factory=MemberCache)
+    rooms: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
+    """Room -> (community id, sub-forum id); ids never change once committed."""
+    _pending_members: list[tuple[tuple[int, str, str], tuple[int, str]]] = field(default_factory=list)
+    _pending_rooms: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
+
+    def committed(self) -> None:
+        """The batch's transaction committed: members created in it may now be cached."""
+        self.members.put_all(self._pending_members)
+        self._pending_members.clear()
+        self.rooms.update(self._pending_rooms)
+        self._pending_rooms.clear()
+
+    def rolled_back(self) -> None:
+        self._pending_members.clear()
+        self._pending_rooms.clear()
+
+    def apply(self, session: Session, events: Sequence[ChatEvent]) -> BatchResult:
+        session.flush()
+        fresh = _first_deliveries(session, events)
+        run = _Run(self, session)
+        result = BatchResult([[] for _ in events])
+        wanted = [(i, e) for i, e in enumerate(events) if i in fresh]
+        run.load(e for _, e in wanted)
+        for index, event in wanted:
+            result.notices[index] = run.replay(event)
+        run.write()
+        return result
+
+
+def _first_deliveries(session: Session, events: Sequence[ChatEvent]) -> set[int]:
+    """Indexes of events seen for the first time (not stored before, not earlier in this run)."""
+    keys: list[tuple[str, str]] = [(e.room.platform, e.event_id) for e in events]
+    existing: set[tuple[str, str]] = set()
+    by_platform: dict[str, set[str]] = defaultdict(set)
+    for platform, event_id in keys:
+        by_platform[platform].add(event_id)
+    for platform, ids in by_platform.items():  # a plain IN per platform uses the primary key
+        for chunk in _chunks(sorted(ids)):
+            rows = session.execute(
+                select(_PROCESSED.c.event_id).where(
+                    _PROCESSED.c.platform == platform, _PROCESSED.c.event_id.in_(chunk)
+                )
+            )
+            existing.update((platform, r[0]) for r in rows)
+    fresh: set[int] = set()
+    new_rows: list[dict[str, Any]] = []
+    for index, (key, event) in enumerate(zip(keys, events, strict=True)):
+        if key in existing:
+            continue
+        existing.add(key)
+        fresh.add(index)
+        new_rows.append({"platform": key[0], "event_id": key[1], "processed_at": event.at})
+    if new_rows:
+        session.execute(insert(_PROCESSED), new_rows)
+    return fresh
+
+
+def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class _Run:
+    """The state one run touches, loaded up front and written back at the end."""
+
+    def __init__(self, path: FastPath, session: Session) -> None:
+        self.path = path
+        self.session = session
+        self.places: dict[tuple[str, str], int] = {}
+        self.subforums: dict[tuple[str, str], int] = {}
+        self.starting: set[tuple[str, str]] = set()
+        self.new_threads: list[tuple[_ThreadState, dict[str, Any]]] = []
+        self.member_ids: dict[tuple[int, str, str], int] = {}
+        self.members: dict[int, _MemberState] = {}
+        self.threads: dict[tuple[str, str], _ThreadState] = {}
+        self.threads_by_id: dict[int, _ThreadState] = {}
+        self.all_threads: list[_ThreadState] = []
+        self.posts: dict[tuple[str, str], _PostState] = {}
+        self.participants: set[tuple[int, int]] = set()  # (id() of the thread state, member id)
+        self.new_posts: list[tuple[_PostState, dict[str, Any]]] = []
+        self.new_source_info: dict[tuple[int, int, str], tuple[str, datetime]] = {}
+        self.dropped_sources: list[int] = []
+        self.touched_likes: dict[tuple[int, int], tuple[_PostState, int, datetime]] = {}
+        self.edits: list[tuple[_PostState, str, datetime]] = []
+        self.awards: list[dict[str, Any]] = []
+
+    # -- loading ---------------------------------------------------------------------------------
+
+    def load(self, events: Iterable[ChatEvent]) -> None:
+        events = list(events)
+        for event in events:
+            key = (event.room.platform, event.room.community_id)
+            room_key = (event.room.platform, event.room.room_id)
+            if room_key in self.subforums:
+                continue
+            known = self.path.rooms.get(room_key)
+            if known is None:
+                place = directory.resolve_place(self.session, event.room, event.at)
+                assert place.community.id is not None and place.subforum is not None
+                known = (place.community.id, place.subforum.id or 0)
+                self.path._pending_rooms[room_key] = known
+            self.places[key], self.subforums[room_key] = known
+        self.starting = {
+            (e.room.platform, e.thread_id or e.message_id)
+            for e in events
+            if isinstance(e, MessagePosted) and e.starts_thread
+        }
+        self._load_threads({(e.room.platform, e.thread_id) for e in events if isinstance(e, MessagePosted)})
+        self._load_posts({(e.room.platform, e.message_id) for e in events if hasattr(e, "message_id")})
+        actors = {
+            (self.places[(e.room.platform, e.room.community_id)], e.actor)
+            for e in events
+            if isinstance(e, MessagePosted | ReactionAdded | ReactionRemoved) and self._needs_actor(e)
+        }
+        self._resolve_members(actors, events[0].at if events else None)
+        self._load_member_state()
+        self._load_participants(events)
+
+    def _needs_actor(self, event: MessagePosted | ReactionAdded | ReactionRemoved) -> bool:
+        platform = event.room.platform
+        if isinstance(event, MessagePosted):
+            thread_key = (platform, event.thread_id or event.message_id)
+            return thread_key in self.threads or thread_key in self.starting
+        if isinstance(event, ReactionAdded) and event.actor.is_bot:
+            return False
+        return self._like_key(event.emoji) is not None and (platform, event.message_id) in self.posts
+
+    def _load_threads(self, keys: set[tuple[str, str | None]]) -> None:
+        by_platform: dict[str, list[str]] = defaultdict(list)
+        for platform, thread_id in keys:
+            if thread_id is not None:
+                by_platform[platform].append(thread_id)
+        for platform, ids in by_platform.items():
+            for chunk in _chunks(sorted(ids)):
+                rows = self.session.execute(
+                    select(
+                        _THREAD.c.id,
+                        _THREAD.c.platform_thread_id,
+                        _THREAD.c.starter_member_id,
+                        _THREAD.c.locked,
+                        _THREAD.c.community_id,
+                        _THREAD.c.last_activity_at,
+                        _THREAD.c.title,
+                    ).where(
+                        _THREAD.c.platform == platform,
+                        _THREAD.c.platform_thread_id.in_(chunk),
+                        _THREAD.c.removed.is_(False),
+                    )
+                )
+                for row in rows:
+                    self._add_thread(platform, row)
+
+    def _add_thread(self, platform: str, row: Any) -> _ThreadState:
+        state = _ThreadState(row[0], row[1], row.title, row[2], bool(row[3]), row[4], row[5])
+        self.threads[(platform, row[1])] = state
+        self.threads_by_id[row[0]] = state
+        self.all_threads.append(state)
+        return state
+
+    def _load_posts(self, keys: set[tuple[str, str]]) -> None:
+        by_platform: dict[str, list[str]] = defaultdict(list)
+        for platform, message_id in keys:
+            by_platform[platform].append(message_id)
+        missing_threads: set[int] = set()
+        loaded: list[tuple[str, Any]] = []
+        for platform, ids in by_platform.items():
+            for chunk in _chunks(sorted(ids)):
+                rows = self.session.execute(
+                    select(
+                        _POST.c.id,
+                        _POST.c.platform_message_id,
+                        _POST.c.thread_id,
+                        _POST.c.member_id,
+                        _POST.c.community_id,
+                        _POST.c.deleted_at,
+                        _POST.c.counted,
+                    ).where(_POST.c.platform == platform, _POST.c.platform_message_id.in_(chunk))
+                )
+                for row in rows:
+                    loaded.append((platform, row))
+                    if row[2] not in self.threads_by_id:
+                        missing_threads.add(row[2])
+        for chunk in _chunks(sorted(missing_threads)):
+            rows = self.session.execute(
+                select(
+                    _THREAD.c.id,
+                    _THREAD.c.platform_thread_id,
+                    _THREAD.c.starter_member_id,
+                    _THREAD.c.locked,
+                    _THREAD.c.community_id,
+                    _THREAD.c.last_activity_at,
+                    _THREAD.c.title,
+                    _THREAD.c.platform,
+                ).where(_THREAD.c.id.in_(chunk), _THREAD.c.removed.is_(False))
+            )
+            for row in rows:
+                self._add_thread(row.platform, row)
+        for platform, row in loaded:
+            thread = self.threads_by_id.get(row[2])
+            if thread is None:  # a removed thread's posts take no new likes or edits
+                continue
+            self.posts[(platform, row[1])] = _PostState(
+                row[1], row[0], thread, row[3], row[4], row[5] is None, bool(row[6])
+            )
+        by_id = {p.id: p for p in self.posts.values() if p.id is not None}
+        for chunk in _chunks(sorted(by_id)):
+            rows = self.session.execute(
+                select(_SOURCE.c.id, _SOURCE.c.post_id, _SOURCE.c.member_id, _SOURCE.c.source).where(
+                    _SOURCE.c.post_id.in_(chunk)
+                )
+            )
+            for source_id, post_id, member_id, source in rows:
+                by_id[post_id].sources.setdefault(member_id, {})[source] = source_id
+        for post in by_id.values():
+            post.initial_likers = frozenset(m for m, keys in post.sources.items() if keys)
+
+    def _resolve_members(self, actors: set[tuple[int, Actor]], at: datetime | None) -> None:
+        cache = self.path.members
+        missing: dict[tuple[int, str, str], tuple[int, Actor]] = {}
+        renamed: list[tuple[tuple[int, str, str], int, Actor]] = []
+        for community_id, actor in actors:
+            key: tuple[int, str, str] = (community_id, actor.platform, actor.user_id)
+            cached = cache.get(key)
+            if cached is None:
+                missing[key] = (community_id, actor)
+            else:
+                self.member_ids[key] = cached[0]
+                if actor.display_name and cached[1] != actor.display_name:
+                    renamed.append((key, cached[0], actor))
+        groups: dict[tuple[int, str], list[str]] = defaultdict(list)
+        for community_id, platform, user_id in missing:
+            groups[(community_id, platform)].append(user_id)
+        for (community_id, platform), user_ids in groups.items():
+            for chunk in _chunks(sorted(user_ids)):
+                rows = self.session.execute(
+                    select(
+                        _IDENTITY.c.platform_user_id, _IDENTITY.c.member_id, _IDENTITY.c.display_name
+                    ).where(
+                        _IDENTITY.c.community_id == community_id,
+                        _IDENTITY.c.platform == platform,
+                        _IDENTITY.c.platform_user_id.in_(chunk),
+                    )
+                )
+                found = []
+                for user_id, member_id, name in rows:
+                    key = (community_id, platform, user_id)
+                    self.member_ids[key] = member_id
+                    found.append((key, (member_id, name)))
+                    actor = missing.pop(key)[1]
+                    if actor.display_name and name != actor.display_name:
+                        renamed.append((key, member_id, actor))
+                cache.put_all(found)
+        if missing:
+            self._create_members(missing, at)
+        self.session.flush()
+        for key, member_id, actor in renamed:
+            self.session.execute(
+                update(_MEMBER).where(_MEMBER.c.id == member_id).values(display_name=actor.display_name)
+            )
+            self.session.execute(
+                update(_IDENTITY)
+                .where(_IDENTITY.c.member_id == member_id, _IDENTITY.c.platform == actor.platform)
+                .values(display_name=actor.display_name)
+            )
+            cache.put_all([(key, (member_id, actor.display_name))])
+
+    def _create_members(
+        self, missing: dict[tuple[int, str, str], tuple[int, Actor]], at: datetime | None
+    ) -> None:
+        """New members in bulk; if another writer races us to an identity, fall back to one by one."""
+        keys = sorted(missing)
+        members = [
+            {
+                "community_id": missing[key][0],
+                "display_name": missing[key][1].display_name or missing[key][1].user_id,
+                "joined_at": missing[key][1].joined_at,
+                "first_seen_at": at or actor_time(missing[key][1]),
+                "is_bot": missing[key][1].is_bot,
+                **dict.fromkeys(MEMBER_COUNTERS, 0),
+            }
+            for key in keys
+        ]
+        try:
+            with self.session.begin_nested():
+                ids = [
+                    row[0]
+                    for row in self.session.execute(
+                        insert(_MEMBER).returning(_MEMBER.c.id, sort_by_parameter_order=True), members
+                    )
+                ]
+                self.session.execute(
+                    insert(_IDENTITY),
+                    [
+                        {
+                            "member_id": member_id,
+                            "community_id": key[0],
+                            "platform": key[1],
+                            "platform_user_id": key[2],
+                            "display_name": row["display_name"],
+                        }
+                        for key, member_id, row in zip(keys, ids, members, strict=True)
+                    ],
+                )
+        except IntegrityError:
+            ids = []
+            for key in keys:
+                community_id, actor = missing[key]
+                member = directory.resolve_member(
+                    self.session, _CommunityRef(community_id), actor, at or actor_time(actor)
+                )
+                assert member.id is not None
+                ids.append(member.id)
+        for key, member_id, row in zip(keys, ids, members, strict=True):
+            self.member_ids[key] = member_id
+            self.path._pending_members.append((key, (member_id, str(row["display_name"]))))
+
+    def _load_member_state(self) -> None:
+        ids = set(self.member_ids.values())
+        ids.update(p.author for p in self.posts.values())
+        ids.update(t.starter for t in self.threads.values())
+        columns = [
+            _MEMBER.c.id,
+            _MEMBER.c.display_name,
+            _MEMBER.c.joined_at,
+            _MEMBER.c.first_seen_at,
+            _MEMBER.c.threads_started,
+        ]
+        columns += [_MEMBER.c[name] for name in MEMBER_COUNTERS]
+        names = [column.name for column in columns]
+        for chunk in _chunks(sorted(ids)):
+            for row in self.session.execute(select(*columns).where(_MEMBER.c.id.in_(chunk))):
+                self.members[row[0]] = _MemberState(row[0], dict(zip(names, row, strict=True)), set())
+            for member_id, key in self.session.execute(
+                select(_AWARD.c.member_id, _AWARD.c.trophy_key).where(_AWARD.c.member_id.in_(chunk))
+            ):
+                self.members[member_id].awarded.add(key)
+
+    def _load_participants(self, events: list[ChatEvent]) -> None:
+        pairs = set()
+        for event in events:
+            if isinstance(event, MessagePosted):
+                thread = self.threads.get((event.room.platform, event.thread_id or ""))
+                community = self.places[(event.room.platform, event.room.community_id)]
+                member = self.member_ids.get((community, event.actor.platform, event.actor.user_id))
+                if thread is not None and thread.id is not None and member is not None:
+                    pairs.add((thread.id, member))
+        for chunk in _chunks(sorted(pairs)):
+            # A join against a VALUES list probes the (thread_id, member_id) index once per pair;
+            # a row-value IN would scan the post table on SQLite.
+            # Padded to a fixed size (ids are never 0) so the statement text, and its compiled
+            # form in SQLAlchemy's cache, is the same for every chunk.
+            values = ", ".join(f"(:t{n}, :m{n})" for n in range(CHUNK))
+            params: dict[str, int] = {}
+            for n, (thread_id, member_id) in enumerate([*chunk, *[(0, 0)] * (CHUNK - len(chunk))]):
+                params[f"t{n}"], params[f"m{n}"] = thread_id, member_id
+            rows = self.session.execute(
+                text(
+                    f"SELECT DISTINCT p.thread_id, p.member_id FROM (VALUES {values}) AS v "
+                    "JOIN post AS p ON p.thread_id = v.column1 AND p.member_id = v.column2 WHERE p.counted"
+                ),
+                params,
+            )
+            self.participants.update((id(self.threads_by_id[r[0]]), r[1]) for r in rows)
+
+    # -- replaying -------------------------------------------------------------------------------
+
+    def _like_key(self, emoji: str) -> str | None:
+        key = emoji.replace("\ufe0f", "")
+        return key if key in self.path.like_keys else None
+
+    def _member(self, event: MessagePosted | ReactionAdded | ReactionRemoved) -> _MemberState | None:
+        community = self.places[(event.room.platform, event.room.community_id)]
+        member_id = self.member_ids.get((community, event.actor.platform, event.actor.user_id))
+        return self.members.get(member_id) if member_id is not None else None
+
+    def replay(self, event: ChatEvent) -> list[tuple[Room, OutgoingMessage, str, str | None]]:
+        if isinstance(event, MessagePosted):
+            return self._posted(event)
+        if isinstance(event, ReactionAdded):
+            return self._liked(event)
+        if isinstance(event, ReactionRemoved):
+            self._unliked(event)
+        elif isinstance(event, MessageEdited):
+            post = self.posts.get((event.room.platform, event.message_id))
+            if post is not None and post.alive:
+                self.edits.append((post, event.text[: 64 * 1024], event.at))
+        return []
+
+    def _posted(self, event: MessagePosted) -> list[tuple[Room, OutgoingMessage, str, str | None]]:
+        platform = event.room.platform
+        author = self._member(event)
+        if author is None or (platform, event.message_id) in self.posts:
+            return []
+        if event.starts_thread:
+            return self._started(event, author)
+        thread = self.threads.get((platform, event.thread_id or ""))
+        if thread is None:
+            return []
+        post = self._new_post(event, thread, author, opening=False, counted=not thread.locked)
+        if not post.counted:
+            text = self.path.render_locked(thread)
+            notice = OutgoingMessage(text, ephemeral=True)
+            return [(event.room, notice, f"locked:{event.event_id}", event.thread_id)]
+        author.delta["message_count"] += 1
+        if (id(thread), author.id) not in self.participants:
+            self.participants.add((id(thread), author.id))
+            if author.id != thread.starter:
+                thread.delta["participant_count"] += 1
+        thread.delta["reply_count"] += 1
+        thread.last_reply_member_id = author.id
+        if author.id != thread.starter:
+            author.delta["replies_to_others"] += 1
+        thread.last_activity_at = max(thread.last_activity_at, event.at)
+        return self._trophies(author, event.room, event.thread_id, event.at)
+
+    def _started(
+        self, event: MessagePosted, author: _MemberState
+    ) -> list[tuple[Room, OutgoingMessage, str, str | None]]:
+        """A member opened a thread natively (a forum post, a thread root)."""
+        platform = event.room.platform
+        thread_key = event.thread_id or event.message_id
+        if (platform, thread_key) in self.threads:
+            return []
+        body = event.text[: 64 * 1024]
+        first_line = body.strip().splitlines()[0] if body.strip() else "Untitled"
+        title = (event.thread_title or first_line)[:300]
+        community_id = self.places[(platform, event.room.community_id)]
+        thread = _ThreadState(None, thread_key, title, author.id, False, community_id, event.at)
+        self.threads[(platform, thread_key)] = thread
+        self.all_threads.append(thread)
+        self.new_threads.append(
+            (
+                thread,
+                {
+                    "community_id": community_id,
+                    "subforum_id": self.subforums[(platform, event.room.room_id)],
+                    "platform": platform,
+                    "platform_thread_id": thread_key,
+                    "title": title,
+                    "starter_member_id": author.id,
+                    "created_at": event.at,
+                    "last_activity_at": event.at,
+                    "reply_count": 0,
+                    "like_count": 0,
+                    "participant_count": 1,
+                    "locked": False,
+                    "pinned": False,
+                    "removed": False,
+                    "tags": [],
+                },
+            )
+        )
+        self.participants.add((id(thread), author.id))
+        self._new_post(event, thread, author, opening=True, counted=True)
+        author.delta["message_count"] += 1
+        author.delta["threads_started"] += 1
+        return self._trophies(author, event.room, thread_key, event.at)
+
+    def _new_post(
+        self,
+        event: MessagePosted,
+        thread: _ThreadState,
+        author: _MemberState,
+        *,
+        opening: bool,
+        counted: bool,
+    ) -> _PostState:
+        platform = event.room.platform
+        post = _PostState(event.message_id, None, thread, author.id, thread.community_id, True, counted)
+        self.posts[(platform, event.message_id)] = post
+        row = {
+            "community_id": thread.community_id,
+            "member_id": author.id,
+            "platform": platform,
+            "platform_message_id": event.message_id,
+            "body": event.text[: 64 * 1024],
+            "created_at": event.at,
+            "is_opening": opening,
+            "counted": counted,
+            "like_count": 0,
+            "hidden": False,
+        }
+        self.new_posts.append((post, row))
+        return post
+
+    def _liked(self, event: ReactionAdded) -> list[tuple[Room, OutgoingMessage, str, str | None]]:
+        key = self._like_key(event.emoji)
+        post = self.posts.get((event.room.platform, event.message_id))
+        if key is None or event.actor.is_bot or post is None or not post.alive or not post.counted:
+            return []
+        liker = self._member(event)
+        if liker is None or liker.id == post.author:
+            return []
+        sources = post.sources.setdefault(liker.id, {})
+        if key in sources:
+            return []
+        had_like = bool(sources)
+        sources[key] = None
+        self.new_source_info[(id(post), liker.id, key)] = (event.event_id, event.at)
+        self.touched_likes[(id(post), liker.id)] = (post, liker.id, event.at)
+        if had_like:
+            return []
+        post.like_delta += 1
+        post.thread.delta["like_count"] += 1
+        author = self.members[post.author]
+        author.delta["likes_received"] += 1
+        liker.delta["likes_given"] += 1
+        return self._trophies(author, event.room, post.thread.platform_thread_id, event.at)
+
+    def _unliked(self, event: ReactionRemoved) -> None:
+        key = self._like_key(event.emoji)
+        post = self.posts.get((event.room.platform, event.message_id))
+        if key is None or post is None:
+            return
+        liker = self._member(event)
+        if liker is None:
+            return
+        sources = post.sources.get(liker.id, {})
+        if key not in sources:
+            return
+        source_id = sources.pop(key)
+        if source_id is not None:
+            self.dropped_sources.append(source_id)
+        if sources:
+            return
+        self.touched_likes.setdefault((id(post), liker.id), (post, liker.id, event.at))
+        post.like_delta -= 1
+        post.thread.delta["like_count"] -= 1
+        self.members[post.author].delta["likes_received"] -= 1
+        liker.delta["likes_given"] -= 1
+
+    def _trophies(
+        self, member: _MemberState, room: Room, thread_id: str | None, at: datetime
+    ) -> list[tuple[Room, OutgoingMessage, str, str | None]]:
+        notices = []
+        current = {name: member.values[name] + member.delta[name] for name in MEMBER_COUNTERS}
+        joined = member.values["joined_at"] or member.values["first_seen_at"]
+        values = {
+            "messages": current["message_count"],
+            "likes_received": current["likes_received"],
+            "threads_started": current["threads_started"],
+            "replies_to_others": current["replies_to_others"],
+            "days_since_joining": max(0, (at - joined).days),
+        }
+        for trophy in self.path.trophies:
+            if trophy.key in member.awarded or values[trophy.criterion.value] < trophy.threshold:
+                continue
+            member.awarded.add(trophy.key)
+            member.delta["trophy_points"] += trophy.points
+            self.awards.append(
+                {"member_id": member.id, "trophy_key": trophy.key, "points": trophy.points, "awarded_at": at}
+            )
+            if self.path.announce:
+                text = self.path.render_trophy(member.values["display_name"], trophy)
+                notices.append((room, OutgoingMessage(text), f"trophy:{member.id}:{trophy.key}", thread_id))
+        return notices
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def write(self) -> None:
+        session = self.session
+        if self.new_threads:
+            # RETURNING the natural key maps ids back without asking for row order (which would
+            # make SQLAlchemy insert row by row).
+            by_key = {
+                (row["platform"], row["platform_thread_id"]): thread for thread, row in self.new_threads
+            }
+            returned = session.execute(
+                insert(_THREAD).returning(_THREAD.c.id, _THREAD.c.platform, _THREAD.c.platform_thread_id),
+                [row for _, row in self.new_threads],
+            )
+            for thread_id, platform, key in returned:
+                by_key[(platform, key)].id = thread_id
+        for post, row in self.new_posts:
+            row["thread_id"] = post.thread.id
+        if self.new_posts:
+            posts = {(row["platform"], row["platform_message_id"]): post for post, row in self.new_posts}
+            returned = session.execute(
+                insert(_POST).returning(_POST.c.id, _POST.c.platform, _POST.c.platform_message_id),
+                [row for _, row in self.new_posts],
+            )
+            for post_id, platform, key in returned:
+                posts[(platform, key)].id = post_id
+        for chunk in _chunks(self.dropped_sources):
+            session.execute(delete(_SOURCE).where(_SOURCE.c.id.in_(chunk)))
+        sources = [
+            {
+                "post_id": post.id,
+                "member_id": member_id,
+                "source": key,
+                "platform_event_id": info[0],
+                "created_at": info[1],
+            }
+            for post in self.posts.values()
+            for member_id, keys in post.sources.items()
+            for key, source_id in keys.items()
+            if source_id is None and (info := self.new_source_info[(id(post), member_id, key)])
+        ]
+        if sources:
+            session.execute(insert(_SOURCE), sources)
+        added, removed = [], []
+        for post, member_id, at in self.touched_likes.values():
+            before, now = member_id in post.initial_likers, bool(post.sources.get(member_id))
+            if now and not before:
+                added.append(
+                    {
+                        "post_id": post.id,
+                        "member_id": member_id,
+                        "post_author_id": post.author,
+                        "community_id": post.community_id,
+                        "created_at": at,
+                    }
+                )
+            elif before and not now:
+                removed.append((post.id, member_id))
+        if removed:
+            session.execute(
+                delete(_LIKE).where(_LIKE.c.post_id == bindparam("p"), _LIKE.c.member_id == bindparam("m")),
+                [{"p": post_id, "m": member_id} for post_id, member_id in removed],
+            )
+        if added:
+            session.execute(insert(_LIKE), added)
+        if self.awards:
+            session.execute(insert(_AWARD), self.awards)
+        self._write_counters()
+        if self.edits:
+            session.execute(
+                update(_POST)
+                .where(_POST.c.id == bindparam("post_id"))
+                .values(body=bindparam("new_body"), edited_at=bindparam("at")),
+                [
+                    {"post_id": p.id, "new_body": body, "at": at}
+                    for p, body, at in self.edits
+                    if p.id is not None
+                ],
+            )
+
+    def _write_counters(self) -> None:
+        session = self.session
+        member_rows = [
+            {"member_id": m.id, **{f"d_{name}": m.delta[name] for name in MEMBER_COUNTERS}}
+            for m in self.members.values()
+            if any(m.delta.values())
+        ]
+        if member_rows:
+            session.execute(
+                update(_MEMBER)
+                .where(_MEMBER.c.id == bindparam("member_id"))
+                .values({name: _MEMBER.c[name] + bindparam(f"d_{name}") for name in MEMBER_COUNTERS}),
+                member_rows,
+            )
+        thread_rows = [
+            {
+                "thread_id": t.id,
+                "d_reply": t.delta["reply_count"],
+                "d_like": t.delta["like_count"],
+                "d_part": t.delta["participant_count"],
+                "activity": t.last_activity_at,
+            }
+            for t in self.all_threads
+            if any(t.delta.values())
+        ]
+        if thread_rows:
+            session.execute(
+                update(_THREAD)
+                .where(_THREAD.c.id == bindparam("thread_id"))
+                .values(
+                    reply_count=_THREAD.c.reply_count + bindparam("d_reply"),
+                    like_count=_THREAD.c.like_count + bindparam("d_like"),
+                    participant_count=_THREAD.c.participant_count + bindparam("d_part"),
+                    last_activity_at=bindparam("activity"),
+                ),
+                thread_rows,
+            )
+        replied = [
+            {"thread_id": t.id, "last": t.last_reply_member_id}
+            for t in self.all_threads
+            if t.last_reply_member_id is not None
+        ]
+        if replied:
+            session.execute(
+                update(_THREAD)
+                .where(_THREAD.c.id == bindparam("thread_id"))
+                .values(last_reply_member_id=bindparam("last")),
+                replied,
+            )
+        post_rows = [
+            {"post_id": p.id, "d": p.like_delta} for p in self.posts.values() if p.like_delta and p.id
+        ]
+        if post_rows:
+            session.execute(
+                update(_POST)
+                .where(_POST.c.id == bindparam("post_id"))
+                .values(like_count=_POST.c.like_count + bindparam("d")),
+                post_rows,
+            )
