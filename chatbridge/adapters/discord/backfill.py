@@ -1,0 +1,210 @@
+"""Catching up after a restart or a failed resume: what was posted and liked while we were away.
+
+When a guild becomes available after an IDENTIFY (a fresh start, or a resume Discord refused),
+the gateway does not replay what we missed, so each thread is read back from where its stored
+position left off. Only threads are read: posts outside threads count for nothing.
+
+Which threads:
+
+* every thread with a stored position whose newest message is past it (active threads come with
+  the guild; threads archived while we were away come from one listing per sub-forum);
+* threads with no position that were created after the guild's watermark (the moment we last
+  took the guild in): new forum posts and threads started while we were away, read from their
+  first message.
+
+Bounded: at most `max_threads` threads per guild (most recently active first), `max_messages`
+messages per thread, `max_reaction_pages` reaction listings per guild, and `concurrency` threads
+at a time across guilds; discord.py waits out 429s. Reactions are read for the backfilled
+messages only (a message's reaction counts, then the users of each like emoji): Discord has no
+"reactions changed since" query, so a like added or removed while we were away on an *older*
+message is not seen. Commands typed while we were away are not run hours later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import discord
+from discord.utils import snowflake_time, time_snowflake
+
+from chatbridge.adapters.discord import translate
+from chatbridge.adapters.discord.cursors import CursorBook, GuildCursors
+from chatbridge.model import ChatEvent, MessagePosted
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class BackfillLimits:
+    max_threads: int = 200
+    max_messages: int = 500
+    max_reaction_pages: int = 200
+    concurrency: int = 2
+    archived_page: int = 50
+
+
+@dataclass
+class Backfill:
+    """The catching-up of one guild; the shell provides the plumbing."""
+
+    client: discord.Client
+    book: CursorBook
+    load: Callable[[int], Awaitable[GuildCursors]]
+    submit: Callable[[ChatEvent], Awaitable[asyncio.Task[None]]]
+    opening: Callable[[discord.Thread], Awaitable[MessagePosted | None]]
+    is_command: Callable[[str], bool]
+    is_like: Callable[[str], bool]
+    deleted: Callable[[int], bool]
+    limits: BackfillLimits
+    gate: asyncio.Semaphore
+    _reaction_pages: int = 0
+
+    async def run(self, guild: discord.Guild, available_at: datetime) -> None:
+        """Read back every thread that needs it, then move the guild's watermark to `available_at`."""
+        stored = await self.load(guild.id)
+        threads = await self._candidates(guild, stored)
+        if threads:
+            log.info("backfilling %d threads of guild %s", len(threads), guild.id)
+        outcomes = await asyncio.gather(
+            *(self._thread(guild, thread, stored) for thread in threads), return_exceptions=True
+        )
+        failures = [o for o in outcomes if isinstance(o, BaseException)]
+        for failure in failures:
+            log.error("backfill of a thread in guild %s failed", guild.id, exc_info=failure)
+        if any(isinstance(f, asyncio.CancelledError) for f in failures):
+            raise asyncio.CancelledError
+        mark = time_snowflake(available_at)
+        # A thread that failed keeps its position; only a fully read guild moves its watermark,
+        # so a new thread that could not be read is looked for again next time.
+        if not failures and (stored.watermark is None or mark > stored.watermark):
+            scope = translate.guild_scope(guild.id)
+            await (
+                await self.submit(
+                    translate.cursor_moved(guild_id=guild.id, scope=scope, value=mark, at=available_at)
+                )
+            )
+
+    async def _candidates(self, guild: discord.Guild, stored: GuildCursors) -> list[discord.Thread]:
+        found: dict[int, discord.Thread] = {t.id: t for t in guild.threads if self._wanted(t, stored)}
+        if stored.watermark is not None or stored.threads:
+            since = snowflake_time(stored.watermark) if stored.watermark is not None else None
+            for channel in guild.channels:
+                if translate.is_subforum(channel) and not translate.is_private(channel):
+                    assert isinstance(channel, discord.TextChannel | discord.ForumChannel)
+                    for thread in await self._archived(channel, since):
+                        if thread.id not in found and self._wanted(thread, stored):
+                            found[thread.id] = thread
+        ordered = sorted(found.values(), key=lambda t: t.last_message_id or t.id, reverse=True)
+        if len(ordered) > self.limits.max_threads:
+            log.warning(
+                "guild %s: %d threads changed while away; reading the %d most recent",
+                guild.id,
+                len(ordered),
+                self.limits.max_threads,
+            )
+        return ordered[: self.limits.max_threads]
+
+    async def _archived(
+        self, channel: discord.TextChannel | discord.ForumChannel, since: datetime | None
+    ) -> list[discord.Thread]:
+        """Public threads archived since `since` (newest archive first, one page)."""
+        out: list[discord.Thread] = []
+        try:
+            async with self.gate:
+                async for thread in channel.archived_threads(limit=self.limits.archived_page):
+                    if since is not None and thread.archive_timestamp < since:
+                        break
+                    out.append(thread)
+        except discord.HTTPException as error:
+            log.warning("could not list archived threads of %s: %s", channel.id, error)
+        return out
+
+    def _wanted(self, thread: discord.Thread, stored: GuildCursors) -> bool:
+        if not translate.is_subforum(thread.parent):
+            return False
+        position = stored.threads.get(thread.id)
+        if position is None:
+            return stored.watermark is not None and thread.id > stored.watermark
+        return thread.last_message_id is None or thread.last_message_id > position
+
+    async def _thread(self, guild: discord.Guild, thread: discord.Thread, stored: GuildCursors) -> None:
+        scope = translate.thread_scope(guild.id, thread.id)
+        position = stored.threads.get(thread.id)
+        last: int | None = None
+        self.book.hold(scope)
+        try:
+            async with self.gate:
+                last = await self._read(thread, position)
+        except discord.HTTPException as error:
+            log.warning("could not backfill thread %s: %s", thread.id, error)
+        finally:
+            self.book.release(guild.id, scope, last)
+
+    async def _read(self, thread: discord.Thread, position: int | None) -> int | None:
+        """Submit the thread's messages after `position`, in order; returns the newest applied id."""
+        place = translate.place_of(thread)
+        assert place is not None
+        submitted: list[asyncio.Task[None]] = []
+        last: int | None = None
+        if position is None and not place.parent_is_forum:
+            opening = await self.opening(thread)
+            if opening is not None:
+                submitted.append(await self.submit(opening))
+                last = thread.id
+        after = discord.Object(position if position is not None else thread.id - 1)
+        own = self.client.user.id if self.client.user is not None else None
+        async for message in thread.history(after=after, limit=self.limits.max_messages, oldest_first=True):
+            last = message.id
+            if message.author.id == own or self.deleted(message.id):
+                continue
+            if not message.author.bot and self.is_command(message.content):
+                continue
+            event = translate.posted(
+                message_id=message.id,
+                place=place,
+                actor=translate.actor_of(message.author, webhook=message.webhook_id is not None),
+                content=message.content,
+                message_type=message.type,
+                at=message.created_at,
+                reply_to=message.reference.message_id if message.reference else None,
+            )
+            if event is None:
+                continue
+            submitted.append(await self.submit(event))
+            for reaction in await self._likes(message, place):
+                submitted.append(await self.submit(reaction))
+        if submitted:
+            await asyncio.wait(submitted)
+        return last
+
+    async def _likes(self, message: discord.Message, place: translate.Place) -> list[ChatEvent]:
+        """Reactions with a like emoji on a backfilled message, one event per member who gave one."""
+        events: list[ChatEvent] = []
+        for reaction in message.reactions:
+            emoji = translate.emoji_key(reaction.emoji)
+            if not self.is_like(emoji) or reaction.count == 0:
+                continue
+            if self._reaction_pages >= self.limits.max_reaction_pages:
+                log.warning("reaction listing budget spent; likes on %s are not read back", message.id)
+                break
+            self._reaction_pages += 1
+            async for user in reaction.users(limit=100):
+                if user.bot:
+                    continue
+                events.append(
+                    translate.reaction(
+                        added=True,
+                        message_id=message.id,
+                        place=place,
+                        actor=translate.actor_of(user),
+                        emoji=emoji,
+                        at=message.created_at,
+                        observation=f"backfill-{uuid.uuid4().hex[:12]}",
+                    )
+                )
+        return events

@@ -1,0 +1,228 @@
+"""Answering interactions on time, buttons that survive restarts, and forms as modals.
+
+Discord gives an interaction three seconds for its first answer. `InteractionDesk.run` hands the
+invocation to the core and, if no answer has gone out after `defer_after` seconds (2 s by
+default), defers ("thinking…"); the core's answer then edits that placeholder. Everything the
+core says about one invocation goes through `respond`, which picks the right call for the state
+the interaction is in (first answer, edit of the deferral, followup, modal).
+
+Buttons (`Action`s) are `ActionButton`s: discord.py dynamic items whose custom_id carries the
+command and its options, so a click is routed by the custom_id's shape alone and works after a
+restart. Modals carry their command the same way (`cb:f:` custom ids) and are routed by the shell.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import discord
+
+from chatbridge.adapters.discord import translate
+from chatbridge.adapters.discord.tasks import TaskOwner
+from chatbridge.model import Action, CommandInvoked, Form, OutgoingMessage
+
+log = logging.getLogger(__name__)
+
+MODAL_TIMEOUT = 15 * 60.0
+"""How long discord.py keeps a shown modal in memory; submits are routed by custom_id anyway."""
+MAX_BUTTONS = 25
+MAX_FIELDS = 5
+STYLES = {
+    "primary": discord.ButtonStyle.primary,
+    "secondary": discord.ButtonStyle.secondary,
+    "success": discord.ButtonStyle.success,
+    "danger": discord.ButtonStyle.danger,
+}
+
+Deliver = Callable[[CommandInvoked], Awaitable[None]]
+
+
+class ActionButton(
+    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=translate.ACTION_TEMPLATE
+):
+    """A forum action button; discord.py recreates it from any message's custom_id after a restart."""
+
+    def __init__(self, button: discord.ui.Button[discord.ui.View]) -> None:
+        super().__init__(button)
+
+    @classmethod
+    def of(cls, action: Action) -> ActionButton:
+        return cls(
+            discord.ui.Button(
+                label=action.label[:80] or "…",
+                style=STYLES.get(action.style, discord.ButtonStyle.secondary),
+                custom_id=translate.encode_action(action),
+            )
+        )
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: Any, /
+    ) -> ActionButton:
+        if not isinstance(item, discord.ui.Button):
+            raise TypeError(f"an action custom_id on a {type(item).__name__}, not a button")
+        return cls(item)
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        pressed: Callable[[discord.Interaction, str], Awaitable[None]] | None = getattr(
+            interaction.client, "pressed", None
+        )
+        custom_id = self.item.custom_id
+        if pressed is not None and custom_id is not None:
+            await pressed(interaction, custom_id)
+
+
+def action_view(actions: Sequence[Action]) -> discord.ui.View | None:
+    """The buttons of a message, or None; a view of dynamic items is never held in memory."""
+    if not actions:
+        return None
+    view = discord.ui.View(timeout=None)
+    for action in actions[:MAX_BUTTONS]:
+        view.add_item(ActionButton.of(action))
+    return view
+
+
+def form_modal(form: Form, target_message_id: str | None) -> discord.ui.Modal:
+    """A modal whose submit runs `form.path`; its custom_id says so (see translate.encode_form)."""
+    modal = discord.ui.Modal(
+        title=form.title[:45] or "…",
+        custom_id=translate.encode_form(form, target_message_id),
+        timeout=MODAL_TIMEOUT,
+    )
+    for entry in form.fields[:MAX_FIELDS]:
+        limit = min(entry.max_length or 4000, 4000)
+        modal.add_item(
+            discord.ui.TextInput(
+                label=entry.label[:45] or entry.name,
+                custom_id=entry.name,
+                default=entry.value[:limit] or None,
+                required=entry.required,
+                style=discord.TextStyle.paragraph if entry.multiline else discord.TextStyle.short,
+                max_length=limit,
+                placeholder=entry.placeholder[:100] if entry.placeholder else None,
+            )
+        )
+    return modal
+
+
+@dataclass
+class _Slot:
+    """One interaction being answered; the lock keeps the deferral and the answer from racing."""
+
+    interaction: discord.Interaction
+    ephemeral: bool
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    deferred: bool = False
+    answered: bool = False
+
+
+class InteractionDesk:
+    """Interactions in flight, by the event id of their invocation."""
+
+    def __init__(self, owner: TaskOwner, *, defer_after: float) -> None:
+        self._owner = owner
+        self._defer_after = defer_after
+        self._slots: dict[str, _Slot] = {}
+
+    async def run(
+        self,
+        interaction: discord.Interaction,
+        invocation: CommandInvoked,
+        deliver: Deliver,
+        *,
+        ephemeral: bool,
+    ) -> None:
+        """Deliver the invocation; defer if the core has not answered within `defer_after` seconds.
+
+        `ephemeral` is what the deferral's placeholder looks like (the command's declared
+        default); an answer of the other kind replaces the placeholder instead of editing it.
+        """
+        slot = _Slot(interaction, ephemeral)
+        self._slots[invocation.event_id] = slot
+        try:
+            work = self._owner.spawn(_awaited(deliver(invocation)), name=f"command {invocation.event_id}")
+            done, _ = await asyncio.wait({work}, timeout=self._defer_after)
+            if not done:
+                await self._defer(slot)
+                await asyncio.wait({work})
+            if slot.deferred and not slot.answered:
+                # Nothing to say (a duplicate delivery): don't leave "thinking…" forever.
+                with contextlib.suppress(discord.HTTPException):
+                    await interaction.delete_original_response()
+        finally:
+            self._slots.pop(invocation.event_id, None)
+
+    async def _defer(self, slot: _Slot) -> None:
+        async with slot.lock:
+            if slot.answered or slot.interaction.response.is_done():
+                return
+            try:
+                await slot.interaction.response.defer(ephemeral=slot.ephemeral, thinking=True)
+                slot.deferred = True
+            except discord.HTTPException:
+                log.warning("could not defer interaction %s", slot.interaction.id, exc_info=True)
+
+    async def respond(self, invocation: CommandInvoked, message: OutgoingMessage) -> bool:
+        """Answer through the interaction; False when the invocation did not come from one."""
+        slot = self._slots.get(invocation.event_id)
+        if slot is None:
+            return False
+        async with slot.lock:
+            await self._answer(slot, invocation, message)
+        return True
+
+    async def _answer(self, slot: _Slot, invocation: CommandInvoked, message: OutgoingMessage) -> None:
+        interaction = slot.interaction
+        if message.form is not None and self._can_show_modal(slot):
+            target = invocation.target.message_id if invocation.target is not None else None
+            await interaction.response.send_modal(form_modal(message.form, target))
+            slot.answered = True
+            return
+        rendered = translate.render(message)
+        chunks = list(rendered.chunks)
+        view = action_view(rendered.actions)
+        for index, chunk in enumerate(chunks):
+            extra: dict[str, Any] = {}
+            if view is not None and index == len(chunks) - 1:
+                extra["view"] = view
+            await self._say(slot, chunk, rendered, extra)
+            slot.answered = True
+
+    @staticmethod
+    def _can_show_modal(slot: _Slot) -> bool:
+        """A modal can only be the first answer, and never the answer to a modal."""
+        interaction = slot.interaction
+        return (
+            not slot.answered
+            and not slot.deferred
+            and not interaction.response.is_done()
+            and interaction.type is not discord.InteractionType.modal_submit
+        )
+
+    @staticmethod
+    async def _say(slot: _Slot, content: str, rendered: translate.Rendered, extra: dict[str, Any]) -> None:
+        interaction = slot.interaction
+        mentions = rendered.allowed_mentions
+        if not slot.answered and not slot.deferred:
+            await interaction.response.send_message(
+                content, ephemeral=rendered.ephemeral, allowed_mentions=mentions, **extra
+            )
+        elif not slot.answered and slot.ephemeral == rendered.ephemeral:
+            await interaction.edit_original_response(content=content, allowed_mentions=mentions, **extra)
+        else:
+            if not slot.answered:
+                # The placeholder is of the wrong kind (public vs only-you): replace it.
+                with contextlib.suppress(discord.HTTPException):
+                    await interaction.delete_original_response()
+            await interaction.followup.send(
+                content, ephemeral=rendered.ephemeral, allowed_mentions=mentions, wait=True, **extra
+            )
+
+
+async def _awaited(work: Awaitable[None]) -> None:
+    await work

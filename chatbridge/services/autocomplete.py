@@ -1,0 +1,201 @@
+"""Suggestions while a member types an option: threads by title, members by name, countries.
+
+Platform-neutral lookups (Discord autocomplete today, a Matrix helper later). Every answer fits the
+strictest limits we serve (Discord: at most 25 suggestions, names and values of at most 100
+characters), and nothing here creates rows: a member typing in a guild the store has never seen
+simply gets no suggestions.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import pycountry
+from sqlmodel import Session, col, func, select
+
+from chatbridge.forum.countries import Country, country_for_code, resolve_country
+from chatbridge.forum.text import InputError
+from chatbridge.model import PlatformName
+from chatbridge.store.tables import Community, CommunityBinding, Identity, Member, SubForum, Thread
+
+MAX_SUGGESTIONS = 25
+MAX_CHARS = 100
+SOURCES = ("threads", "members", "countries")
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    """What the member sees (`name`) and what the option receives when picked (`value`)."""
+
+    name: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class SuggestRequest:
+    """One keystroke's worth of context.
+
+    `options` holds what the member already filled in elsewhere in the command, so a source can
+    stay quiet when it does not apply (countries only while setting the country field).
+    """
+
+    source: str
+    platform: PlatformName
+    community_platform_id: str
+    current: str
+    options: Mapping[str, object] = field(default_factory=dict)
+    include_private: bool = False
+    limit: int = MAX_SUGGESTIONS
+
+
+def suggest(session: Session, request: SuggestRequest) -> list[Suggestion]:
+    """Suggestions for `request.source`; an unknown source suggests nothing rather than failing."""
+    limit = max(0, min(request.limit, MAX_SUGGESTIONS))
+    if limit == 0:
+        return []
+    if request.source == "countries":
+        return countries(request.current, request.options, limit)
+    lookup: Callable[[Session, Community, SuggestRequest, int], list[Suggestion]] | None = {
+        "threads": threads,
+        "members": members,
+    }.get(request.source)
+    if lookup is None:
+        return []
+    community = _community(session, request.platform, request.community_platform_id)
+    if community is None:
+        return []
+    return lookup(session, community, request, limit)
+
+
+def _community(session: Session, platform: PlatformName, platform_id: str) -> Community | None:
+    binding = session.exec(
+        select(CommunityBinding).where(
+            CommunityBinding.platform == platform.value, CommunityBinding.platform_id == platform_id
+        )
+    ).first()
+    return session.get(Community, binding.community_id) if binding is not None else None
+
+
+def threads(session: Session, community: Community, request: SuggestRequest, limit: int) -> list[Suggestion]:
+    """Threads whose title starts with (then contains) what was typed, most recently active first.
+
+    "#12" or "12" puts thread 12 first. The value is "#<number>", which every thread option
+    accepts. Threads in private sub-forums are left out unless `include_private`.
+    """
+    typed = request.current.strip()
+    query = (
+        select(Thread, SubForum.name)
+        .join(SubForum, col(SubForum.id) == Thread.subforum_id)
+        .where(Thread.community_id == community.id, col(Thread.removed).is_(False))
+    )
+    if not request.include_private:
+        query = query.where(col(SubForum.private).is_(False))
+    found: dict[int, tuple[Thread, str]] = {}
+    number = typed.removeprefix("#")
+    if number.isdigit():
+        for thread, subforum in session.exec(query.where(Thread.id == int(number))).all():
+            found[_id(thread)] = (thread, subforum)
+    lowered = typed.lower()
+    recent = col(Thread.last_activity_at).desc()
+    for pattern in (f"{_escape_like(lowered)}%", f"%{_escape_like(lowered)}%"):
+        if len(found) >= limit:
+            break
+        rows = session.exec(
+            query.where(func.lower(Thread.title).like(pattern, escape="\\")).order_by(recent).limit(limit)
+        ).all()
+        for thread, subforum in rows:
+            found.setdefault(_id(thread), (thread, subforum))
+    return [
+        Suggestion(_fit(f"#{thread.id} {thread.title} · {subforum}"), f"#{thread.id}")
+        for thread, subforum in list(found.values())[:limit]
+    ]
+
+
+def members(session: Session, community: Community, request: SuggestRequest, limit: int) -> list[Suggestion]:
+    """People (not bots) whose display name starts with (then contains) what was typed.
+
+    The value is the member's id on the asking platform when they have one there (unambiguous),
+    otherwise their display name.
+    """
+    lowered = request.current.strip().lstrip("@").lower()
+    query = select(Member).where(Member.community_id == community.id, col(Member.is_bot).is_(False))
+    found: dict[int, Member] = {}
+    for pattern in (f"{_escape_like(lowered)}%", f"%{_escape_like(lowered)}%"):
+        rows = session.exec(
+            query.where(func.lower(Member.display_name).like(pattern, escape="\\"))
+            .order_by(func.lower(Member.display_name), col(Member.id))
+            .limit(limit)
+        ).all()
+        for member in rows:
+            found.setdefault(_id(member), member)
+        if len(found) >= limit:
+            break
+    chosen = list(found.values())[:limit]
+    ids = dict(
+        session.exec(
+            select(Identity.member_id, Identity.platform_user_id).where(
+                col(Identity.member_id).in_([m.id for m in chosen]),
+                Identity.platform == request.platform.value,
+            )
+        ).all()
+    )
+    return [Suggestion(_fit(m.display_name), _fit(ids.get(_id(m), m.display_name))) for m in chosen]
+
+
+def countries(current: str, options: Mapping[str, object], limit: int = MAX_SUGGESTIONS) -> list[Suggestion]:
+    """ISO 3166 countries by name; an alias or code the resolver knows ("uk", "EGY") comes first.
+
+    Quiet when another option says a different card field is being set: suggesting countries for
+    a bio would only be noise.
+    """
+    field_name = options.get("field")
+    if field_name not in (None, "", "country"):
+        return []
+    typed = _fold(current)
+    ordered: dict[str, Country] = {}
+    if current.strip():
+        try:
+            exact = resolve_country(current)
+        except InputError:
+            pass
+        else:
+            ordered[exact.alpha2] = exact
+    every = _all_countries()
+    for matches in (
+        (c for c in every if _fold(c.name).startswith(typed)),
+        (c for c in every if typed in _fold(c.name)),
+    ):
+        for country in matches:
+            ordered.setdefault(country.alpha2, country)
+            if len(ordered) >= limit:
+                break
+    return [Suggestion(_fit(f"{c.flag} {c.name}"), _fit(c.name)) for c in list(ordered.values())[:limit]]
+
+
+def _all_countries() -> list[Country]:
+    """Every country by its display name, alphabetically (pycountry lists the ISO 3166-1 codes)."""
+    return sorted(
+        (country_for_code(str(record.alpha_2)) for record in pycountry.countries), key=lambda c: _fold(c.name)
+    )
+
+
+def _fold(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold().strip()
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _fit(text: str) -> str:
+    """At most MAX_CHARS characters, marking a cut with an ellipsis; never empty."""
+    text = " ".join(text.split()) or "…"
+    return text if len(text) <= MAX_CHARS else text[: MAX_CHARS - 1] + "…"
+
+
+def _id(row: Thread | Member) -> int:
+    assert row.id is not None
+    return row.id
