@@ -11,13 +11,18 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 
 from chatbridge.core import Core
 from chatbridge.dispatch import Dispatcher
-from chatbridge.platform import Platform
-from chatbridge.services.outbox import OutboxWorker
+from chatbridge.model import ChatEvent, CommandInvoked, MemberJoined, MessagePosted
+from chatbridge.platform import EventSink, Platform
+from chatbridge.services.digest.runner import DigestRunner, digest_executors, trophy_titles
+from chatbridge.services.moderation.executors import moderation_executors
+from chatbridge.services.moderation.policy import Policy
+from chatbridge.services.moderation.scheduler import SanctionScheduler
+from chatbridge.services.outbox import OutboxWorker, default_executors
 
 log = logging.getLogger(__name__)
 
@@ -28,20 +33,40 @@ class Application:
     platforms: Sequence[Platform] = ()
     dispatcher: Dispatcher = field(init=False)
     outbox: OutboxWorker = field(init=False)
+    sanctions: SanctionScheduler = field(init=False)
+    digests: DigestRunner = field(init=False)
 
     def __post_init__(self) -> None:
         self.dispatcher = Dispatcher(self.core)
-        self.outbox = OutboxWorker(self.core.engine, {p.name: p for p in self.platforms}, self.core.clock)
+        self.outbox = OutboxWorker(
+            self.core.engine,
+            {p.name: p for p in self.platforms},
+            self.core.clock,
+            executors={**default_executors(), **moderation_executors(self.core), **digest_executors()},
+        )
+        self.sanctions = SanctionScheduler(
+            self.core.engine, Policy.of(self.core), self.core.clock, on_enqueued=self.outbox.notify
+        )
+        self.digests = DigestRunner(
+            self.core.engine,
+            self.core.settings,
+            trophy_titles(self.core.trophies),
+            {p.name: p for p in self.platforms},
+            self.core.clock,
+            notify=self.outbox.notify,
+        )
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[Application]:
         """Start the workers and platforms; stop them all, in order, when the block ends."""
         async with asyncio.TaskGroup() as group:
-            ingest = group.create_task(_logged(self.core.ingestor.run(), "ingest writer"))
+            ingest = group.create_task(_logged(self.core.ingestor.run, "ingest writer"))
             for platform in self.platforms:
                 await platform.register_commands(self.core.registry)
-                await platform.start(self.dispatcher.sink_for(platform))
-            outbox = group.create_task(_logged(self.outbox.run(), "outbox worker"))
+                await platform.start(self._sink_for(platform))
+            outbox = group.create_task(_logged(self.outbox.run, "outbox worker"))
+            sanctions = group.create_task(_logged(self.sanctions.run, "sanction scheduler"))
+            digests = group.create_task(_logged(self.digests.run, "digest scheduler"))
             try:
                 yield self
             finally:
@@ -50,8 +75,25 @@ class Application:
                         await platform.stop()
                     except Exception:
                         log.exception("stopping %s failed", platform.name)
+                digests.cancel()
+                sanctions.cancel()
                 outbox.cancel()
                 ingest.cancel()
+
+    def _sink_for(self, platform: Platform) -> EventSink:
+        """The dispatcher's sink, waking the outbox after events that may have queued an action
+        (a command, a muted member re-joining), so it acts now rather than at its next poll."""
+        handle = self.dispatcher.sink_for(platform)
+        registry = self.core.registry
+
+        async def sink(event: ChatEvent) -> None:
+            await handle(event)
+            if isinstance(event, CommandInvoked | MemberJoined) or (
+                isinstance(event, MessagePosted) and registry.is_command(event.text)
+            ):
+                self.outbox.notify()
+
+        return sink
 
     async def serve_forever(self) -> None:
         """Run until SIGINT or SIGTERM, then shut down cleanly."""
@@ -68,10 +110,14 @@ class Application:
                 loop.remove_signal_handler(signum)
 
 
-async def _logged(work: Coroutine[object, object, None], name: str) -> None:
-    """Await a worker; cancellation is the normal way to stop it, anything else is logged."""
+async def _logged(work: Callable[[], Coroutine[object, object, None]], name: str) -> None:
+    """Run a worker; cancellation is the normal way to stop it, anything else is logged.
+
+    The worker is started here rather than passed in as a coroutine, so a task cancelled before
+    its first step leaves no never-awaited coroutine behind.
+    """
     try:
-        await work
+        await work()
     except asyncio.CancelledError:
         pass
     except Exception:

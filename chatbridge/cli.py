@@ -63,6 +63,22 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     commands.add_parser("config", help="validate the configuration and print it (secrets hidden)")
+
+    digest = commands.add_parser(
+        "digest", help="print a community's weekly digest from the store (no platform needed)"
+    )
+    digest.add_argument("--community", required=True, help="the community's name in the store")
+    digest.add_argument("--week", help="an ISO week such as 2025-W29 (default: last week)")
+    digest.add_argument("--format", choices=("markdown", "html"), default="markdown", help="output")
+    digest.add_argument("--template", help="an admin's template file in digest.templates_dir, to try it")
+
+    run = commands.add_parser(
+        "run",
+        help="run the bot on the configured platforms (a local Matrix sandbox when none is configured)",
+    )
+    run.add_argument(
+        "--port", type=int, help="the sandbox homeserver's port (default 8008; 0 picks a free port)"
+    )
     return parser
 
 
@@ -102,9 +118,13 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return _db(args.db_command, settings)
     if args.command == "console":
         return _console(args.script, settings)
+    if args.command == "run":
+        return _run(settings, args.port)
     if args.command == "config":
         print(settings.model_dump_json(indent=2))
         return 0
+    if args.command == "digest":
+        return _digest(args, settings)
     raise AssertionError(args.command)
 
 
@@ -132,6 +152,32 @@ def _db(action: str, settings: Settings) -> int:
         ) from None
     finally:
         engine.dispose()
+    return 0
+
+
+def _run(settings: Settings, port: int | None) -> int:
+    from chatbridge.runner import RunError, run
+
+    try:
+        return asyncio.run(run(settings, sandbox_port=port))
+    except RunError as error:
+        raise _UserFacing(str(error)) from None
+
+
+def _digest(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import UTC, datetime
+
+    from chatbridge.services.digest.offline import OfflineError, last_week, offline_digest
+
+    week = args.week or last_week(datetime.now(UTC), settings.forum.timezone)
+    try:
+        digest = offline_digest(settings, args.community, week, args.format, args.template)
+    except OfflineError as error:
+        raise _UserFacing(str(error)) from None
+    print(digest.text)
+    if digest.problem is not None:
+        print(f"chatbridge: template {digest.problem} (printed with the bundled one)", file=sys.stderr)
+        return EXIT_USAGE
     return 0
 
 

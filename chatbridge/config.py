@@ -18,6 +18,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from chatbridge.forum.durations import parse_duration
+from chatbridge.forum.text import InputError
+
 SECRET_KEYS = ("discord_token", "matrix_password", "matrix_access_token")
 """Top-level settings that hold secrets; read from CHATBRIDGE_<NAME> or a file of that name."""
 
@@ -94,6 +97,22 @@ class MatrixConfig(_Section):
         return value
 
 
+class WarningThreshold(_Section):
+    """Reaching `points` active warning points mutes the member for `mute` (a duration like 1d)."""
+
+    points: int = Field(ge=1, le=1000)
+    mute: str
+
+    @field_validator("mute")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        try:
+            parse_duration(value)
+        except InputError as error:
+            raise ValueError(error.message) from None
+        return value
+
+
 class ModerationConfig(_Section):
     """Who is a moderator, and how moderation behaves."""
 
@@ -102,6 +121,43 @@ class ModerationConfig(_Section):
     matrix_moderator_level: int = 50
     matrix_admin_level: int = 100
     reveal_moderator_names: bool = False
+    queue_room: str | None = None
+    """The moderators' queue: a sub-forum name or a platform room id; case cards are posted there."""
+    admin_queue_room: str | None = None
+    """Where cases about moderators go (escalated to admins); unset: they are only in `!queue`."""
+    report_limit: int = Field(default=5, ge=1, le=1000)
+    report_window_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
+    mute_notice: bool = True
+    """Tell a muted (or warned) member why and until when, by direct message."""
+    warning_points: int = Field(default=1, ge=1, le=100)
+    warning_expiry_days: int = Field(default=90, ge=1, le=3650)
+    warning_thresholds: tuple[WarningThreshold, ...] = (WarningThreshold(points=3, mute="1d"),)
+    sweep_seconds: float = Field(default=30.0, gt=0, le=3600)
+    """How often ended mutes are lifted (and at start-up at once, to catch up after downtime)."""
+
+
+class DigestConfig(_Section):
+    """Weekly digests: what they feature, and how far an admin's own template may go."""
+
+    entries: int = Field(default=5, ge=1, le=25)
+    """Entries per section (top threads, most-liked replies, unanswered threads)."""
+    max_per_author: int = Field(default=2, ge=1, le=25)
+    """How often one member may appear among the featured threads and liked replies together."""
+    min_participants: int = Field(default=3, ge=1, le=1000)
+    """Distinct members who must have posted in a thread during the week for it to be featured."""
+    templates_dir: Path | None = None
+    """Admins' own digest templates (`digest schedule ... TEMPLATE` names a file in it)."""
+    max_output_chars: int = Field(default=20_000, ge=2_000, le=200_000)
+    """An admin's template that writes more than this is stopped; the default template is used."""
+    render_timeout: float = Field(default=2.0, gt=0, le=30)
+    """Seconds an admin's template may render before it is stopped."""
+
+    @field_validator("templates_dir")
+    @classmethod
+    def _existing_directory(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_dir():
+            raise ValueError(f"expected a directory of digest templates, {str(value)!r} is not one")
+        return value
 
 
 class LoggingConfig(_Section):
@@ -126,6 +182,7 @@ class Settings(BaseSettings):
     matrix: MatrixConfig = MatrixConfig()
     moderation: ModerationConfig = ModerationConfig()
     logging: LoggingConfig = LoggingConfig()
+    digest: DigestConfig = DigestConfig()
 
     discord_token: SecretStr | None = None
     matrix_password: SecretStr | None = None

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum, StrEnum
+from typing import Literal
 
 
 class PlatformName(StrEnum):
@@ -86,6 +87,8 @@ class MessagePosted(ChatEvent):
     starts_thread: bool = False
     thread_title: str | None = None
     reply_to: str | None = None
+    thread_tags: tuple[str, ...] = ()
+    """Labels the platform put on a new thread (Discord forum tags), for `Thread.tags`."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -139,6 +142,20 @@ class RoomSeen(ChatEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CursorMoved(ChatEvent):
+    """An adapter has delivered everything before position `value` of its stream `scope`.
+
+    It travels through the same ordered sink as the events it follows, so the store writes the
+    position (PlatformCursor: `room.platform`, `scope`) only after those events are applied: a crash
+    before then replays them (deduplicated by event id) instead of skipping them. `room` is the
+    adapter's placeholder for the stream; only its platform matters.
+    """
+
+    scope: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CommandInvoked(ChatEvent):
     """A command, typed as text (`raw`) or already structured by the platform (`path` + `options`).
 
@@ -155,14 +172,65 @@ class CommandInvoked(ChatEvent):
     target_user: Actor | None = None
 
 
+ActionStyle = Literal["primary", "secondary", "success", "danger"]
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """A button under a message: pressing it runs the command `path` with `options`, as the presser.
+
+    Everything the press needs travels in the button itself (no state in the bot), so a button
+    keeps working after a restart: the moderation queue's "Claim" or "Dismiss" on a case card.
+    Platforms without buttons show the message without them. Keep `options` short: Discord
+    carries a button's identity in at most 100 characters.
+    """
+
+    label: str
+    path: tuple[str, ...]
+    options: Mapping[str, str] = field(default_factory=dict)
+    style: ActionStyle = "secondary"
+
+
+@dataclass(frozen=True, slots=True)
+class FormField:
+    """One text box of a `Form`; submitting fills the command option called `name`."""
+
+    name: str
+    label: str
+    value: str = ""
+    required: bool = False
+    multiline: bool = False
+    max_length: int | None = None
+    placeholder: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Form:
+    """A handler asks for several values at once: submitting runs `path` with the fields as options.
+
+    Discord shows it as a modal (only as the first answer to an interaction); text platforms show
+    the message's Markdown instead, which should say how to type the command. `options` are fixed
+    values carried through (say, a case number); the message a context menu pointed at is kept
+    as the submitted command's target.
+    """
+
+    title: str
+    path: tuple[str, ...]
+    fields: tuple[FormField, ...]
+    options: Mapping[str, str] = field(default_factory=dict)
+
+
 @dataclass(frozen=True, slots=True)
 class OutgoingMessage:
     """What the bot says, as Markdown; the adapter renders it for its platform.
 
     Mentions are disabled unless `mention_user_ids` names the one user a command targets.
+    `actions` become buttons and `form` a modal where the platform has them.
     """
 
     markdown: str
     ephemeral: bool = False
     mention_user_ids: tuple[str, ...] = ()
     title: str | None = None
+    actions: tuple[Action, ...] = ()
+    form: Form | None = None

@@ -11,7 +11,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from chatbridge.model import ChatEvent, CommandInvoked, MessageRef, OutgoingMessage, PlatformName, Room
+from chatbridge.model import (
+    ChatEvent,
+    CommandInvoked,
+    MessageRef,
+    OutgoingMessage,
+    PlatformName,
+    Privilege,
+    Room,
+)
 
 if TYPE_CHECKING:
     from chatbridge.registry import Registry
@@ -21,7 +29,12 @@ EventSink = Callable[[ChatEvent], Awaitable[None]]
 
 
 class PlatformError(Exception):
-    """A platform refused an action; `message` is safe to show a moderator in chat."""
+    """A platform refused an action; `message` is safe to show a moderator in chat.
+
+    Moderation treats it as a refusal that retrying will not fix (a missing permission, a member
+    who left) and tells the moderators; rate limits and passing failures should raise
+    `chatbridge.services.outbox.RetryLater` (or any other exception), which the outbox retries.
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,3 +82,21 @@ class Platform(Protocol):
 
     async def lift_mute(self, community_id: str, user_id: str, previous_state: Mapping[str, object]) -> None:
         """Undo `apply_mute`, restoring exactly what it changed."""
+
+    async def edit_message(self, ref: MessageRef, message: OutgoingMessage) -> None:
+        """Replace the text of a message the bot sent (a case card that moved on)."""
+
+    async def delete_message(self, ref: MessageRef, reason: str) -> None:
+        """Remove a member's message for moderation; `reason` is for the platform's audit log."""
+
+    async def send_dm(
+        self, community_id: str, user_id: str, message: OutgoingMessage, *, idempotency_key: str
+    ) -> MessageRef:
+        """Write to one member privately (why they are muted, what became of their report)."""
+
+    async def member_privilege(self, community_id: str, user_id: str) -> Privilege:
+        """The privilege the platform grants a member now (roles, power levels); MEMBER if unknown.
+
+        Moderation asks before sanctioning someone or routing a report about them, because the
+        member may not have spoken since their role changed.
+        """

@@ -8,6 +8,7 @@ said. Everything it does is deterministic: message ids count up from m1.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from chatbridge.model import (
     ChatEvent,
     CommandInvoked,
     MemberJoined,
+    MemberLeft,
     MessageDeleted,
     MessageEdited,
     MessagePosted,
@@ -61,6 +63,9 @@ class MemoryPlatform:
     members: dict[str, Actor] = field(default_factory=dict)
     mutes: dict[str, datetime] = field(default_factory=dict)
     refuse_mutes: bool = False
+    removed: dict[str, str] = field(default_factory=dict)
+    """Messages the bot deleted for moderation, with the reason it gave."""
+    refuse_deletes: bool = False
     id_prefix: str = ""
     started: asyncio.Event = field(default_factory=asyncio.Event)
     registry: Registry | None = None
@@ -127,7 +132,37 @@ class MemoryPlatform:
         return MuteResult(until, {"muted_until": previous.isoformat() if previous else None})
 
     async def lift_mute(self, community_id: str, user_id: str, previous_state: Mapping[str, object]) -> None:
+        if self.refuse_mutes:
+            raise PlatformError("I don't have permission to unmute members here.")
         self.mutes.pop(user_id, None)
+
+    async def edit_message(self, ref: MessageRef, message: OutgoingMessage) -> None:
+        said = self._messages.get(ref.message_id)
+        if said is None or said.author != "bot":
+            raise PlatformError("I can only edit my own messages.")
+        edited = dataclasses.replace(said, text=message.markdown, mentions=message.mention_user_ids)
+        self._messages[said.message_id] = edited
+        self.transcript[self.transcript.index(said)] = edited
+
+    async def delete_message(self, ref: MessageRef, reason: str) -> None:
+        if self.refuse_deletes:
+            raise PlatformError("I don't have permission to delete messages here.")
+        self.removed[ref.message_id] = reason
+
+    async def send_dm(
+        self, community_id: str, user_id: str, message: OutgoingMessage, *, idempotency_key: str
+    ) -> MessageRef:
+        if idempotency_key in self._sent_keys:
+            return self._sent_keys[idempotency_key]
+        room = Room(self.name, self.community_id, f"dm-{user_id}", f"DM with {user_id}")
+        said = self._record(room, "bot", message.markdown, None, ephemeral_for=user_id)
+        ref = MessageRef(self.name, room.room_id, said.message_id, None, self.community_id)
+        self._sent_keys[idempotency_key] = ref
+        return ref
+
+    async def member_privilege(self, community_id: str, user_id: str) -> Privilege:
+        actor = self.members.get(user_id)
+        return actor.privilege if actor is not None else Privilege.MEMBER
 
     # -- the transcript driver --------------------------------------------------------------------
 
@@ -247,6 +282,20 @@ class MemoryPlatform:
         return await self._deliver(
             MemberJoined(event_id=self._event_id(), at=self.now(), room=self.room(), actor=actor)
         )
+
+    async def leave(self, name: str) -> list[Said]:
+        actor = self._actor(name)
+        return await self._deliver(
+            MemberLeft(event_id=self._event_id(), at=self.now(), room=self.room(), actor=actor)
+        )
+
+    def dms(self, user_id: str) -> list[Said]:
+        """What the bot wrote to one member privately, oldest first."""
+        return [s for s in self.transcript if s.room.room_id == f"dm-{user_id}"]
+
+    def message(self, message_id: str) -> Said:
+        """A message as it reads now (edits included)."""
+        return self._messages[message_id]
 
     def last_message_id(self, author: str | None = None) -> str:
         for said in reversed(self.transcript):

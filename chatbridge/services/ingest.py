@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -24,6 +25,7 @@ from chatbridge.model import (
     Actor,
     ChatEvent,
     CommandInvoked,
+    CursorMoved,
     MemberJoined,
     MemberLeft,
     MessageDeleted,
@@ -38,7 +40,10 @@ from chatbridge.model import (
 )
 from chatbridge.render.templates import Renderer
 from chatbridge.services import directory, trophies
-from chatbridge.store.tables import Like, LikeSource, Member, Post, ProcessedEvent, Thread
+from chatbridge.services.batch import FastPath, is_fast
+from chatbridge.services.moderation import sanctions
+from chatbridge.store.tables import Like, LikeSource, Member, PlatformCursor, Post, ProcessedEvent, Thread
+from chatbridge.waiting import get_within
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +77,9 @@ def apply_event(session: Session, event: ChatEvent, rules: IngestRules, now: dat
     if isinstance(event, RoomSeen):
         directory.announce_room(session, event.room, private=event.private, at=event.at)
         return []
+    if isinstance(event, CursorMoved):
+        _move_cursor(session, event)
+        return []
     if not _first_time(session, event):
         return []
     match event:
@@ -89,12 +97,23 @@ def apply_event(session: Session, event: ChatEvent, rules: IngestRules, now: dat
             )
         case MemberJoined():
             place = directory.resolve_place(session, event.room, now)
-            directory.resolve_member(session, place.community, event.actor, event.at)
+            joined = directory.resolve_member(session, place.community, event.actor, event.at)
+            sanctions.member_joined(session, joined, event, now)
         case MemberLeft():
             pass
         case _:
             log.warning("ignored an event of unknown kind %s", type(event).__name__)
     return []
+
+
+def _move_cursor(session: Session, event: CursorMoved) -> None:
+    """Store an adapter's stream position; it arrives after the events it covers (FIFO)."""
+    key = (event.room.platform.value, event.scope)
+    cursor = session.get(PlatformCursor, key)
+    if cursor is None:
+        session.add(PlatformCursor(platform=key[0], scope=key[1], value=event.value, updated_at=event.at))
+    else:
+        cursor.value, cursor.updated_at = event.value, event.at
 
 
 def _first_time(session: Session, event: ChatEvent) -> bool:
@@ -410,6 +429,13 @@ def _drop_like_counts(session: Session, like: Like, post: Post, thread: Thread, 
         liker.likes_given -= 1
 
 
+@dataclass(frozen=True, slots=True)
+class _Named:
+    """What the trophy template needs of a member on the batch path, where no ORM row is loaded."""
+
+    display_name: str
+
+
 @dataclass
 class _Pending:
     event: ChatEvent
@@ -425,13 +451,26 @@ class Ingestor:
     engine: Engine
     rules: IngestRules
     clock: Callable[[], datetime]
-    max_batch: int = 500
+    max_batch: int = 2000
     max_delay: float = 0.02
-    queue_size: int = 5000
+    queue_size: int = 4000
     _queue: asyncio.Queue[_Pending] = field(init=False)
+
+    _fast: FastPath = field(init=False)
+    _writer: ThreadPoolExecutor | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self._queue = asyncio.Queue(self.queue_size)
+        renderer = self.rules.renderer
+        self._fast = FastPath(
+            like_keys=self.rules.like_keys,
+            trophies=self.rules.trophies.trophies,
+            render_trophy=lambda name, trophy: renderer.render(
+                "notices/trophy.md.j2", member=_Named(name), trophy=trophy
+            ),
+            render_locked=lambda thread: renderer.render("notices/locked.md.j2", thread=thread),
+            announce=self.rules.announce_trophies,
+        )
 
     async def submit(self, event: ChatEvent) -> list[Notice]:
         """Queue an event and wait until it is durable; returns the notices it produced."""
@@ -440,19 +479,25 @@ class Ingestor:
         return await done
 
     async def run(self) -> None:
-        """The writer loop; runs until cancelled, then drains what is already queued."""
+        """The writer loop; runs until cancelled, then drains what is already queued.
+
+        Batches are applied on one dedicated thread: one SQLite connection stays warm, and memory
+        is not spread over the arenas of a pool of threads.
+        """
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer") as writer:
+            self._writer = writer
+            await self._loop()
+
+    async def _loop(self) -> None:
         try:
             while True:
                 batch = [await self._queue.get()]
                 deadline = asyncio.get_running_loop().time() + self.max_delay
                 while len(batch) < self.max_batch:
-                    timeout = deadline - asyncio.get_running_loop().time()
-                    if timeout <= 0:
+                    item = await get_within(self._queue, deadline - asyncio.get_running_loop().time())
+                    if item is None:
                         break
-                    try:
-                        batch.append(await asyncio.wait_for(self._queue.get(), timeout))
-                    except TimeoutError:
-                        break
+                    batch.append(item)
                 await self._write(batch)
         finally:
             rest: list[_Pending] = []
@@ -461,12 +506,17 @@ class Ingestor:
             if rest:
                 await self._write(rest)
 
+    async def _in_writer(
+        self, work: Callable[[list[ChatEvent]], list[list[Notice] | BaseException]], events: list[ChatEvent]
+    ) -> list[list[Notice] | BaseException]:
+        return await asyncio.get_running_loop().run_in_executor(self._writer, work, events)
+
     async def _write(self, batch: list[_Pending]) -> None:
         try:
-            results = await asyncio.to_thread(self._apply_batch, [p.event for p in batch])
+            results = await self._in_writer(self._apply_batch, [p.event for p in batch])
         except Exception as error:
             log.exception("a batch of %d events failed; applying them one by one", len(batch))
-            results = await asyncio.to_thread(self._apply_one_by_one, [p.event for p in batch])
+            results = await self._in_writer(self._apply_one_by_one, [p.event for p in batch])
             del error
         for pending, result in zip(batch, results, strict=True):
             if not pending.done.done():
@@ -476,12 +526,29 @@ class Ingestor:
                     pending.done.set_result(result)
 
     def _apply_batch(self, events: list[ChatEvent]) -> list[list[Notice] | BaseException]:
+        """One transaction: runs of common events take the set-based path, the rest the ORM rules."""
         now = self.clock()
-        with Session(self.engine, expire_on_commit=False) as session:
-            results: list[list[Notice] | BaseException] = [
-                apply_event(session, e, self.rules, now) for e in events
-            ]
-            session.commit()
+        results: list[list[Notice] | BaseException] = []
+        try:
+            with Session(self.engine, expire_on_commit=False) as session:
+                start = 0
+                while start < len(events):
+                    end = start
+                    while end < len(events) and is_fast(events[end]):
+                        end += 1
+                    if end > start:
+                        applied = self._fast.apply(session, events[start:end])
+                        session.expire_all()  # the ORM's copies of counters are stale now
+                        results.extend([Notice(*n) for n in notices] for notices in applied.notices)
+                        start = end
+                    else:
+                        results.append(apply_event(session, events[start], self.rules, now))
+                        start += 1
+                session.commit()
+        except BaseException:
+            self._fast.rolled_back()
+            raise
+        self._fast.committed()
         return results
 
     def _apply_one_by_one(self, events: list[ChatEvent]) -> list[list[Notice] | BaseException]:

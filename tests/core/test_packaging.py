@@ -73,3 +73,16 @@ def test_help_upgrade_and_console_work_from_any_directory(installed: Path, tmp_p
     assert console.returncode == 0, console.stderr
     assert "Thread #1 **Hello** started in General Discussion" in console.stdout
     assert "**bob** · New Member" in console.stdout
+
+
+def test_every_package_directory_is_listed_for_the_wheel() -> None:
+    """A package missing from [tool.setuptools] packages is silently left out of the wheel."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {
+        ".".join(path.parent.relative_to(ROOT).parts)
+        for path in (ROOT / "chatbridge").rglob("__init__.py")
+        if "__pycache__" not in path.parts
+    }
+    assert found <= listed, sorted(found - listed)
