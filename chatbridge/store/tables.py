@@ -238,6 +238,7 @@ class Thread(StoreModel, table=True):
     __table_args__ = (
         UniqueConstraint("platform", "platform_thread_id"),
         Index(None, "subforum_id", "last_activity_at"),
+        Index(None, "subforum_id", "pinned", "last_activity_at"),  # thread pages: pinned first, then latest
         Index(None, "subforum_id", "reply_count"),
         Index(None, "subforum_id", "like_count"),
         Index(None, "community_id", "last_activity_at"),

@@ -62,7 +62,7 @@ def test_config_prints_settings_with_secrets_hidden(
 def test_db_upgrade_then_current(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["db", "upgrade"]) == 0
     assert main(["db", "current"]) == 0
-    assert "0003" in capsys.readouterr().out
+    assert "0004" in capsys.readouterr().out
 
 
 def test_an_unusable_database_path_is_one_line(

@@ -156,7 +156,7 @@ def test_single_linear_history() -> None:
 
     script = ScriptDirectory.from_config(alembic_config())
     assert len(script.get_heads()) == 1
-    assert head_revision() == "0003"
+    assert head_revision() == "0004"
 
 
 def test_packaged_migration_files_exist() -> None:
