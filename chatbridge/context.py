@@ -76,7 +76,11 @@ class Context:
         from chatbridge.services import directory
 
         if text is None or not text.strip():
-            return self.member
+            target = self.event.target_user
+            if target is None:
+                return self.member
+            # A right-click on someone the forum has not heard from yet: they are a member too.
+            return directory.resolve_member(self.session, self.community, target, self.now)
         return directory.find_member(self.session, self.community, text, self.event.room.platform)
 
     def log_action(self, action: str, subject: Member | None = None, **detail: object) -> None:

@@ -28,6 +28,17 @@ EventSink = Callable[[ChatEvent], Awaitable[None]]
 """Where an adapter delivers translated events; returns once the event is durably accepted."""
 
 
+class RetryLater(Exception):
+    """A passing failure (a rate limit, a timeout): the outbox retries after `retry_after` seconds.
+
+    Unlike PlatformError, which is a refusal that retrying would not change.
+    """
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class PlatformError(Exception):
     """A platform refused an action; `message` is safe to show a moderator in chat.
 

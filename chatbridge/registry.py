@@ -335,12 +335,18 @@ class Registry:
                 raw[param.name] = remaining[0].value if quoted_whole else text[remaining[0].start :].strip()
                 position = len(tokens)
                 break
+            if param.kind == "int" and not param.required and not _is_int(tokens[position].value):
+                continue  # an optional number left out ("warn bob spam links"): the word is for what follows
             raw[param.name] = tokens[position].value
             position += 1
         if position < len(tokens):
             extra = " ".join(t.value for t in tokens[position:])
             raise UsageError(f"I didn't expect `{extra}` there. Put text with spaces in quotes.", spec)
         return convert_options(spec, raw)
+
+
+def _is_int(text: str) -> bool:
+    return text.lstrip("+-").isdigit()
 
 
 def convert_options(spec: CommandSpec, raw: Mapping[str, object]) -> dict[str, object]:

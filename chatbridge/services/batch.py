@@ -68,7 +68,7 @@ def is_fast(event: ChatEvent) -> bool:
     """Events this path handles; everything else goes through `apply_event`."""
     if isinstance(event, MessagePosted):
         return not event.actor.is_bot and (event.thread_id is not None or event.starts_thread)
-    return isinstance(event, ReactionAdded | ReactionRemoved | MessageEdited)
+    return isinstance(event, ReactionAdded | ReactionRemoved)
 
 
 @dataclass
@@ -603,7 +603,7 @@ class _Run:
                     "locked": False,
                     "pinned": False,
                     "removed": False,
-                    "tags": [],
+                    "tags": list(event.thread_tags),
                 },
             )
         )

@@ -182,6 +182,7 @@ def _start_thread(session: Session, event: MessagePosted, body: str, rules: Inge
         platform=event.room.platform.value,
         platform_thread_id=event.thread_id or event.message_id,
         title=(event.thread_title or first_line)[:300],
+        tags=list(event.thread_tags),
         starter_member_id=author.id,
         created_at=event.at,
         last_activity_at=event.at,
@@ -244,13 +245,18 @@ def add_post(
 
 
 def _edited(session: Session, event: MessageEdited) -> None:
+    """Follow an edit; only the author's own edit counts (a platform may relay others' claims)."""
     post = _post(session, event.room, event.message_id)
     if post is None or post.deleted_at is not None:
         return
+    if event.actor is not None:
+        place = directory.resolve_place(session, event.room, event.at)
+        editor = directory.resolve_member(session, place.community, event.actor, event.at)
+        if editor.id != post.member_id:
+            log.info("ignored an edit of %s by someone other than its author", event.message_id)
+            return
     post.body = event.text[:MAX_BODY_CHARS]
     post.edited_at = event.at
-    if post.is_opening and post.thread_id is not None:
-        pass
 
 
 def _deleted(session: Session, event: MessageDeleted) -> None:

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from chatbridge.model import MessageRef, OutgoingMessage, PlatformName, Room
-from chatbridge.platform import Platform, PlatformError
+from chatbridge.platform import Platform, PlatformError, RetryLater
 from chatbridge.store.tables import OutboxItem
 from chatbridge.waiting import wait_event
 
@@ -28,14 +28,6 @@ log = logging.getLogger(__name__)
 
 MAX_BACKOFF = timedelta(hours=1)
 FIRST_BACKOFF = timedelta(seconds=2)
-
-
-class RetryLater(PlatformError):
-    """The platform asked us to wait (a rate limit); `retry_after` is in seconds."""
-
-    def __init__(self, message: str, retry_after: float) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 Executor = Callable[[Platform, Mapping[str, Any], str], Awaitable[Mapping[str, Any] | None]]

@@ -56,7 +56,8 @@ async def test_bad_input_gets_a_polite_answer_and_usage(forum: Forum) -> None:
     missing = texts(await chat.say("!thread new", as_="bob"))
     assert "needs <title>" in missing and "Usage: `!thread new <title> <body…>`" in missing
     assert "needs a subcommand" in texts(await chat.say("!thread", as_="bob"))
-    assert "must be a whole number" in texts(await chat.say("!thread list latest two", as_="bob"))
+    assert "must be at least 1" in texts(await chat.say("!thread list latest 0", as_="bob"))
+    assert "There is no sub-forum called “two”" in texts(await chat.say("!thread list latest two", as_="bob"))
 
 
 async def test_answers_are_never_a_traceback(forum: Forum) -> None:

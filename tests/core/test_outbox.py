@@ -11,8 +11,8 @@ from sqlmodel import Session, select
 
 from chatbridge.adapters.memory import MemoryPlatform
 from chatbridge.model import OutgoingMessage, PlatformName
-from chatbridge.platform import PlatformError
-from chatbridge.services.outbox import OutboxWorker, RetryLater, enqueue, send_payload
+from chatbridge.platform import PlatformError, RetryLater
+from chatbridge.services.outbox import OutboxWorker, enqueue, send_payload
 from chatbridge.store.engine import make_engine
 from chatbridge.store.migrate import upgrade
 from chatbridge.store.tables import OutboxItem

@@ -108,3 +108,20 @@ def test_apostrophes_in_chat_are_letters() -> None:
     ]
     with pytest.raises(UsageError, match="never closed"):
         tokenize('"unclosed title')
+
+
+@command("nudge", help="Nudge someone.")
+async def nudge(
+    ctx: object,
+    member: Annotated[MemberRef, Param("Who")],
+    points: Annotated[int, Param("How many points")] = 1,
+    reason: Annotated[str | None, Param("Why", rest=True)] = None,
+) -> None:
+    del ctx, member, points, reason
+
+
+def test_an_optional_number_may_be_left_out() -> None:
+    registry = Registry()
+    registry.add(getattr(nudge, "__chatbridge_command__"))
+    assert registry.parse("nudge bob spam links").options == {"member": "bob", "points": 1, "reason": "spam links"}
+    assert registry.parse("nudge bob 3 spam links").options == {"member": "bob", "points": 3, "reason": "spam links"}

@@ -18,8 +18,8 @@ from nio import AsyncClient, RoomMessagesResponse
 
 from chatbridge.adapters.matrix import MatrixOptions, RateLimited
 from chatbridge.model import OutgoingMessage, PlatformName, Room
+from chatbridge.platform import RetryLater
 from chatbridge.sandbox import Homeserver
-from chatbridge.services.outbox import RetryLater
 from support.matrix_forum import Forum, Member, body, open_forum
 
 pytestmark = pytest.mark.synapse

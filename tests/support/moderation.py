@@ -22,8 +22,8 @@ from chatbridge.app import Application
 from chatbridge.config import Settings
 from chatbridge.core import Core
 from chatbridge.model import MessageRef, OutgoingMessage, Privilege, Room
-from chatbridge.platform import MuteResult
-from chatbridge.services.outbox import OutboxWorker, RetryLater
+from chatbridge.platform import MuteResult, RetryLater
+from chatbridge.services.outbox import OutboxWorker
 from chatbridge.store.tables import ModCase, OutboxItem
 
 ROOMS = (*DEFAULT_SUBFORUMS, "Moderators", "Admins")

@@ -73,9 +73,8 @@ from chatbridge.model import (
     Room,
     RoomSeen,
 )
-from chatbridge.platform import EventSink, MuteResult, PlatformError
+from chatbridge.platform import EventSink, MuteResult, PlatformError, RetryLater
 from chatbridge.render.escape import escape_user_text
-from chatbridge.services.outbox import RetryLater  # the retry contract of chatbridge.platform
 
 if TYPE_CHECKING:
     from chatbridge.registry import Registry

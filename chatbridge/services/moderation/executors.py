@@ -21,12 +21,11 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from chatbridge.model import MessageRef, OutgoingMessage, PlatformName, Room
-from chatbridge.platform import Platform, PlatformError
+from chatbridge.platform import Platform, PlatformError, RetryLater
 from chatbridge.services.moderation import log, notices, queue, sanctions
 from chatbridge.services.moderation.policy import Policy
 from chatbridge.services.outbox import (
     Executor,
-    RetryLater,
     execute_apply_mute,
     execute_delete_message,
     execute_lift_mute,
