@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from chatbridge.model import MessageRef, OutgoingMessage, PlatformName, Room
+from chatbridge.model import Action, MessageRef, OutgoingMessage, PlatformName, Room
 from chatbridge.platform import Platform, PlatformError, RetryLater
 from chatbridge.store.tables import OutboxItem
 from chatbridge.waiting import wait_event
@@ -72,34 +72,29 @@ def send_payload(room: Room, message: OutgoingMessage, thread_id: str | None = N
     return {
         "room": {"community_id": room.community_id, "room_id": room.room_id, "name": room.name},
         "thread_id": thread_id,
-        "message": {
-            "markdown": message.markdown,
-            "ephemeral": message.ephemeral,
-            "mention_user_ids": list(message.mention_user_ids),
-            "title": message.title,
-        },
+        "message": message_payload(message),
     }
 
 
 async def execute_send(platform: Platform, payload: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     room_data, message_data = payload["room"], payload["message"]
     room = Room(platform.name, room_data["community_id"], room_data["room_id"], room_data.get("name", ""))
-    message = OutgoingMessage(
-        markdown=message_data["markdown"],
-        ephemeral=bool(message_data.get("ephemeral", False)),
-        mention_user_ids=tuple(message_data.get("mention_user_ids", ())),
-        title=message_data.get("title"),
-    )
+    message = message_from(message_data)
     ref = await platform.send(room, message, thread_id=payload.get("thread_id"), idempotency_key=key)
     return {"message_id": ref.message_id, "room_id": ref.room_id, "thread_id": ref.thread_id}
 
 
 def message_payload(message: OutgoingMessage) -> dict[str, Any]:
+    """A message as plain JSON for an outbox row, buttons included (they carry no state)."""
     return {
         "markdown": message.markdown,
         "ephemeral": message.ephemeral,
         "mention_user_ids": list(message.mention_user_ids),
         "title": message.title,
+        "actions": [
+            {"label": a.label, "path": list(a.path), "options": dict(a.options), "style": a.style}
+            for a in message.actions
+        ],
     }
 
 
@@ -109,6 +104,10 @@ def message_from(data: Mapping[str, Any]) -> OutgoingMessage:
         ephemeral=bool(data.get("ephemeral", False)),
         mention_user_ids=tuple(data.get("mention_user_ids", ())),
         title=data.get("title"),
+        actions=tuple(
+            Action(a["label"], tuple(a["path"]), dict(a.get("options", {})), a.get("style", "secondary"))
+            for a in data.get("actions", ())
+        ),
     )
 
 

@@ -107,3 +107,18 @@ async def test_a_crash_after_sending_does_not_post_twice(engine) -> None:  # typ
     )  # sent, then "crashed"
     await OutboxWorker(engine, {chat.name: chat}, chat.now).drain()
     assert len(chat.transcript) == 1
+
+
+def test_buttons_survive_the_outbox_row() -> None:
+    """A queue card's buttons are plain data: they go through JSON and come back the same."""
+    import json
+
+    from chatbridge.model import Action
+    from chatbridge.services.outbox import message_from, message_payload
+
+    card = OutgoingMessage(
+        "Case #12",
+        title="Case #12",
+        actions=(Action("Claim", ("case", "claim"), {"case": "#12"}, "primary"),),
+    )
+    assert message_from(json.loads(json.dumps(message_payload(card)))) == card

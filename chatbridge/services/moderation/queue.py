@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 
 from chatbridge.errors import CommandError, NotFound
 from chatbridge.forum.text import excerpt
-from chatbridge.model import MessageRef, OutgoingMessage, PlatformName
+from chatbridge.model import Action, MessageRef, OutgoingMessage, PlatformName
 from chatbridge.services.moderation import log
 from chatbridge.services.moderation.notices import queue_room
 from chatbridge.services.moderation.policy import Policy
@@ -33,16 +33,6 @@ WITHHELD_CATEGORIES = frozenset({"patient_privacy"})
 """Reports whose text (the post, and the reporters' reasons, which often repeat it) is not copied
 onto the card: the card would be one more copy of a patient's details. Moderators open the message
 in context instead."""
-CARD_ACTIONS = (
-    ("Claim", ("case", "claim")),
-    ("Resolve", ("case", "resolve")),
-    ("Dismiss", ("case", "dismiss")),
-    ("Mute", ("case", "mute")),
-    ("Warn", ("case", "warn")),
-    ("Delete message", ("case", "delete")),
-)
-"""The actions a card offers, as command paths: Discord turns them into buttons (custom id = the
-path and the case number), text platforms show them as commands to type."""
 _NUMBER = re.compile(r"^#?(\d{1,12})$")
 
 
@@ -230,7 +220,19 @@ def render_card(
         when=policy.when,
         closed=case.status not in OPEN,
     )
-    return OutgoingMessage(text, title=f"Case #{case.id}")
+    actions = () if case.status not in OPEN else card_buttons(case)
+    return OutgoingMessage(text, title=f"Case #{case.id}", actions=actions)
+
+
+def card_buttons(case: ModCase) -> tuple[Action, ...]:
+    """Buttons for the actions a press can finish alone; the others need words (an outcome, a
+    duration) and stay commands (`case resolve #12 ...`)."""
+    case_ref = {"case": f"#{case.id}"}
+    return (
+        Action("Claim", ("case", "claim"), case_ref, "primary"),
+        Action("Dismiss", ("case", "dismiss"), case_ref, "secondary"),
+        Action("Delete message", ("case", "delete"), case_ref, "danger"),
+    )
 
 
 def message_detail(ref: MessageRef) -> dict[str, Any]:
