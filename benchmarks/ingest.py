@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import resource
 import sqlite3
 import statistics
 import subprocess
@@ -28,6 +27,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from measure import peak_rss_mb  # benchmarks/ is the script's own directory
 from sqlmodel import Session
 
 from chatbridge.config import Settings
@@ -245,16 +245,6 @@ def child(args: argparse.Namespace) -> None:
     print(f"{rate} {peak_rss_mb()}")
 
 
-def peak_rss_mb() -> float:
-    """This process's peak RSS. VmHWM, not getrusage: on Linux ru_maxrss survives exec, so a child
-    started from a big parent would report the parent's peak."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -297,7 +287,6 @@ def main() -> None:
             durability(args.database_url or fresh_url(directory, "paced.db"), paced, args.paced_rate)
         )
     p50, p99 = statistics.median(waits), waits[int(len(waits) * 0.99)]
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         f"stream: {len(events):,} events, {args.threads:,} threads, {args.members:,} members", file=sys.stderr
     )

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import resource
 import sqlite3
 import statistics
 import subprocess
@@ -25,6 +24,8 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from measure import peak_rss_mb  # benchmarks/ is the script's own directory
 
 from chatbridge.adapters.memory import MemoryPlatform
 from chatbridge.app import Application
@@ -136,14 +137,6 @@ def build(path: Path, members: int, threads: int, posts: int, seed: int = 3) -> 
     db.commit()
     db.execute("ANALYZE")
     db.close()
-
-
-def peak_rss_mb() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def percentile(values: list[float], q: float) -> float:

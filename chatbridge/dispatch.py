@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from chatbridge.context import Context
@@ -27,8 +26,7 @@ from chatbridge.model import (
 from chatbridge.platform import EventSink, Platform
 from chatbridge.registry import CommandSpec, ParsedCommand, UsageError, convert_options
 from chatbridge.services import directory
-from chatbridge.services.ingest import Notice
-from chatbridge.store.tables import ProcessedEvent
+from chatbridge.services.ingest import Notice, first_delivery
 
 if TYPE_CHECKING:
     from chatbridge.core import Core
@@ -130,7 +128,7 @@ class Dispatcher:
         prefix = self.core.registry.prefixes[0]
         with Session(self.core.engine, expire_on_commit=False) as session:
             try:
-                if not _first_delivery(session, event):
+                if not first_delivery(session, event):
                     return None
                 ctx = self._context(session, event, spec, platform)
                 if ctx.privilege < spec.privilege:
@@ -164,7 +162,7 @@ class Dispatcher:
     def _record_delivery(self, event: CommandInvoked) -> None:
         """A refused command is still answered only once if the platform delivers it again."""
         with Session(self.core.engine) as session:
-            _first_delivery(session, event)
+            first_delivery(session, event)
             session.commit()
 
     def _context(
@@ -192,16 +190,6 @@ class Dispatcher:
             await platform.respond(event, reply)
         except Exception:
             log.exception("could not answer command %s", event.event_id)
-
-
-def _first_delivery(session: Session, event: ChatEvent) -> bool:
-    """Record the event id; False when the platform already delivered this event."""
-    try:
-        with session.begin_nested():
-            session.add(ProcessedEvent(platform=event.room.platform.value, event_id=event.event_id))
-        return True
-    except IntegrityError:
-        return False
 
 
 def _error_reply(message: str) -> OutgoingMessage:

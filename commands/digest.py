@@ -22,6 +22,7 @@ from chatbridge.render.templates import Trusted
 from chatbridge.services import directory
 from chatbridge.services.digest.render import (
     DigestTemplates,
+    RenderedDigest,
     links_via,
     platform_parts,
     sample_context,
@@ -95,6 +96,21 @@ def _local(moment: datetime, slot: WeeklySlot) -> Trusted:
 
 def _templates(ctx: Context) -> DigestTemplates:
     return DigestTemplates(ctx.core.settings.digest)
+
+
+async def _compose(ctx: Context, period: Period, timezone: str, template: str | None) -> RenderedDigest:
+    """The community's digest for `period`, linked through the platform the command came from."""
+    return await asyncio.to_thread(
+        compose,
+        ctx.session,
+        ctx.core.settings,
+        trophy_titles(ctx.core.trophies),
+        ctx.community,
+        period,
+        timezone=timezone,
+        template=template,
+        link=links_via({ctx.platform.name: ctx.platform}),
+    )
 
 
 def _problem_line(problem: TemplateProblem) -> str:
@@ -188,16 +204,8 @@ async def digest_preview(ctx: Context, channel: Annotated[str | None, _CHANNEL] 
     subforum = _channel(ctx, channel)
     schedule = _schedule_of(ctx, subforum)
     timezone = schedule.timezone if schedule else ctx.core.settings.forum.timezone
-    rendered = await asyncio.to_thread(
-        compose,
-        ctx.session,
-        ctx.core.settings,
-        trophy_titles(ctx.core.trophies),
-        ctx.community,
-        _preview_period(ctx, schedule),
-        timezone=timezone,
-        template=schedule.template if schedule else None,
-        link=links_via({ctx.platform.name: ctx.platform}),
+    rendered = await _compose(
+        ctx, _preview_period(ctx, schedule), timezone, schedule.template if schedule else None
     )
     markdown = rendered.markdown
     if rendered.problem is not None:
@@ -238,17 +246,7 @@ async def digest_now(ctx: Context, channel: Annotated[str | None, _CHANNEL] = No
     if room is None:
         raise CommandError("I don't know where that channel lives, so I can't post there.")
     period = rolling_week(ctx.now)
-    rendered = await asyncio.to_thread(
-        compose,
-        ctx.session,
-        ctx.core.settings,
-        trophy_titles(ctx.core.trophies),
-        ctx.community,
-        period,
-        timezone=schedule.timezone,
-        template=schedule.template,
-        link=links_via({ctx.platform.name: ctx.platform}),
-    )
+    rendered = await _compose(ctx, period, schedule.timezone, schedule.template)
     run = claim(
         ctx.session,
         schedule=schedule,

@@ -80,7 +80,7 @@ def apply_event(session: Session, event: ChatEvent, rules: IngestRules, now: dat
     if isinstance(event, CursorMoved):
         _move_cursor(session, event)
         return []
-    if not _first_time(session, event):
+    if not first_delivery(session, event):
         return []
     match event:
         case MessagePosted():
@@ -116,7 +116,8 @@ def _move_cursor(session: Session, event: CursorMoved) -> None:
         cursor.value, cursor.updated_at = event.value, event.at
 
 
-def _first_time(session: Session, event: ChatEvent) -> bool:
+def first_delivery(session: Session, event: ChatEvent) -> bool:
+    """Record the platform's event id; False when this event was already applied (a redelivery)."""
     try:
         with session.begin_nested():
             session.add(ProcessedEvent(platform=event.room.platform.value, event_id=event.event_id))
