@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, text, update
+from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from chatbridge.forum.ranks import Trophy
+from chatbridge.forum.ranks import Criterion, Trophy
 from chatbridge.model import (
     Actor,
     ChatEvent,
@@ -32,6 +32,7 @@ from chatbridge.model import (
     Room,
 )
 from chatbridge.services import directory
+from chatbridge.store.bulk import Bulk
 from chatbridge.store.tables import (
     Identity,
     Like,
@@ -53,6 +54,13 @@ _LIKE = Like.__table__  # type: ignore[attr-defined]
 _AWARD = TrophyAward.__table__  # type: ignore[attr-defined]
 _PROCESSED = ProcessedEvent.__table__  # type: ignore[attr-defined]
 _IDENTITY = Identity.__table__  # type: ignore[attr-defined]
+
+_COUNTER_OF: dict[Criterion, str] = {
+    Criterion.MESSAGES: "message_count",
+    Criterion.LIKES_RECEIVED: "likes_received",
+    Criterion.THREADS_STARTED: "threads_started",
+    Criterion.REPLIES_TO_OTHERS: "replies_to_others",
+}
 
 MEMBER_COUNTERS = (
     "message_count",
@@ -98,6 +106,8 @@ class _MemberState:
     values: dict[str, Any]
     awarded: set[str]
     delta: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    pending: list[tuple[Trophy, str | None]] | None = None
+    """Trophies not yet awarded, with the counter each reads (None: days since joining)."""
 
 
 @dataclass
@@ -155,6 +165,13 @@ class FastPath:
     render_locked: Any
     announce: bool
     members: MemberCache = field(default_factory=MemberCache)
+    _bulk: Bulk | None = None
+    checks: list[tuple[Trophy, str | None]] = field(init=False)
+    """Each trophy with the member counter its criterion reads (None: days since joining)."""
+
+    def __post_init__(self) -> None:
+        self.checks = [(t, _COUNTER_OF.get(t.criterion)) for t in self.trophies]
+
     rooms: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
     """Room -> (community id, sub-forum id); ids never change once committed."""
     _pending_members: list[tuple[tuple[int, str, str], tuple[int, str]]] = field(default_factory=list)
@@ -171,10 +188,17 @@ class FastPath:
         self._pending_members.clear()
         self._pending_rooms.clear()
 
+    def bulk(self, session: Session) -> Bulk:
+        dialect = session.get_bind().dialect
+        if self._bulk is None or self._bulk.dialect is not dialect:
+            self._bulk = Bulk(dialect)
+        return self._bulk
+
     def apply(self, session: Session, events: Sequence[ChatEvent]) -> BatchResult:
         session.flush()
-        fresh = _first_deliveries(session, events)
-        run = _Run(self, session)
+        bulk = self.bulk(session)
+        fresh = _first_deliveries(session, bulk, events)
+        run = _Run(self, session, bulk)
         result = BatchResult([[] for _ in events])
         wanted = [(i, e) for i, e in enumerate(events) if i in fresh]
         run.load(e for _, e in wanted)
@@ -184,31 +208,29 @@ class FastPath:
         return result
 
 
-def _first_deliveries(session: Session, events: Sequence[ChatEvent]) -> set[int]:
-    """Indexes of events seen for the first time (not stored before, not earlier in this run)."""
-    keys: list[tuple[str, str]] = [(e.room.platform, e.event_id) for e in events]
-    existing: set[tuple[str, str]] = set()
-    by_platform: dict[str, set[str]] = defaultdict(set)
-    for platform, event_id in keys:
-        by_platform[platform].add(event_id)
-    for platform, ids in by_platform.items():  # a plain IN per platform uses the primary key
-        for chunk in _chunks(sorted(ids)):
-            rows = session.execute(
-                select(_PROCESSED.c.event_id).where(
-                    _PROCESSED.c.platform == platform, _PROCESSED.c.event_id.in_(chunk)
-                )
-            )
-            existing.update((platform, r[0]) for r in rows)
+def _first_deliveries(session: Session, bulk: Bulk, events: Sequence[ChatEvent]) -> set[int]:
+    """Indexes of events seen for the first time (not stored before, not earlier in this run).
+
+    One insert that skips existing keys and returns the ones it wrote: the claim and the check are
+    one statement, so two writers sharing a store cannot both take an event.
+    """
+    rows = [(e.room.platform, e.event_id, e.at) for e in events]
+    claimed = {
+        (platform, event_id)
+        for platform, event_id in bulk.insert(
+            session,
+            _PROCESSED,
+            ("platform", "event_id", "processed_at"),
+            rows,
+            returning=("platform", "event_id"),
+            skip_conflicts=True,
+        )
+    }
     fresh: set[int] = set()
-    new_rows: list[dict[str, Any]] = []
-    for index, (key, event) in enumerate(zip(keys, events, strict=True)):
-        if key in existing:
-            continue
-        existing.add(key)
-        fresh.add(index)
-        new_rows.append({"platform": key[0], "event_id": key[1], "processed_at": event.at})
-    if new_rows:
-        session.execute(insert(_PROCESSED), new_rows)
+    for index, (platform, event_id, _at) in enumerate(rows):
+        if (platform, event_id) in claimed:
+            claimed.discard((platform, event_id))
+            fresh.add(index)
     return fresh
 
 
@@ -220,9 +242,10 @@ def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
 class _Run:
     """The state one run touches, loaded up front and written back at the end."""
 
-    def __init__(self, path: FastPath, session: Session) -> None:
+    def __init__(self, path: FastPath, session: Session, bulk: Bulk) -> None:
         self.path = path
         self.session = session
+        self.bulk = bulk
         self.places: dict[tuple[str, str], int] = {}
         self.subforums: dict[tuple[str, str], int] = {}
         self.starting: set[tuple[str, str]] = set()
@@ -234,12 +257,12 @@ class _Run:
         self.all_threads: list[_ThreadState] = []
         self.posts: dict[tuple[str, str], _PostState] = {}
         self.participants: set[tuple[int, int]] = set()  # (id() of the thread state, member id)
-        self.new_posts: list[tuple[_PostState, dict[str, Any]]] = []
+        self.new_posts: list[tuple[_PostState, tuple[Any, ...]]] = []
         self.new_source_info: dict[tuple[int, int, str], tuple[str, datetime]] = {}
         self.dropped_sources: list[int] = []
         self.touched_likes: dict[tuple[int, int], tuple[_PostState, int, datetime]] = {}
         self.edits: list[tuple[_PostState, str, datetime]] = []
-        self.awards: list[dict[str, Any]] = []
+        self.awards: list[tuple[int, str, int, datetime]] = []
 
     # -- loading ---------------------------------------------------------------------------------
 
@@ -282,35 +305,40 @@ class _Run:
             return False
         return self._like_key(event.emoji) is not None and (platform, event.message_id) in self.posts
 
+    _THREAD_COLUMNS = (
+        "id",
+        "platform_thread_id",
+        "starter_member_id",
+        "locked",
+        "community_id",
+        "last_activity_at",
+        "title",
+        "platform",
+    )
+
     def _load_threads(self, keys: set[tuple[str, str | None]]) -> None:
         by_platform: dict[str, list[str]] = defaultdict(list)
         for platform, thread_id in keys:
             if thread_id is not None:
                 by_platform[platform].append(thread_id)
         for platform, ids in by_platform.items():
-            for chunk in _chunks(sorted(ids)):
-                rows = self.session.execute(
-                    select(
-                        _THREAD.c.id,
-                        _THREAD.c.platform_thread_id,
-                        _THREAD.c.starter_member_id,
-                        _THREAD.c.locked,
-                        _THREAD.c.community_id,
-                        _THREAD.c.last_activity_at,
-                        _THREAD.c.title,
-                    ).where(
-                        _THREAD.c.platform == platform,
-                        _THREAD.c.platform_thread_id.in_(chunk),
-                        _THREAD.c.removed.is_(False),
-                    )
-                )
-                for row in rows:
-                    self._add_thread(platform, row)
+            rows = self.bulk.select_in(
+                self.session,
+                _THREAD,
+                self._THREAD_COLUMNS,
+                "platform_thread_id",
+                ids,
+                where={"platform": platform},
+                condition="NOT removed",
+            )
+            for row in rows:
+                self._add_thread(row)
 
-    def _add_thread(self, platform: str, row: Any) -> _ThreadState:
-        state = _ThreadState(row[0], row[1], row.title, row[2], bool(row[3]), row[4], row[5])
-        self.threads[(platform, row[1])] = state
-        self.threads_by_id[row[0]] = state
+    def _add_thread(self, row: tuple[Any, ...]) -> _ThreadState:
+        thread_id, key, starter, locked, community_id, activity, title, platform = row
+        state = _ThreadState(thread_id, key, title, starter, bool(locked), community_id, activity)
+        self.threads[(platform, key)] = state
+        self.threads_by_id[thread_id] = state
         self.all_threads.append(state)
         return state
 
@@ -319,39 +347,28 @@ class _Run:
         for platform, message_id in keys:
             by_platform[platform].append(message_id)
         missing_threads: set[int] = set()
-        loaded: list[tuple[str, Any]] = []
+        loaded: list[tuple[str, tuple[Any, ...]]] = []
+        columns = (
+            "id",
+            "platform_message_id",
+            "thread_id",
+            "member_id",
+            "community_id",
+            "deleted_at",
+            "counted",
+        )
         for platform, ids in by_platform.items():
-            for chunk in _chunks(sorted(ids)):
-                rows = self.session.execute(
-                    select(
-                        _POST.c.id,
-                        _POST.c.platform_message_id,
-                        _POST.c.thread_id,
-                        _POST.c.member_id,
-                        _POST.c.community_id,
-                        _POST.c.deleted_at,
-                        _POST.c.counted,
-                    ).where(_POST.c.platform == platform, _POST.c.platform_message_id.in_(chunk))
-                )
-                for row in rows:
-                    loaded.append((platform, row))
-                    if row[2] not in self.threads_by_id:
-                        missing_threads.add(row[2])
-        for chunk in _chunks(sorted(missing_threads)):
-            rows = self.session.execute(
-                select(
-                    _THREAD.c.id,
-                    _THREAD.c.platform_thread_id,
-                    _THREAD.c.starter_member_id,
-                    _THREAD.c.locked,
-                    _THREAD.c.community_id,
-                    _THREAD.c.last_activity_at,
-                    _THREAD.c.title,
-                    _THREAD.c.platform,
-                ).where(_THREAD.c.id.in_(chunk), _THREAD.c.removed.is_(False))
+            rows = self.bulk.select_in(
+                self.session, _POST, columns, "platform_message_id", ids, where={"platform": platform}
             )
             for row in rows:
-                self._add_thread(row.platform, row)
+                loaded.append((platform, row))
+                if row[2] not in self.threads_by_id:
+                    missing_threads.add(row[2])
+        for row in self.bulk.select_in(
+            self.session, _THREAD, self._THREAD_COLUMNS, "id", missing_threads, condition="NOT removed"
+        ):
+            self._add_thread(row)
         for platform, row in loaded:
             thread = self.threads_by_id.get(row[2])
             if thread is None:  # a removed thread's posts take no new likes or edits
@@ -360,14 +377,11 @@ class _Run:
                 row[1], row[0], thread, row[3], row[4], row[5] is None, bool(row[6])
             )
         by_id = {p.id: p for p in self.posts.values() if p.id is not None}
-        for chunk in _chunks(sorted(by_id)):
-            rows = self.session.execute(
-                select(_SOURCE.c.id, _SOURCE.c.post_id, _SOURCE.c.member_id, _SOURCE.c.source).where(
-                    _SOURCE.c.post_id.in_(chunk)
-                )
-            )
-            for source_id, post_id, member_id, source in rows:
-                by_id[post_id].sources.setdefault(member_id, {})[source] = source_id
+        sources = self.bulk.select_in(
+            self.session, _SOURCE, ("id", "post_id", "member_id", "source"), "post_id", by_id
+        )
+        for source_id, post_id, member_id, source in sources:
+            by_id[post_id].sources.setdefault(member_id, {})[source] = source_id
         for post in by_id.values():
             post.initial_likers = frozenset(m for m, keys in post.sources.items() if keys)
 
@@ -388,25 +402,23 @@ class _Run:
         for community_id, platform, user_id in missing:
             groups[(community_id, platform)].append(user_id)
         for (community_id, platform), user_ids in groups.items():
-            for chunk in _chunks(sorted(user_ids)):
-                rows = self.session.execute(
-                    select(
-                        _IDENTITY.c.platform_user_id, _IDENTITY.c.member_id, _IDENTITY.c.display_name
-                    ).where(
-                        _IDENTITY.c.community_id == community_id,
-                        _IDENTITY.c.platform == platform,
-                        _IDENTITY.c.platform_user_id.in_(chunk),
-                    )
-                )
-                found = []
-                for user_id, member_id, name in rows:
-                    key = (community_id, platform, user_id)
-                    self.member_ids[key] = member_id
-                    found.append((key, (member_id, name)))
-                    actor = missing.pop(key)[1]
-                    if actor.display_name and name != actor.display_name:
-                        renamed.append((key, member_id, actor))
-                cache.put_all(found)
+            rows = self.bulk.select_in(
+                self.session,
+                _IDENTITY,
+                ("platform_user_id", "member_id", "display_name"),
+                "platform_user_id",
+                user_ids,
+                where={"community_id": community_id, "platform": platform},
+            )
+            found = []
+            for user_id, member_id, name in rows:
+                key = (community_id, platform, user_id)
+                self.member_ids[key] = member_id
+                found.append((key, (member_id, name)))
+                actor = missing.pop(key)[1]
+                if actor.display_name and name != actor.display_name:
+                    renamed.append((key, member_id, actor))
+            cache.put_all(found)
         if missing:
             self._create_members(missing, at)
         self.session.flush()
@@ -475,22 +487,13 @@ class _Run:
         ids = set(self.member_ids.values())
         ids.update(p.author for p in self.posts.values())
         ids.update(t.starter for t in self.threads.values())
-        columns = [
-            _MEMBER.c.id,
-            _MEMBER.c.display_name,
-            _MEMBER.c.joined_at,
-            _MEMBER.c.first_seen_at,
-            _MEMBER.c.threads_started,
-        ]
-        columns += [_MEMBER.c[name] for name in MEMBER_COUNTERS]
-        names = [column.name for column in columns]
-        for chunk in _chunks(sorted(ids)):
-            for row in self.session.execute(select(*columns).where(_MEMBER.c.id.in_(chunk))):
-                self.members[row[0]] = _MemberState(row[0], dict(zip(names, row, strict=True)), set())
-            for member_id, key in self.session.execute(
-                select(_AWARD.c.member_id, _AWARD.c.trophy_key).where(_AWARD.c.member_id.in_(chunk))
-            ):
-                self.members[member_id].awarded.add(key)
+        names = ("id", "display_name", "joined_at", "first_seen_at", *MEMBER_COUNTERS)
+        for row in self.bulk.select_in(self.session, _MEMBER, names, "id", ids):
+            self.members[row[0]] = _MemberState(row[0], dict(zip(names, row, strict=True)), set())
+        for member_id, key in self.bulk.select_in(
+            self.session, _AWARD, ("member_id", "trophy_key"), "member_id", ids
+        ):
+            self.members[member_id].awarded.add(key)
 
     def _load_participants(self, events: list[ChatEvent]) -> None:
         pairs = set()
@@ -501,23 +504,10 @@ class _Run:
                 member = self.member_ids.get((community, event.actor.platform, event.actor.user_id))
                 if thread is not None and thread.id is not None and member is not None:
                     pairs.add((thread.id, member))
-        for chunk in _chunks(sorted(pairs)):
-            # A join against a VALUES list probes the (thread_id, member_id) index once per pair;
-            # a row-value IN would scan the post table on SQLite.
-            # Padded to a fixed size (ids are never 0) so the statement text, and its compiled
-            # form in SQLAlchemy's cache, is the same for every chunk.
-            values = ", ".join(f"(:t{n}, :m{n})" for n in range(CHUNK))
-            params: dict[str, int] = {}
-            for n, (thread_id, member_id) in enumerate([*chunk, *[(0, 0)] * (CHUNK - len(chunk))]):
-                params[f"t{n}"], params[f"m{n}"] = thread_id, member_id
-            rows = self.session.execute(
-                text(
-                    f"SELECT DISTINCT p.thread_id, p.member_id FROM (VALUES {values}) AS v "
-                    "JOIN post AS p ON p.thread_id = v.column1 AND p.member_id = v.column2 WHERE p.counted"
-                ),
-                params,
-            )
-            self.participants.update((id(self.threads_by_id[r[0]]), r[1]) for r in rows)
+        found = self.bulk.select_pairs(
+            self.session, _POST, ("thread_id", "member_id"), pairs, condition="t.counted"
+        )
+        self.participants.update((id(self.threads_by_id[t]), m) for t, m in found)
 
     # -- replaying -------------------------------------------------------------------------------
 
@@ -625,18 +615,19 @@ class _Run:
         platform = event.room.platform
         post = _PostState(event.message_id, None, thread, author.id, thread.community_id, True, counted)
         self.posts[(platform, event.message_id)] = post
-        row = {
-            "community_id": thread.community_id,
-            "member_id": author.id,
-            "platform": platform,
-            "platform_message_id": event.message_id,
-            "body": event.text[: 64 * 1024],
-            "created_at": event.at,
-            "is_opening": opening,
-            "counted": counted,
-            "like_count": 0,
-            "hidden": False,
-        }
+        row = (
+            None,  # the thread's id, known once new threads are written
+            thread.community_id,
+            author.id,
+            platform,
+            event.message_id,
+            event.text[: 64 * 1024],
+            event.at,
+            opening,
+            counted,
+            0,
+            False,
+        )
         self.new_posts.append((post, row))
         return post
 
@@ -689,36 +680,62 @@ class _Run:
     def _trophies(
         self, member: _MemberState, room: Room, thread_id: str | None, at: datetime
     ) -> list[tuple[Room, OutgoingMessage, str, str | None]]:
+        """Award what this event made `member` cross, in the configured order, exactly once.
+
+        Runs after almost every event, so it looks only at the member's trophies not yet awarded
+        and reads each one's counter directly.
+        """
+        if member.pending is None:
+            member.pending = [check for check in self.path.checks if check[0].key not in member.awarded]
+        if not member.pending:
+            return []
+        values, delta = member.values, member.delta
+        days: int | None = None
+        earned = []
+        for check in member.pending:
+            trophy, counter = check
+            if counter is not None:
+                value = values[counter] + delta[counter]
+            else:
+                if days is None:
+                    days = max(0, (at - (values["joined_at"] or values["first_seen_at"])).days)
+                value = days
+            if value >= trophy.threshold:
+                earned.append(check)
         notices = []
-        current = {name: member.values[name] + member.delta[name] for name in MEMBER_COUNTERS}
-        joined = member.values["joined_at"] or member.values["first_seen_at"]
-        values = {
-            "messages": current["message_count"],
-            "likes_received": current["likes_received"],
-            "threads_started": current["threads_started"],
-            "replies_to_others": current["replies_to_others"],
-            "days_since_joining": max(0, (at - joined).days),
-        }
-        for trophy in self.path.trophies:
-            if trophy.key in member.awarded or values[trophy.criterion.value] < trophy.threshold:
-                continue
+        for check in earned:
+            trophy = check[0]
+            member.pending.remove(check)
             member.awarded.add(trophy.key)
-            member.delta["trophy_points"] += trophy.points
-            self.awards.append(
-                {"member_id": member.id, "trophy_key": trophy.key, "points": trophy.points, "awarded_at": at}
-            )
+            delta["trophy_points"] += trophy.points
+            self.awards.append((member.id, trophy.key, trophy.points, at))
             if self.path.announce:
-                text = self.path.render_trophy(member.values["display_name"], trophy)
+                text = self.path.render_trophy(values["display_name"], trophy)
                 notices.append((room, OutgoingMessage(text), f"trophy:{member.id}:{trophy.key}", thread_id))
         return notices
 
     # -- writing ---------------------------------------------------------------------------------
 
+    _POST_COLUMNS = (
+        "thread_id",
+        "community_id",
+        "member_id",
+        "platform",
+        "platform_message_id",
+        "body",
+        "created_at",
+        "is_opening",
+        "counted",
+        "like_count",
+        "hidden",
+    )
+
     def write(self) -> None:
-        session = self.session
+        session, bulk = self.session, self.bulk
         if self.new_threads:
             # RETURNING the natural key maps ids back without asking for row order (which would
-            # make SQLAlchemy insert row by row).
+            # make SQLAlchemy insert row by row). Threads are few; their tags are JSON, so they
+            # stay on Core.
             by_key = {
                 (row["platform"], row["platform_thread_id"]): thread for thread, row in self.new_threads
             }
@@ -728,126 +745,83 @@ class _Run:
             )
             for thread_id, platform, key in returned:
                 by_key[(platform, key)].id = thread_id
-        for post, row in self.new_posts:
-            row["thread_id"] = post.thread.id
         if self.new_posts:
-            posts = {(row["platform"], row["platform_message_id"]): post for post, row in self.new_posts}
-            returned = session.execute(
-                insert(_POST).returning(_POST.c.id, _POST.c.platform, _POST.c.platform_message_id),
-                [row for _, row in self.new_posts],
+            posts = {(post_row[3], post_row[4]): post for post, post_row in self.new_posts}
+            returned_posts = bulk.insert(
+                session,
+                _POST,
+                self._POST_COLUMNS,
+                [(post.thread.id, *post_row[1:]) for post, post_row in self.new_posts],
+                returning=("id", "platform", "platform_message_id"),
             )
-            for post_id, platform, key in returned:
+            for post_id, platform, key in returned_posts:
                 posts[(platform, key)].id = post_id
-        for chunk in _chunks(self.dropped_sources):
-            session.execute(delete(_SOURCE).where(_SOURCE.c.id.in_(chunk)))
-        sources = [
-            {
-                "post_id": post.id,
-                "member_id": member_id,
-                "source": key,
-                "platform_event_id": info[0],
-                "created_at": info[1],
-            }
-            for post in self.posts.values()
-            for member_id, keys in post.sources.items()
-            for key, source_id in keys.items()
-            if source_id is None and (info := self.new_source_info[(id(post), member_id, key)])
-        ]
-        if sources:
-            session.execute(insert(_SOURCE), sources)
+        bulk.delete(session, _SOURCE, ("id",), [(source_id,) for source_id in self.dropped_sources])
+        bulk.insert(
+            session,
+            _SOURCE,
+            ("post_id", "member_id", "source", "platform_event_id", "created_at"),
+            [
+                (post.id, member_id, key, *self.new_source_info[(id(post), member_id, key)])
+                for post in self.posts.values()
+                for member_id, keys in post.sources.items()
+                for key, source_id in keys.items()
+                if source_id is None
+            ],
+        )
         added, removed = [], []
         for post, member_id, at in self.touched_likes.values():
             before, now = member_id in post.initial_likers, bool(post.sources.get(member_id))
             if now and not before:
-                added.append(
-                    {
-                        "post_id": post.id,
-                        "member_id": member_id,
-                        "post_author_id": post.author,
-                        "community_id": post.community_id,
-                        "created_at": at,
-                    }
-                )
+                added.append((post.id, member_id, post.author, post.community_id, at))
             elif before and not now:
                 removed.append((post.id, member_id))
-        if removed:
-            session.execute(
-                delete(_LIKE).where(_LIKE.c.post_id == bindparam("p"), _LIKE.c.member_id == bindparam("m")),
-                [{"p": post_id, "m": member_id} for post_id, member_id in removed],
-            )
-        if added:
-            session.execute(insert(_LIKE), added)
-        if self.awards:
-            session.execute(insert(_AWARD), self.awards)
+        bulk.delete(session, _LIKE, ("post_id", "member_id"), removed)
+        bulk.insert(
+            session, _LIKE, ("post_id", "member_id", "post_author_id", "community_id", "created_at"), added
+        )
+        bulk.insert(session, _AWARD, ("member_id", "trophy_key", "points", "awarded_at"), self.awards)
         self._write_counters()
-        if self.edits:
-            session.execute(
-                update(_POST)
-                .where(_POST.c.id == bindparam("post_id"))
-                .values(body=bindparam("new_body"), edited_at=bindparam("at")),
-                [
-                    {"post_id": p.id, "new_body": body, "at": at}
-                    for p, body, at in self.edits
-                    if p.id is not None
-                ],
-            )
+        last_edit = {id(post): (post.id, body, at) for post, body, at in self.edits if post.id is not None}
+        bulk.update(session, _POST, "id", list(last_edit.values()), assign=("body", "edited_at"))
 
     def _write_counters(self) -> None:
-        session = self.session
-        member_rows = [
-            {"member_id": m.id, **{f"d_{name}": m.delta[name] for name in MEMBER_COUNTERS}}
-            for m in self.members.values()
-            if any(m.delta.values())
-        ]
-        if member_rows:
-            session.execute(
-                update(_MEMBER)
-                .where(_MEMBER.c.id == bindparam("member_id"))
-                .values({name: _MEMBER.c[name] + bindparam(f"d_{name}") for name in MEMBER_COUNTERS}),
-                member_rows,
-            )
-        thread_rows = [
-            {
-                "thread_id": t.id,
-                "d_reply": t.delta["reply_count"],
-                "d_like": t.delta["like_count"],
-                "d_part": t.delta["participant_count"],
-                "activity": t.last_activity_at,
-            }
-            for t in self.all_threads
-            if any(t.delta.values())
-        ]
-        if thread_rows:
-            session.execute(
-                update(_THREAD)
-                .where(_THREAD.c.id == bindparam("thread_id"))
-                .values(
-                    reply_count=_THREAD.c.reply_count + bindparam("d_reply"),
-                    like_count=_THREAD.c.like_count + bindparam("d_like"),
-                    participant_count=_THREAD.c.participant_count + bindparam("d_part"),
-                    last_activity_at=bindparam("activity"),
-                ),
-                thread_rows,
-            )
-        replied = [
-            {"thread_id": t.id, "last": t.last_reply_member_id}
-            for t in self.all_threads
-            if t.last_reply_member_id is not None
-        ]
-        if replied:
-            session.execute(
-                update(_THREAD)
-                .where(_THREAD.c.id == bindparam("thread_id"))
-                .values(last_reply_member_id=bindparam("last")),
-                replied,
-            )
-        post_rows = [
-            {"post_id": p.id, "d": p.like_delta} for p in self.posts.values() if p.like_delta and p.id
-        ]
-        if post_rows:
-            session.execute(
-                update(_POST)
-                .where(_POST.c.id == bindparam("post_id"))
-                .values(like_count=_POST.c.like_count + bindparam("d")),
-                post_rows,
-            )
+        session, bulk = self.session, self.bulk
+        bulk.update(
+            session,
+            _MEMBER,
+            "id",
+            [
+                (m.id, *(m.delta[name] for name in MEMBER_COUNTERS))
+                for m in self.members.values()
+                if any(m.delta.values())
+            ],
+            add=MEMBER_COUNTERS,
+        )
+        bulk.update(
+            session,
+            _THREAD,
+            "id",
+            [
+                (
+                    t.id,
+                    t.delta["reply_count"],
+                    t.delta["like_count"],
+                    t.delta["participant_count"],
+                    t.last_activity_at,
+                    t.last_reply_member_id,
+                )
+                for t in self.all_threads
+                if any(t.delta.values()) or t.last_reply_member_id is not None
+            ],
+            add=("reply_count", "like_count", "participant_count"),
+            assign=("last_activity_at",),
+            assign_given=("last_reply_member_id",),
+        )
+        bulk.update(
+            session,
+            _POST,
+            "id",
+            [(p.id, p.like_delta) for p in self.posts.values() if p.like_delta and p.id],
+            add=("like_count",),
+        )

@@ -1,14 +1,17 @@
 """Idempotency: a recorded stream of 10k mixed events, replayed twice with shuffled duplicates,
-leaves every count equal to a ground truth computed without the store.
+leaves every count equal to a ground truth computed without the store — on SQLite and on
+PostgreSQL, whose set-based statements (arrays and `unnest`) are a different code path.
 """
 
 from __future__ import annotations
 
 import random
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlmodel import func, select
 
 from chatbridge.dispatch import Dispatcher
@@ -24,7 +27,7 @@ from chatbridge.model import (
     Room,
 )
 from chatbridge.store.tables import Like, Member, Post, Thread
-from support.forum import Forum
+from support.forum import Forum, running_forum
 
 LIKES = ("👍", "❤️")
 OTHER = ("🎉", "😂")
@@ -147,6 +150,13 @@ async def deliver(forum: Forum, events: list[ChatEvent]) -> None:
     dispatcher = Dispatcher(forum.core)
     for start in range(0, len(events), 400):
         await asyncio.gather(*(dispatcher.handle(e, forum.chat) for e in events[start : start + 400]))
+
+
+@pytest.fixture
+async def forum(database_url: str) -> AsyncIterator[Forum]:
+    """The forum on each database kind (the package's fixture is SQLite only)."""
+    async with running_forum(database_url) as running:
+        yield running
 
 
 async def test_a_replayed_stream_counts_exactly_once(forum: Forum) -> None:
