@@ -189,24 +189,28 @@ def raw_executemany(path: Path, events: list[ChatEvent]) -> float:
     return len(events) / elapsed
 
 
-async def chatbridge_ingest(url: str, events: Iterable[ChatEvent], in_flight: int = 4_000) -> float:
-    """The real path: the group-commit ingestor, fed as fast as it accepts (back-pressure bounds it)."""
-    core = Core.build(Settings(database_url=url))
-    slots = asyncio.Semaphore(in_flight)
+async def chatbridge_ingest(url: str, events: Iterable[ChatEvent], senders: int = 4_000) -> float:
+    """The real path: the group-commit ingestor, fed as fast as it accepts.
 
-    async def one(event: ChatEvent) -> None:
-        try:
+    `senders` concurrent producers (think: gateway connections and webhook handlers) each submit
+    one event and wait until it is durable before taking the next, so at most `senders` events
+    are in flight and the ingestor's bounded queue applies back-pressure beyond that.
+    """
+    core = Core.build(Settings(database_url=url))
+    source = iter(events)
+    count = 0
+
+    async def sender() -> None:
+        nonlocal count
+        for event in source:
             await core.ingestor.submit(event)
-        finally:
-            slots.release()
+            count += 1
 
     writer = asyncio.create_task(core.ingestor.run())
-    start, count = time.perf_counter(), 0
+    start = time.perf_counter()
     async with asyncio.TaskGroup() as group:
-        for event in events:
-            await slots.acquire()
-            group.create_task(one(event))
-            count += 1
+        for _ in range(senders):
+            group.create_task(sender())
     elapsed = time.perf_counter() - start
     writer.cancel()
     await asyncio.gather(writer, return_exceptions=True)

@@ -60,6 +60,9 @@ class Renderer:
             lstrip_blocks=True,
             keep_trailing_newline=False,
             finalize=_finalize,
+            # Templates are read once per process: checking every file's mtime on every render
+            # costs more than rendering a one-line notice (restart to pick up an edited override).
+            auto_reload=False,
         )
         self._env.filters.update(
             link=_link,

@@ -31,6 +31,7 @@ from chatbridge.model import (
     MessageDeleted,
     MessageEdited,
     MessagePosted,
+    ModerationObserved,
     OutgoingMessage,
     PlatformName,
     ReactionAdded,
@@ -41,6 +42,7 @@ from chatbridge.model import (
 from chatbridge.render.templates import Renderer
 from chatbridge.services import directory, trophies
 from chatbridge.services.batch import FastPath, is_fast
+from chatbridge.services.moderation import log as modlog
 from chatbridge.services.moderation import sanctions
 from chatbridge.store.tables import Like, LikeSource, Member, PlatformCursor, Post, ProcessedEvent, Thread
 from chatbridge.waiting import get_within
@@ -101,6 +103,8 @@ def apply_event(session: Session, event: ChatEvent, rules: IngestRules, now: dat
             sanctions.member_joined(session, joined, event, now)
         case MemberLeft():
             pass
+        case ModerationObserved():
+            modlog.observed(session, event)
         case _:
             log.warning("ignored an event of unknown kind %s", type(event).__name__)
     return []
@@ -501,6 +505,12 @@ class Ingestor:
                 batch = [await self._queue.get()]
                 deadline = asyncio.get_running_loop().time() + self.max_delay
                 while len(batch) < self.max_batch:
+                    # Take what is already queued without a timed wait per item (a timeout
+                    # context per event costs more than the rest of the hand-over).
+                    while len(batch) < self.max_batch and not self._queue.empty():
+                        batch.append(self._queue.get_nowait())
+                    if len(batch) >= self.max_batch:
+                        break
                     item = await get_within(self._queue, deadline - asyncio.get_running_loop().time())
                     if item is None:
                         break
