@@ -67,6 +67,7 @@ class Application:
             outbox = group.create_task(_logged(self.outbox.run, "outbox worker"))
             sanctions = group.create_task(_logged(self.sanctions.run, "sanction scheduler"))
             digests = group.create_task(_logged(self.digests.run, "digest scheduler"))
+            boards = group.create_task(_logged(self.core.leaderboards.run, "leaderboard refresh"))
             try:
                 yield self
             finally:
@@ -75,6 +76,7 @@ class Application:
                         await platform.stop()
                     except Exception:
                         log.exception("stopping %s failed", platform.name)
+                boards.cancel()
                 digests.cancel()
                 sanctions.cancel()
                 outbox.cancel()

@@ -18,6 +18,7 @@ from chatbridge.model import Actor, Privilege
 from chatbridge.registry import Registry
 from chatbridge.render.templates import Renderer
 from chatbridge.services.ingest import Ingestor, IngestRules
+from chatbridge.services.leaderboard import Leaderboards
 from chatbridge.store.engine import make_engine
 from chatbridge.store.migrate import upgrade
 
@@ -37,6 +38,7 @@ class Core:
     trophies: TrophyConfig
     clock: Callable[[], datetime] = utc_now
     ingestor: Ingestor = field(init=False)
+    leaderboards: Leaderboards = field(init=False)
 
     def __post_init__(self) -> None:
         self.ingestor = Ingestor(
@@ -49,6 +51,7 @@ class Core:
             ),
             clock=self.clock,
         )
+        self.leaderboards = Leaderboards(self.engine, self.clock)
         self.renderer.add_globals({"prefix": self.registry.prefixes[0]})
 
     @classmethod

@@ -9,7 +9,6 @@ from sqlmodel import col, select
 from chatbridge.context import Context
 from chatbridge.model import OutgoingMessage
 from chatbridge.registry import MemberRef, Param, command
-from chatbridge.services import leaderboard
 from chatbridge.store.tables import TrophyAward
 
 
@@ -36,5 +35,5 @@ async def leaderboard_(
     metric: Annotated[Literal["likes", "points"], Param("Ranked by")] = "likes",
 ) -> OutgoingMessage:
     assert ctx.community.id is not None
-    entries = leaderboard.top(ctx.session, ctx.community.id, period, metric, ctx.now)
+    entries = ctx.core.leaderboards.top(ctx.session, ctx.community.id, period, metric, ctx.now)
     return ctx.reply("trophies/leaderboard.md.j2", entries=entries, period=period, metric=metric)

@@ -111,3 +111,31 @@ async def test_leaderboard_by_likes_and_points(forum: Forum) -> None:
     chat.advance(timedelta(days=8))
     assert "Nobody on the board yet this week" in texts(await chat.say("!leaderboard week likes", as_="dave"))
     assert "alice · 2" in texts(await chat.say("!leaderboard all likes", as_="dave"))
+
+
+async def test_a_leaderboard_is_at_most_a_minute_old_and_refreshed_in_the_background(forum: Forum) -> None:
+    chat = forum.chat
+    thread = await opening_post(forum)
+    await chat.add_reaction(thread, "👍", as_="bob")
+    assert "alice · 1" in texts(await chat.say("!leaderboard week likes", as_="dave"))
+
+    await chat.add_reaction(thread, "👍", as_="carol")
+    chat.advance(timedelta(seconds=20))
+    assert "alice · 1" in texts(await chat.say("!leaderboard week likes", as_="dave")), "a snapshot"
+
+    chat.advance(timedelta(seconds=15))
+    forum.core.leaderboards.refresh()  # what the application's worker does every half minute
+    assert "alice · 2" in texts(await chat.say("!leaderboard week likes", as_="dave"))
+
+    await chat.add_reaction(thread, "👍", as_="erin")
+    chat.advance(timedelta(minutes=1))
+    assert "alice · 3" in texts(await chat.say("!leaderboard week likes", as_="dave")), "stale: counted again"
+
+
+async def test_boards_nobody_asks_for_are_forgotten(forum: Forum) -> None:
+    await forum.chat.say("!leaderboard month points", as_="dave")
+    boards = forum.core.leaderboards
+    assert len(boards._snapshots) == 1
+    forum.chat.advance(timedelta(minutes=16))
+    boards.refresh()
+    assert not boards._snapshots
