@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Engine
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -45,6 +47,7 @@ from chatbridge.services.batch import FastPath, is_fast
 from chatbridge.services.moderation import log as modlog
 from chatbridge.services.moderation import sanctions
 from chatbridge.store.tables import Like, LikeSource, Member, PlatformCursor, Post, ProcessedEvent, Thread
+from chatbridge.store.types import utcnow
 from chatbridge.waiting import get_within
 
 log = logging.getLogger(__name__)
@@ -121,13 +124,19 @@ def _move_cursor(session: Session, event: CursorMoved) -> None:
 
 
 def first_delivery(session: Session, event: ChatEvent) -> bool:
-    """Record the platform's event id; False when this event was already applied (a redelivery)."""
-    try:
-        with session.begin_nested():
-            session.add(ProcessedEvent(platform=event.room.platform.value, event_id=event.event_id))
-        return True
-    except IntegrityError:
-        return False
+    """Record the platform's event id; False when this event was already applied (a redelivery).
+
+    One insert that skips an existing key (no savepoint round trips: every command starts here).
+    """
+    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
+    table = ProcessedEvent.__table__  # type: ignore[attr-defined]
+    written = session.execute(
+        insert(table)
+        .values(platform=event.room.platform.value, event_id=event.event_id, processed_at=utcnow())
+        .on_conflict_do_nothing()
+        .returning(table.c.event_id)
+    ).first()
+    return written is not None
 
 
 def _like_key(emoji: str, rules: IngestRules) -> str | None:
