@@ -14,6 +14,8 @@ import signal
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 
+from sqlalchemy.exc import InterfaceError, OperationalError
+
 from chatbridge.core import Core
 from chatbridge.dispatch import Dispatcher
 from chatbridge.model import ChatEvent, CommandInvoked, MemberJoined, MessagePosted
@@ -112,16 +114,35 @@ class Application:
                 loop.remove_signal_handler(signum)
 
 
-async def _logged(work: Callable[[], Coroutine[object, object, None]], name: str) -> None:
+async def _logged(
+    work: Callable[[], Coroutine[object, object, None]],
+    name: str,
+    *,
+    retry_after: float = 1.0,
+    retry_at_most: float = 60.0,
+) -> None:
     """Run a worker; cancellation is the normal way to stop it, anything else is logged.
+
+    A database that is briefly unavailable (SQLite locked past its busy timeout by another
+    process, a PostgreSQL restart or failover) restarts the worker after a growing pause instead
+    of taking the whole bot down: the work it owns (outbox rows, due sanctions, digests) is all in
+    the store, so a restarted worker picks it up where it stopped. Any other error is a bug:
+    logged and raised.
 
     The worker is started here rather than passed in as a coroutine, so a task cancelled before
     its first step leaves no never-awaited coroutine behind.
     """
-    try:
-        await work()
-    except asyncio.CancelledError:
-        pass
-    except Exception:
-        log.exception("%s failed", name)
-        raise
+    pause = retry_after
+    while True:
+        try:
+            await work()
+            return
+        except asyncio.CancelledError:
+            return
+        except (OperationalError, InterfaceError) as error:
+            log.warning("%s: the database is unavailable (%s); restarting in %.0f s", name, error.orig, pause)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, retry_at_most)
+        except Exception:
+            log.exception("%s failed", name)
+            raise

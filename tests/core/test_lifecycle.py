@@ -51,3 +51,40 @@ def test_secrets_never_reach_the_log(line: str, caplog: pytest.LogCaptureFixture
     for secret in ("MTIzNDU2", "syt_secret_value", "hunter22", "s3cr3t-value"):
         assert secret not in message
     assert "***" in message
+
+
+async def test_a_worker_outlives_a_locked_database_and_a_bug_still_stops_the_bot(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import sqlite3
+
+    from sqlalchemy import create_engine, text
+
+    from chatbridge.app import _logged
+
+    path = tmp_path / "locked.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("CREATE TABLE outbox (id INTEGER PRIMARY KEY)")
+    holder.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
+    engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": 0})
+    attempts: list[str] = []
+
+    async def worker() -> None:
+        attempts.append("start")
+        if len(attempts) == 2:
+            holder.execute("COMMIT")  # the other process lets go while we wait
+        with engine.begin() as connection:
+            connection.execute(text("INSERT INTO outbox DEFAULT VALUES"))
+
+    with caplog.at_level(logging.WARNING):
+        await _logged(worker, "outbox worker", retry_after=0.01)
+    assert len(attempts) == 2
+    assert "outbox worker: the database is unavailable (database is locked); restarting" in caplog.text
+
+    async def buggy() -> None:
+        raise KeyError("a bug, not an outage")
+
+    with pytest.raises(KeyError):
+        await _logged(buggy, "digest scheduler", retry_after=0.01)
+    engine.dispose()
+    holder.close()
