@@ -32,15 +32,13 @@ def resolve_community(
     session: Session, platform: PlatformName, platform_id: str, name: str | None = None
 ) -> Community:
     """The community bound to a guild or space, created (with its binding) on first sight."""
-    binding = session.exec(
-        select(CommunityBinding).where(
-            CommunityBinding.platform == platform.value, CommunityBinding.platform_id == platform_id
-        )
+    known = session.exec(
+        select(Community)
+        .join(CommunityBinding, col(CommunityBinding.community_id) == col(Community.id))
+        .where(CommunityBinding.platform == platform.value, CommunityBinding.platform_id == platform_id)
     ).first()
-    if binding is not None:
-        community = session.get(Community, binding.community_id)
-        assert community is not None
-        return community
+    if known is not None:  # one query: every command and event starts here
+        return known
     community = Community(name=_unique_name(session, name or f"{platform.value}:{platform_id}"))
     session.add(community)
     session.flush()
@@ -102,16 +100,17 @@ class HasId(Protocol):
 def resolve_member(session: Session, community: HasId, actor: Actor, now: datetime) -> Member:
     """The member behind a platform identity, created on first sight with `now` as first seen."""
     assert community.id is not None
-    identity = session.exec(
-        select(Identity).where(
+    found = session.exec(
+        select(Identity, Member)
+        .join(Member, col(Member.id) == col(Identity.member_id))
+        .where(
             Identity.community_id == community.id,
             Identity.platform == actor.platform.value,
             Identity.platform_user_id == actor.user_id,
         )
     ).first()
-    if identity is not None:
-        member = session.get(Member, identity.member_id)
-        assert member is not None
+    if found is not None:  # one query: every command starts here
+        identity, member = found
         if actor.display_name and identity.display_name != actor.display_name:
             identity.display_name = actor.display_name
             member.display_name = actor.display_name
