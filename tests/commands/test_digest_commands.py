@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from chatbridge.adapters.memory import MemoryPlatform, Said
 from chatbridge.app import Application
 from chatbridge.config import Settings
 from chatbridge.core import Core
 from chatbridge.model import Privilege
-from chatbridge.store.tables import DigestRun, DigestSchedule
+from chatbridge.store.tables import DigestRun, DigestSchedule, OutboxItem
 from support.forum import sqlite_url, texts
 
 WEDNESDAY = datetime(2025, 7, 16, 9, 0, tzinfo=UTC)
@@ -29,14 +29,38 @@ class Bot:
     chat: MemoryPlatform
     app: Application
 
+    async def scheduler_checked(self, wait: float = 10.0) -> None:
+        """The digest scheduler has looked at the clock since now (bounded: a stopped loop fails)."""
+        async with asyncio.timeout(wait):
+            await self.app.digests.tick()
+
+    async def outbox_done(self, wait: float = 10.0) -> None:
+        """Every outbox row is carried out and marked done (a post shows in the chat a moment
+        before the worker that sent it commits its completion)."""
+
+        def pending() -> int:
+            with Session(self.app.core.engine) as session:
+                return len(session.exec(select(OutboxItem.id).where(col(OutboxItem.done_at).is_(None))).all())
+
+        async with asyncio.timeout(wait):
+            while await asyncio.to_thread(pending):
+                await asyncio.sleep(0.05)
+                await self.app.outbox.drain()
+
     async def digests(self, wait: float = 10.0) -> list[Said]:
         """Public digest posts, once the outbox has carried out what is queued."""
+        return await self.said(lambda s: "the week in review" in s.text and not s.ephemeral_for, wait)
+
+    async def template_notices(self, wait: float = 10.0) -> list[Said]:
+        """What the admins were told about templates that could not be used at post time."""
+        return await self.said(lambda s: "could not be used" in s.text and s.author == "bot", wait)
+
+    async def said(self, wanted: Callable[[Said], bool], wait: float) -> list[Said]:
+        """The bot's messages `wanted` accepts, once there is one (or `wait` seconds passed)."""
         await self.app.outbox.drain()
         deadline = asyncio.get_running_loop().time() + wait
         while asyncio.get_running_loop().time() < deadline:
-            found = [
-                s for s in self.chat.transcript if "the week in review" in s.text and not s.ephemeral_for
-            ]
+            found = [s for s in self.chat.transcript if wanted(s)]
             if found:
                 return found
             await asyncio.sleep(0.05)
@@ -163,6 +187,7 @@ async def test_digest_now_posts_once_through_the_outbox(forum: Bot) -> None:
     assert digest.room.room_id == "general-discussion" and digest.ephemeral_for is None
     assert "Jul 9, 2025 – Jul 16, 2025" in digest.text and "Night shifts" in digest.text
     assert digest.mentions == ()
+    await forum.outbox_done()  # the post is in the chat; now the outbox has recorded it too
     assert "last posted Wed Jul 16, 2025 12:00 BST" in texts(await chat.say("!digest list", as_="mo"))
 
 
@@ -221,3 +246,76 @@ async def test_an_admin_template_that_breaks_is_reported_with_its_line(tmp_path:
         [preview, *_] = await chat.say("!digest preview", as_="mo")
         assert preview.text.startswith("⚠ Your template could not be used, so this is the bundled one.")
         assert "the week in review" in preview.text
+
+
+BROKEN_LATER = "**{{ community }}**\n\n{{ numbers.threads }} threads\n{{ numbers.nope }}\n"
+"""An admin's template that was fine when chosen, edited later to use a field that does not exist."""
+
+
+@pytest.mark.parametrize(
+    ("moderation", "told_in"),
+    [
+        ({}, "dm-mo"),  # no admins' or moderators' room: whoever set the schedule, privately
+        ({"queue_room": "Clinical Questions"}, "clinical-questions"),
+        ({"queue_room": "Clinical Questions", "admin_queue_room": "Careers & Training"}, "careers-training"),
+    ],
+)
+async def test_a_template_that_breaks_after_scheduling_is_reported_at_post_time_with_its_line(
+    tmp_path: Path, moderation: dict[str, str], told_in: str
+) -> None:
+    """The scheduled post has nobody in the chat to answer, so the admins are told where they
+    listen, once, and members still get the digest (rendered with the bundled template)."""
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "mine.md.j2").write_text("**{{ community }}**: {{ numbers.threads }} threads\n")
+    url = sqlite_url(tmp_path)
+    async with bot(url, digest={"templates_dir": templates}, moderation=moderation) as forum:
+        chat = forum.chat
+        chat.member("mo", Privilege.MODERATOR)
+        await a_lively_week(chat)
+        assert "with the template mine.md.j2" in texts(
+            await chat.say("!digest schedule here monday 9 Europe/London mine.md.j2", as_="mo")
+        )
+        (templates / "mine.md.j2").write_text(BROKEN_LATER)
+        chat.advance(NEXT_MONDAY_9_LONDON - chat.now() + timedelta(minutes=1))
+        await forum.scheduler_checked()
+
+        [digest] = await forum.digests()
+        assert digest.room.room_id == "general-discussion"
+        assert "Night shifts @\u200beveryone" in digest.text, "the bundled template, with the week's threads"
+        [notice] = await forum.template_notices()
+        assert notice.room.room_id == told_in
+        assert notice.text.startswith(
+            "⚠ The weekly digest in **General Discussion** was posted with the bundled template, "
+            "because the template mine.md.j2 could not be used (line 4): "
+        )
+        assert "nope" in notice.text and "`!digest preview` shows what is wrong" in notice.text
+        assert notice.mentions == ()
+
+        assert await asyncio.to_thread(forum.app.digests.run_once) == []  # the same week: nothing new
+        assert len(await forum.template_notices()) == 1 and len(await forum.digests()) == 1
+    async with bot(url, start=NEXT_MONDAY_9_LONDON + timedelta(hours=1), prefix="b") as again:
+        await again.scheduler_checked()  # nor after a restart
+        assert await again.template_notices(wait=0.2) == [] and await again.digests(wait=0.2) == []
+
+
+async def test_a_template_problem_with_nobody_to_tell_still_posts_the_bundled_digest(tmp_path: Path) -> None:
+    """A schedule whose moderator has left (no account to write to) loses nothing but the notice."""
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "mine.md.j2").write_text("{{ community }}\n")
+    async with bot(sqlite_url(tmp_path), digest={"templates_dir": templates}) as forum:
+        chat = forum.chat
+        chat.member("mo", Privilege.MODERATOR)
+        await a_lively_week(chat)
+        await chat.say("!digest schedule here monday 9 Europe/London mine.md.j2", as_="mo")
+        with Session(forum.app.core.engine) as session:
+            schedule = session.exec(select(DigestSchedule)).one()
+            schedule.created_by_member_id = None
+            session.commit()
+        (templates / "mine.md.j2").write_text("{% for %}")
+        chat.advance(NEXT_MONDAY_9_LONDON - chat.now() + timedelta(minutes=1))
+        await forum.scheduler_checked()
+        [digest] = await forum.digests()
+        assert "Night shifts" in digest.text
+        assert await forum.template_notices(wait=0.2) == []

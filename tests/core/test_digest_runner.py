@@ -201,6 +201,25 @@ async def test_a_crash_between_claim_and_post_delays_the_digest_but_never_repeat
     assert len(posted(chat)) == 1 and [r.claimed_by for r in runs(engine)] == ["crashed"]
 
 
+async def test_a_running_scheduler_checks_at_once_at_start_and_when_woken(engine: Engine) -> None:
+    """The loop ticks when it starts (a missed digest is not left for the next poll) and `tick()`
+    returns only after a check that began after the call: "nothing was claimed" then means it."""
+    populate(engine, [(0, 9, "Europe/London")], MONDAY - timedelta(days=2))
+    clock, chat = Clock(MONDAY - timedelta(minutes=1)), MemoryPlatform()
+    runner, _ = bot(engine, chat, clock)
+    runner.poll_interval = 3600  # only a wake makes it look again within this test
+    async with asyncio.timeout(30), asyncio.TaskGroup() as group:
+        loop = group.create_task(runner.run())
+        await runner.tick()
+        assert runs(engine) == [], "not due a minute early"
+        clock.now = MONDAY + timedelta(minutes=1)
+        await runner.tick()
+        assert [r.period_end for r in runs(engine)] == [MONDAY]
+        await runner.tick()
+        assert len(runs(engine)) == 1
+        loop.cancel()
+
+
 async def test_the_periods_follow_london_time_across_the_clock_change(engine: Engine) -> None:
     populate(engine, [(0, 9, "Europe/London")], datetime(2025, 3, 16, tzinfo=UTC))
     clock = Clock(datetime(2025, 3, 16, tzinfo=UTC))

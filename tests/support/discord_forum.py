@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from types import ModuleType
 from typing import Any
 
@@ -20,7 +21,7 @@ from sqlmodel import Session, select
 from chatbridge.adapters.discord import DiscordPlatform, DiscordTuning
 from chatbridge.app import Application
 from chatbridge.config import DiscordConfig, ForumConfig, Settings
-from chatbridge.core import Core
+from chatbridge.core import Core, utc_now
 from chatbridge.model import ChatEvent
 from chatbridge.store.tables import Member, Post, Thread
 from support.discord_double import DiscordDouble
@@ -55,6 +56,8 @@ class DiscordForum:
     core: Core
     platform: DiscordPlatform
     applied: Applied
+    app: Application | None = None
+    """The running application (its outbox and digest scheduler), for tests that drive them."""
 
     @contextlib.contextmanager
     def store(self) -> Iterator[Session]:
@@ -84,14 +87,21 @@ class DiscordForum:
 
 
 def discord_settings(
-    double: DiscordDouble, database_url: str, *, announce_trophies: bool = True, **discord: Any
+    double: DiscordDouble,
+    database_url: str,
+    *,
+    announce_trophies: bool = True,
+    settings_extra: Mapping[str, Any] | None = None,
+    **discord: Any,
 ) -> Settings:
+    """`settings_extra` adds other sections (`digest`, `moderation`, ...) as Settings keywords."""
     config = DiscordConfig(enabled=True, **discord)
     return Settings(
         database_url=database_url,
         discord=config,
         forum=ForumConfig(announce_trophies=announce_trophies),
         discord_token=double.token,
+        **dict(settings_extra or {}),
     )
 
 
@@ -102,17 +112,22 @@ async def discord_forum(
     *,
     tuning: DiscordTuning = TEST_TUNING,
     commands: tuple[ModuleType, ...] = (),
+    clock: Callable[[], datetime] = utc_now,
+    settings_extra: Mapping[str, Any] | None = None,
     **discord: Any,
 ) -> AsyncIterator[DiscordForum]:
-    """The application with the Discord platform, connected and ready, for the block."""
-    settings = discord_settings(double, database_url, **discord)
-    core = Core.build(settings)
+    """The application with the Discord platform, connected and ready, for the block.
+
+    `clock` is the core's clock (the digest scheduler, mutes, ...); pass one to move time on.
+    """
+    settings = discord_settings(double, database_url, settings_extra=settings_extra, **discord)
+    core = Core.build(settings, clock=clock)
     for module in commands:
         core.registry.add_module(module)
     applied = Applied(double.wait_timeout)
     platform = DiscordPlatform(core, tuning=tuning, observer=applied)
     try:
-        async with Application(core, [platform]).running():
-            yield DiscordForum(double, core, platform, applied)
+        async with Application(core, [platform]).running() as app:
+            yield DiscordForum(double, core, platform, applied, app)
     finally:
         core.engine.dispose()

@@ -19,6 +19,7 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ from sqlmodel import Session, select
 from chatbridge.adapters.matrix import MatrixOptions, MatrixPlatform
 from chatbridge.app import Application
 from chatbridge.config import Settings
-from chatbridge.core import Core
+from chatbridge.core import Core, utc_now
 from chatbridge.runner import StorePlatformState
 from chatbridge.sandbox import Homeserver, RegisteredUser
 from chatbridge.store.tables import Identity, Post, Thread
@@ -103,6 +104,9 @@ class MatrixBot:
     settings_extra: dict[str, Any] = field(default_factory=dict)
     platform: MatrixPlatform | None = None
     core: Core | None = None
+    clock: Callable[[], datetime] = utc_now
+    """The core's clock (the digest scheduler, mutes, ...); a test may pass one it moves on."""
+    app: Application | None = None
 
     @property
     def user_id(self) -> str:
@@ -111,7 +115,7 @@ class MatrixBot:
     @asynccontextmanager
     async def running(self) -> AsyncIterator[MatrixPlatform]:
         settings = Settings(database_url=f"sqlite:///{self.store_dir / 'forum.db'}", **self.settings_extra)
-        core = Core.build(settings)
+        core = Core.build(settings, clock=self.clock)
         platform = MatrixPlatform(
             homeserver=self.homeserver.base_url,
             user_id=self.account.user_id,
@@ -123,7 +127,8 @@ class MatrixBot:
         )
         self.platform, self.core = platform, core
         try:
-            async with Application(core, [platform]).running():
+            async with Application(core, [platform]).running() as app:
+                self.app = app
                 yield platform
         finally:
             core.engine.dispose()

@@ -29,6 +29,7 @@ from chatbridge.forum.humanize import forum_date
 from chatbridge.model import MessageRef, PlatformName
 from chatbridge.platform import Platform
 from chatbridge.render.markdown import to_matrix
+from chatbridge.render.templates import Trusted
 from chatbridge.services.digest.content import Digest, Numbers, ReplyEntry, ThreadEntry, TrophyEntry
 from chatbridge.services.digest.sandbox import (
     DEFAULT_TEMPLATE,
@@ -71,6 +72,7 @@ DISCORD_MESSAGE_TOTAL_LIMIT = 6_000
 DISCORD_EMBEDS_PER_MESSAGE = 10
 MATRIX_EVENT_BUDGET = 48 * 1024
 """Bytes of body + formatted_body per Matrix event, leaving room under the 64 KiB event limit."""
+PROBLEM_TEMPLATE = "digest/template_problem.md.j2"
 BUNDLED_MAX_CHARS = 200_000
 """Our own template's output bound: a safety net only, the content is bounded by the entry counts."""
 
@@ -238,6 +240,20 @@ class DigestTemplates:
                 if problem.template is None:
                     problem.template = template
         return RenderedDigest(render_template(self._bundled, DEFAULT_TEMPLATE, context), problem)
+
+    def problem_notice(self, problem: TemplateProblem, *, channel: str, prefix: str) -> str:
+        """What the admins are told when a scheduled digest could not use its template."""
+        return render_template(
+            self._bundled,
+            PROBLEM_TEMPLATE,
+            {
+                "channel": channel,
+                "template": problem.template,
+                "line": problem.line,
+                "message": problem.message,
+                "prefix": Trusted(prefix),
+            },
+        )
 
     def check(self, template: str, context: Mapping[str, Any]) -> TemplateProblem | None:
         """What is wrong with an admin's template when rendered with `context`, or None."""

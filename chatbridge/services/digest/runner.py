@@ -14,6 +14,10 @@ newest one; a run is never posted twice.
 
 A digest is one outbox row of kind "digest" whose parts are posted in order (a failed part is
 retried before the next one goes out, and parts already posted are recognised by their keys).
+
+When an admin's template cannot be used at post time, the digest is posted with the bundled one
+and the admins are told, in the same transaction as the claim (so once per period): in the admins'
+room, else the moderators' queue room, else by direct message to whoever set the schedule.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from chatbridge.config import Settings
 from chatbridge.forum.ranks import TrophyConfig
 from chatbridge.model import OutgoingMessage, PlatformName, Room
 from chatbridge.platform import Platform
+from chatbridge.render.templates import Renderer
 from chatbridge.services.digest.content import DigestRules, build_digest
 from chatbridge.services.digest.render import (
     DigestTemplates,
@@ -45,16 +50,21 @@ from chatbridge.services.digest.render import (
     links_via,
     platform_parts,
 )
+from chatbridge.services.digest.sandbox import TemplateProblem
 from chatbridge.services.digest.schedule import Period, WeeklySlot
-from chatbridge.services.outbox import Executor, enqueue, execute_send, send_payload
+from chatbridge.services.moderation.notices import identities, platform_community_id, queue_room
+from chatbridge.services.moderation.policy import Policy
+from chatbridge.services.outbox import Executor, enqueue, execute_send, message_payload, send_payload
 from chatbridge.store.tables import (
     Community,
     CommunityBinding,
     DigestRun,
     DigestSchedule,
+    Member,
     OutboxItem,
     SubForum,
 )
+from chatbridge.waiting import wait_event
 
 __all__ = [
     "DIGEST_KIND",
@@ -63,8 +73,10 @@ __all__ = [
     "compose",
     "digest_executors",
     "execute_digest",
+    "problem_key",
     "room_of",
     "run_key",
+    "tell_admins",
     "trophy_titles",
 ]
 
@@ -76,6 +88,11 @@ DIGEST_KIND = "digest"
 def run_key(schedule_id: int, period: Period) -> str:
     """The outbox dedupe key of a run: the same (schedule, period) can never enqueue twice."""
     return f"digest:{schedule_id}:{period.start.strftime('%Y-%m-%dT%H:%M:%SZ')}"
+
+
+def problem_key(schedule_id: int, period: Period) -> str:
+    """The outbox dedupe key of the admins' notice about a run's template: one per run."""
+    return f"{run_key(schedule_id, period)}:template-problem"
 
 
 def trophy_titles(config: TrophyConfig) -> dict[str, str]:
@@ -169,6 +186,59 @@ def claim(
     return run
 
 
+def tell_admins(
+    session: Session,
+    policy: Policy,
+    *,
+    schedule: DigestSchedule,
+    room: Room,
+    text: str,
+    dedupe_key: str,
+    now: datetime,
+) -> str | None:
+    """Queue `text` for the admins, in the caller's transaction; says where it went (None: nowhere).
+
+    The admins' room first, then the moderators' queue room (both from `moderation.*`, on the
+    digest's platform), else a direct message to the member who set the schedule, on the digest's
+    platform if they have an account there.
+    """
+    message = OutgoingMessage(text)
+    for escalated in (True, False):
+        found = queue_room(session, policy, schedule.community_id, room.platform, escalated=escalated)
+        if found is not None:
+            enqueue(
+                session,
+                platform=room.platform,
+                kind="send",
+                payload=send_payload(found, message),
+                dedupe_key=dedupe_key,
+                now=now,
+                community_id=schedule.community_id,
+            )
+            return f"room {found.room_id}"
+    member = session.get(Member, schedule.created_by_member_id) if schedule.created_by_member_id else None
+    for identity in identities(session, member, room.platform) if member is not None else []:
+        platform = PlatformName(identity.platform)
+        community_platform_id = platform_community_id(session, schedule.community_id, platform)
+        if community_platform_id is None:
+            continue
+        enqueue(
+            session,
+            platform=platform,
+            kind="dm",
+            payload={
+                "community_id": community_platform_id,
+                "user_id": identity.platform_user_id,
+                "message": message_payload(message),
+            },
+            dedupe_key=dedupe_key,
+            now=now,
+            community_id=schedule.community_id,
+        )
+        return f"direct message to member {identity.member_id}"
+    return None
+
+
 async def execute_digest(platform: Platform, payload: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     """Post a digest's parts in order; each part has its own idempotency key (`key:index`)."""
     sent: list[str] = []
@@ -214,19 +284,48 @@ class DigestRunner:
     worker: str = field(default_factory=_worker_name)
     poll_interval: float = 30.0
     templates: DigestTemplates = field(init=False)
+    policy: Policy = field(init=False)
+    _wake: asyncio.Event = field(init=False, default_factory=asyncio.Event)
+    _progress: asyncio.Event = field(init=False, default_factory=asyncio.Event)
+    _started: int = field(init=False, default=0)
+    _finished: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
         self.templates = DigestTemplates(self.settings.digest)
+        self.policy = Policy.from_settings(self.settings, Renderer(), self.settings.forum.command_prefixes[0])
 
     async def run(self) -> None:
-        """Tick until cancelled; a failing tick is logged and retried, it never stops the bot."""
+        """Tick at once, then every `poll_interval` (or when woken) until cancelled; a failing
+        tick is logged and retried, it never stops the bot."""
         while True:
+            self._wake.clear()
+            self._started += 1
             try:
                 if await asyncio.to_thread(self.run_once):
                     self.notify()
             except Exception:
                 log.exception("the digest scheduler failed; trying again in %.0f s", self.poll_interval)
-            await asyncio.sleep(self.poll_interval)
+            finally:
+                self._finished = self._started
+                progress, self._progress = self._progress, asyncio.Event()
+                progress.set()
+            await wait_event(self._wake, self.poll_interval)
+
+    def wake(self) -> None:
+        """Check for due digests now rather than at the next poll (the clock may have moved)."""
+        self._wake.set()
+
+    async def tick(self) -> None:
+        """Wake the loop and return once a check that began after this call has finished.
+
+        For callers that moved the clock (tests) and for "nothing was due" to mean something:
+        after `tick()` every period due by the clock's time is claimed and its post enqueued.
+        Only a running loop finishes checks: bound the wait (`asyncio.timeout`) where it may not be.
+        """
+        wanted = self._started + 1
+        self.wake()
+        while self._finished < wanted:
+            await self._progress.wait()
 
     def run_once(self, now: datetime | None = None) -> list[DigestRun]:
         """Claim and enqueue every digest due at `now` (default: the clock); returns the new runs."""
@@ -282,8 +381,6 @@ class DigestRunner:
             )
         rendered = self.templates.render(context, schedule.template)
         if rendered.problem is not None:
-            # Nobody is in the chat to tell at post time: the log has it, and `digest list` and
-            # `digest preview` show it to moderators until the template is fixed.
             log.warning(
                 "digest schedule %s: template not used, posting with the bundled one: %s",
                 schedule.id,
@@ -303,6 +400,8 @@ class DigestRunner:
             if run is None:
                 session.rollback()
                 return None
+            if rendered.problem is not None:
+                self._report(session, schedule, room, due.period, rendered.problem, now)
             session.commit()
             log.info(
                 "digest of schedule %s for %s claimed by %s (%d part(s))",
@@ -312,6 +411,29 @@ class DigestRunner:
                 len(parts),
             )
             return run
+
+    def _report(
+        self,
+        session: Session,
+        schedule: DigestSchedule,
+        room: Room,
+        period: Period,
+        problem: TemplateProblem,
+        now: datetime,
+    ) -> None:
+        """Tell the admins why their template was not used, with its line (once per run)."""
+        assert schedule.id is not None
+        text = self.templates.problem_notice(problem, channel=room.name, prefix=self.policy.prefix)
+        key = problem_key(schedule.id, period)
+        where = tell_admins(
+            session, self.policy, schedule=schedule, room=room, text=text, dedupe_key=key, now=now
+        )
+        if where is None:
+            log.warning(
+                "digest schedule %s: no admins' room and nobody to tell about %s", schedule.id, problem
+            )
+        else:
+            log.info("digest schedule %s: template problem reported (%s)", schedule.id, where)
 
     def _mark_posted(self) -> None:
         """Copy the outbox's completion onto runs, so `digest list` can say when each was posted."""
