@@ -131,6 +131,25 @@ class MemberLeft(ChatEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ModerationObserved(ChatEvent):
+    """A moderator silenced or un-silenced a member by hand on the platform (a Discord timeout
+    from the member menu, a Matrix power level set below `events_default`), not through the bot.
+
+    Adapters report only changes someone other than the bot made, so the bot's own actions (logged
+    when it decided them) are not logged twice; the case log records it, keyed on `event_id`.
+    `room.community_id` is the guild or space.
+    """
+
+    action: Literal["hand_mute", "hand_unmute"]
+    subject_user_id: str
+    actor_user_id: str | None
+    until: datetime | None = None
+    reason: str | None = None
+    where: str | None = None
+    """The room it happened in, where the platform's change is per room (Matrix)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RoomSeen(ChatEvent):
     """A platform announces a room (at start-up or when it appears): it becomes a sub-forum.
 
@@ -173,6 +192,11 @@ class CommandInvoked(ChatEvent):
 
 
 ActionStyle = Literal["primary", "secondary", "success", "danger"]
+
+ASK_OPTION = "_ask"
+"""An `Action` option naming (comma-separated) the command options the press should ask for first:
+"Mute author" needs a duration and a reason. Discord opens a modal for them; the key never reaches
+the command."""
 
 
 @dataclass(frozen=True, slots=True)

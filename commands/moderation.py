@@ -159,6 +159,7 @@ async def _report_level(ctx: Context, subject: Member | None) -> Privilege:
     "report member",
     help="Report a member's conduct as a whole; only the moderators see who reported it.",
     ephemeral=True,
+    context_menu=ContextMenu("Report member", "user"),
 )
 async def report_member(
     ctx: Context,
@@ -166,7 +167,7 @@ async def report_member(
     category: _CATEGORY,
     reason: Annotated[str, Param("What happened, for the moderators", rest=True)],
 ) -> OutgoingMessage:
-    subject = ctx.member_named(member)
+    subject = _named_or_target(ctx, member)
     text = _reason(reason, required=True)
     identity = directory.identity_of(ctx.session, subject, ctx.event.room.platform)
     filed = reports.report_member(
@@ -184,6 +185,18 @@ async def report_member(
         now=ctx.now,
     )
     return _answer(ctx, "report_received", filed=filed)
+
+
+def _named_or_target(ctx: Context, member: str) -> Member:
+    """The member named, or the one a right-click or a user picker pointed at even if the forum
+    hasn't heard from them yet (someone who only wrote outside the forum's threads counts too)."""
+    try:
+        return ctx.member_named(member)
+    except NotFound:
+        target = ctx.event.target_user
+        if target is None or target.user_id not in member:
+            raise
+        return directory.resolve_member(ctx.session, ctx.community, target, ctx.now)
 
 
 @command(
@@ -411,7 +424,7 @@ async def mute(
     reason: Annotated[str, Param("Why, as the member will read it", rest=True)],
 ) -> OutgoingMessage:
     ctx.require(Privilege.MODERATOR, "mute members")
-    subject = ctx.member_named(member)
+    subject = _named_or_target(ctx, member)
     return await _mute(ctx, subject, duration, _reason(reason, required=True), None)
 
 
@@ -501,7 +514,7 @@ async def warn(
     reason: Annotated[str | None, Param("Why, as the member will read it", rest=True)] = None,
 ) -> OutgoingMessage:
     ctx.require(Privilege.MODERATOR, "warn members")
-    subject = ctx.member_named(member)
+    subject = _named_or_target(ctx, member)
     count, text = _points_and_reason(ctx, points, reason)
     if not text:
         raise CommandError("Please give a reason: the member will read it.")
@@ -550,7 +563,7 @@ async def note(
     text: Annotated[str, Param("The note (moderators only)", rest=True)],
 ) -> OutgoingMessage:
     ctx.require(Privilege.MODERATOR, "add notes")
-    subject = ctx.member_named(member)
+    subject = _named_or_target(ctx, member)
     body = normalise(text, max_len=NOTE_MAX, field="note", multiline=True)
     log.add_note(
         ctx.session,

@@ -172,3 +172,16 @@ async def test_durations_are_checked(forum: ModForum) -> None:
     assert "needs <reason…>" in texts(await chat.say("!mute mallory 1h", as_="mo"))
     with forum.store() as session:
         assert session.exec(select(Sanction)).all() == []
+
+
+async def test_a_community_can_choose_not_to_message_muted_members(tmp_path: Path) -> None:
+    """`mute_notice` is the community's choice: some prefer to explain a mute in person."""
+    async with moderated_forum(sqlite_url(tmp_path), mute_notice=False) as forum:
+        chat = forum.chat
+        await chat.join("mallory")
+        said = texts(await chat.say("!mute mallory 1h spam", as_="mo"))
+        assert "muted until" in said and "They get a private note" not in said
+        await chat.say("!warn mallory 1 more spam", as_="mo")
+        await forum.settle()
+        assert chat.mutes == {"mallory": START + timedelta(hours=1)}
+        assert forum.dms("mallory") == ""

@@ -601,6 +601,12 @@ class MatrixPlatform:
                     if start is not None:
                         out.append(start)
                 self._threads_started.put(root, True)
+            acted_on = translate.is_action_reaction(raw, self.user_id)
+            if acted_on is not None and self._senders.get(acted_on) in (self.user_id, None):
+                message = await self._fetch_event(where.room.room_id, acted_on)
+                invoked = translate.action_invocation(raw, message, where) if message else None
+                if invoked is not None:
+                    return [*out, invoked]  # a 1️⃣ on a case card runs its action, nothing else
             target = translate.edit_target(raw)
             if target is not None and not await self._edited_by_author(where.room.room_id, target, sender):
                 log.info("Matrix: ignored an edit of %s by someone other than its author", target)
@@ -723,7 +729,10 @@ class MatrixPlatform:
         """Post in a room or thread. Matrix has no ephemeral messages; notices sent this way are
         about the room (a locked thread), so they are posted there for everyone."""
         content = translate.message_content(
-            message.markdown, mention_user_ids=message.mention_user_ids, thread_id=thread_id
+            message.markdown,
+            mention_user_ids=message.mention_user_ids,
+            thread_id=thread_id,
+            actions=message.actions,
         )
         event_id = await self._send_event(
             room.room_id, "m.room.message", content, translate.txn_id(idempotency_key)
@@ -811,7 +820,10 @@ class MatrixPlatform:
     async def edit_message(self, ref: MessageRef, message: OutgoingMessage) -> None:
         """Replace the text of a message the bot sent (``m.replace``; clients show the new text)."""
         content = translate.edit_content(
-            ref.message_id, message.markdown, mention_user_ids=message.mention_user_ids
+            ref.message_id,
+            message.markdown,
+            mention_user_ids=message.mention_user_ids,
+            actions=message.actions,
         )
         digest = hashlib.sha256(message.markdown.encode()).hexdigest()[:16]
         await self._send_event(

@@ -26,7 +26,7 @@ import email.utils
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -34,13 +34,19 @@ from urllib.parse import quote
 
 from chatbridge.adapters.matrix.rooms import Levels, RoomState
 from chatbridge.model import (
+    ASK_OPTION,
+    Action,
     Actor,
     ChatEvent,
+    CommandInvoked,
     MemberJoined,
     MemberLeft,
     MessageDeleted,
     MessageEdited,
     MessagePosted,
+    MessageRef,
+    ModerationObserved,
+    PlatformName,
     ReactionAdded,
     Room,
 )
@@ -49,6 +55,11 @@ from chatbridge.render.markdown import to_matrix
 THREAD = "m.thread"
 REPLACE = "m.replace"
 ANNOTATION = "m.annotation"
+ACTIONS_KEY = "org.chatbridge.actions"
+"""Where a message the bot sends keeps its `Action`s (a case card's Claim, Dismiss...), so a
+reaction on it can run one, also after a restart: Matrix has no buttons, reactions stand in."""
+ACTION_KEYS = tuple(f"{n}\ufe0f\u20e3" for n in range(1, 10))
+"""The reactions that stand for a message's actions, in order: 1️⃣ 2️⃣ ... 9️⃣."""
 
 EVENT_SIZE_LIMIT = 65_536
 """Bytes a whole Matrix event may take (the spec's PDU limit), envelope and signatures included."""
@@ -192,7 +203,52 @@ def to_events(event: Mapping[str, Any], where: Where) -> list[ChatEvent]:
         ]
     if kind == "m.room.member":
         return _membership(event, event_id, content, where)
+    if kind == "m.room.power_levels" and event.get("state_key") == "":
+        return _silenced_by_hand(event, event_id, sender, content, where)
     return []
+
+
+def _silenced_by_hand(
+    event: Mapping[str, Any], event_id: str, sender: str, content: Mapping[str, Any], where: Where
+) -> list[ChatEvent]:
+    """Members someone other than the bot moved below `events_default` (a mute by hand) or back
+    above it, from the change's previous content; nothing when the server did not send it."""
+    unsigned = event.get("unsigned")
+    before = unsigned.get("prev_content") if isinstance(unsigned, Mapping) else None
+    if not isinstance(before, Mapping):
+        return []
+    named = {u for levels in (before, content) for u in _levels_of(levels) if u != where.bot_user_id}
+    out: list[ChatEvent] = []
+    for user_id in sorted(named):
+        could, can = _may_speak(before, user_id), _may_speak(content, user_id)
+        if could == can:
+            continue
+        out.append(
+            ModerationObserved(
+                event_id=f"{event_id}:{user_id}",
+                at=event_time(event),
+                room=where.room,
+                action="hand_unmute" if can else "hand_mute",
+                subject_user_id=user_id,
+                actor_user_id=sender,
+                where=where.room.room_id,
+            )
+        )
+    return out
+
+
+def _levels_of(levels: Mapping[str, Any]) -> dict[str, int]:
+    users = levels.get("users")
+    if not isinstance(users, Mapping):
+        return {}
+    return {u: v for u, v in users.items() if isinstance(u, str) and isinstance(v, int)}
+
+
+def _may_speak(levels: Mapping[str, Any], user_id: str) -> bool:
+    default = levels.get("users_default", 0)
+    needed = levels.get("events_default", 0)
+    level = _levels_of(levels).get(user_id, default if isinstance(default, int) else 0)
+    return level >= (needed if isinstance(needed, int) else 0)
 
 
 def _message(
@@ -378,10 +434,16 @@ def message_content(
     mention_user_ids: Iterable[str] = (),
     thread_id: str | None = None,
     reply_to: str | None = None,
+    actions: Sequence[Action] = (),
 ) -> dict[str, Any]:
     """An ``m.room.message`` content: plain ``body``, sanitised HTML ``formatted_body`` and an
     explicit ``m.mentions`` (empty unless a command targets one user), so nothing the bot says can
-    ping a room or a crowd; never ``@room``. Too long for one event, it is shortened (HTML first)."""
+    ping a room or a crowd; never ``@room``. Too long for one event, it is shortened (HTML first).
+    `actions` a reaction can run are listed at the end and kept under `ACTIONS_KEY`."""
+    offered = reaction_actions(actions)
+    if offered:
+        hint = " · ".join(f"{entry['key']} {entry['label']}" for entry in offered)
+        markdown = f"{markdown}\n\nReact with {hint}"
     body, html = to_matrix(markdown)
     mentioned = sorted({u for u in mention_user_ids if _USER_ID.match(u)})
     content: dict[str, Any] = {
@@ -400,12 +462,67 @@ def message_content(
         }
     elif reply_to is not None:
         content["m.relates_to"] = {"m.in_reply_to": {"event_id": reply_to}}
+    if offered:
+        content[ACTIONS_KEY] = offered
     return fit(content)
 
 
-def edit_content(event_id: str, markdown: str, *, mention_user_ids: Iterable[str] = ()) -> dict[str, Any]:
+def reaction_actions(actions: Sequence[Action]) -> list[dict[str, Any]]:
+    """The actions one reaction can finish (those that need words stay typed commands), keyed."""
+    usable = [a for a in actions if ASK_OPTION not in a.options][: len(ACTION_KEYS)]
+    return [
+        {"key": key, "label": a.label, "path": list(a.path), "options": dict(a.options)}
+        for key, a in zip(ACTION_KEYS, usable, strict=False)
+    ]
+
+
+def is_action_reaction(event: Mapping[str, Any], bot_user_id: str) -> str | None:
+    """The message a member's 1️⃣..9️⃣ reaction points at, when it may be running an action."""
+    if event.get("type") != "m.reaction" or event.get("sender") in (bot_user_id, None):
+        return None
+    content = event.get("content")
+    rel = relation(content) if isinstance(content, Mapping) else Relation()
+    if rel.rel_type != ANNOTATION or rel.key not in ACTION_KEYS:
+        return None
+    return rel.event_id
+
+
+def action_invocation(
+    reaction: Mapping[str, Any], target: Mapping[str, Any], where: Where
+) -> CommandInvoked | None:
+    """The command a reaction on one of the bot's messages runs, as the member who reacted; None
+    when the message offers no action under that key (any other reaction stays a reaction)."""
+    if target.get("sender") != where.bot_user_id:
+        return None
+    content, offered = reaction.get("content"), target.get("content", {}).get(ACTIONS_KEY)
+    rel = relation(content) if isinstance(content, Mapping) else Relation()
+    if not isinstance(offered, list) or rel.event_id is None:
+        return None
+    chosen = next((e for e in offered if isinstance(e, Mapping) and e.get("key") == rel.key), None)
+    path, options = (chosen.get("path"), chosen.get("options")) if chosen else (None, None)
+    if not isinstance(path, list) or not all(isinstance(w, str) for w in path) or not path:
+        return None
+    event_id, sender = reaction.get("event_id"), reaction.get("sender")
+    if not isinstance(event_id, str) or not isinstance(sender, str):
+        raise Malformed("type, sender or event_id is missing")
+    return CommandInvoked(
+        event_id=event_id,
+        at=event_time(reaction),
+        room=where.room,
+        actor=_actor(sender, where),
+        path=tuple(path),
+        options={str(k): str(v) for k, v in (options or {}).items()},
+        target=MessageRef(
+            PlatformName.MATRIX, where.room.room_id, rel.event_id, None, where.room.community_id
+        ),
+    )
+
+
+def edit_content(
+    event_id: str, markdown: str, *, mention_user_ids: Iterable[str] = (), actions: Sequence[Action] = ()
+) -> dict[str, Any]:
     """An ``m.replace`` edit of the bot's own message `event_id` with new Markdown."""
-    new = message_content(markdown, mention_user_ids=mention_user_ids)
+    new = message_content(markdown, mention_user_ids=mention_user_ids, actions=actions)
     new = fit(new, CONTENT_BUDGET - EDIT_FALLBACK_CHARS * 4 - 512)
     fallback = new["body"][:EDIT_FALLBACK_CHARS]
     return {

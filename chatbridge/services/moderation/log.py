@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from chatbridge.model import PlatformName
+from chatbridge.model import ModerationObserved, PlatformName
 from chatbridge.services import directory
 from chatbridge.store.tables import Identity, Member, ModCase, ModLogEntry, ModNote
 
@@ -200,3 +200,25 @@ def record_platform_action(
             select(ModLogEntry).where(ModLogEntry.platform_event_id == platform_event_id)
         ).one()
     return entry
+
+
+def observed(session: Session, event: ModerationObserved) -> ModLogEntry:
+    """The ingest hook for a mute or unmute a moderator made by hand on the platform."""
+    detail: dict[str, Any] = {}
+    if event.until is not None:
+        detail["until"] = event.until.isoformat()
+    if event.reason:
+        detail["reason"] = event.reason[:500]
+    if event.where is not None:
+        detail["room_id"] = event.where
+    return record_platform_action(
+        session,
+        platform=event.room.platform,
+        community_platform_id=event.room.community_id,
+        platform_event_id=f"{event.room.platform.value}:{event.event_id}",
+        action=event.action,
+        subject_user_id=event.subject_user_id,
+        actor_user_id=event.actor_user_id,
+        at=event.at,
+        detail=detail,
+    )

@@ -78,5 +78,6 @@ class Policy:
         """Render `templates/moderation/<template>.md.j2` with the helpers every one of them uses."""
         values.setdefault("when", self.when)
         values.setdefault("seconds", lambda n: self.span(timedelta(seconds=int(n))))
+        values.setdefault("moment", lambda iso: self.when(datetime.fromisoformat(str(iso))))
         values.setdefault("label", lambda category: CATEGORY_LABELS.get(category, category))
         return self.renderer.render(f"moderation/{template}.md.j2", **values)

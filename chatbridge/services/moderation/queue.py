@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 
 from chatbridge.errors import CommandError, NotFound
 from chatbridge.forum.text import excerpt
-from chatbridge.model import Action, MessageRef, OutgoingMessage, PlatformName
+from chatbridge.model import ASK_OPTION, Action, MessageRef, OutgoingMessage, PlatformName
 from chatbridge.services.moderation import log
 from chatbridge.services.moderation.notices import queue_room
 from chatbridge.services.moderation.policy import Policy
@@ -220,19 +220,32 @@ def render_card(
         when=policy.when,
         closed=case.status not in OPEN,
     )
-    actions = () if case.status not in OPEN else card_buttons(case)
+    actions = () if case.status not in OPEN else card_buttons(case, has_message=target is not None)
     return OutgoingMessage(text, title=f"Case #{case.id}", actions=actions)
 
 
-def card_buttons(case: ModCase) -> tuple[Action, ...]:
-    """Buttons for the actions a press can finish alone; the others need words (an outcome, a
-    duration) and stay commands (`case resolve #12 ...`)."""
+def card_buttons(case: ModCase, *, has_message: bool = True) -> tuple[Action, ...]:
+    """A button per action on the case. Those that need words (an outcome, a duration, points)
+    ask for them first (`ASK_OPTION`: a modal on Discord); every one runs the same `case ...`
+    command a moderator can type, so the handler checks privilege and state again."""
     case_ref = {"case": f"#{case.id}"}
-    return (
+
+    def asking(*names: str) -> dict[str, str]:
+        return {**case_ref, ASK_OPTION: ",".join(names)}
+
+    buttons = [
         Action("Claim", ("case", "claim"), case_ref, "primary"),
+        Action("Resolve", ("case", "resolve"), asking("outcome"), "success"),
         Action("Dismiss", ("case", "dismiss"), case_ref, "secondary"),
-        Action("Delete message", ("case", "delete"), case_ref, "danger"),
-    )
+    ]
+    if case.subject_member_id is not None:
+        buttons += [
+            Action("Mute author", ("case", "mute"), asking("duration", "reason"), "danger"),
+            Action("Warn author", ("case", "warn"), asking("points", "reason"), "secondary"),
+        ]
+    if has_message:
+        buttons.append(Action("Delete message", ("case", "delete"), case_ref, "danger"))
+    return tuple(buttons)
 
 
 def message_detail(ref: MessageRef) -> dict[str, Any]:
