@@ -24,7 +24,7 @@ from chatbridge.model import (
     Privilege,
 )
 from chatbridge.platform import EventSink, Platform
-from chatbridge.registry import CommandSpec, ParsedCommand, UsageError, convert_options
+from chatbridge.registry import CommandSpec, ParsedCommand, Syntax, UsageError, convert_options, syntax_for
 from chatbridge.services import directory
 from chatbridge.services.ingest import Notice, first_delivery
 
@@ -103,7 +103,7 @@ class Dispatcher:
         try:
             parsed = self._parse(event)
         except UsageError as error:
-            await self._answer(event, platform, _usage_reply(error, self.core.registry.prefixes[0]))
+            await self._answer(event, platform, self._usage_reply(error, event))
             return
         notices: list[Notice] = []
         reply = await self._execute(event, parsed, platform, notices)
@@ -133,9 +133,8 @@ class Dispatcher:
                 ctx = self._context(session, event, spec, platform)
                 if ctx.privilege < spec.privilege:
                     session.commit()
-                    return _error_reply(
-                        f"`{prefix}{spec.name}` is for {spec.privilege.name.lower()}s.",
-                    )
+                    named = self.core.registry.invocation(spec, _syntax(event), full=False)
+                    return _error_reply(f"`{named}` is for {spec.privilege.name.lower()}s.")
                 if spec.needs_target_message and event.target is None:
                     session.commit()
                     return _error_reply(f"Use `{prefix}{spec.name}` as a reply to the message you mean.")
@@ -150,7 +149,7 @@ class Dispatcher:
                 session.rollback()
                 self._record_delivery(event)
                 error.spec = error.spec or spec
-                return _usage_reply(error, self.core.registry.prefixes[0])
+                return self._usage_reply(error, event)
             except Exception:
                 session.rollback()
                 log.exception("command %r failed", spec.name)
@@ -158,6 +157,12 @@ class Dispatcher:
         if isinstance(reply, str):
             return OutgoingMessage(reply, ephemeral=spec.ephemeral)
         return reply if isinstance(reply, OutgoingMessage) else None
+
+    def _usage_reply(self, error: UsageError, event: CommandInvoked) -> OutgoingMessage:
+        if error.spec is None:
+            return _error_reply(error.message)
+        usage = self.core.registry.invocation(error.spec, _syntax(event))
+        return _error_reply(f"{error.message}\nUsage: `{usage}`")
 
     def _record_delivery(self, event: CommandInvoked) -> None:
         """A refused command is still answered only once if the platform delivers it again."""
@@ -196,10 +201,9 @@ def _error_reply(message: str) -> OutgoingMessage:
     return OutgoingMessage(markdown=message, ephemeral=True)
 
 
-def _usage_reply(error: UsageError, prefix: str) -> OutgoingMessage:
-    if error.spec is None:
-        return _error_reply(error.message)
-    return _error_reply(f"{error.message}\nUsage: `{error.spec.usage(prefix)}`")
+def _syntax(event: CommandInvoked) -> Syntax:
+    """Answer in the syntax the member used: typed text, or a slash command, menu or button."""
+    return "typed" if event.raw is not None else syntax_for(event.room.platform)
 
 
 __all__ = ["APOLOGY", "Dispatcher", "Privilege"]

@@ -189,6 +189,19 @@ async def test_a_usage_problem_is_answered_privately(
         assert "Name a thread" in said["data"]["content"]
 
 
+async def test_a_moderator_command_is_refused_in_slash_syntax(
+    discord_py_on_double: DiscordDouble, community: Community, tmp_path: Path
+) -> None:
+    double = discord_py_on_double
+    async with discord_forum(double, sqlite_url(tmp_path)):
+        asked = await double.run_slash_command(
+            "thread", opt.subcommand("lock"), user_id=community.alice, channel_id=community.general
+        )
+        said = await answer(double, asked)
+        assert said["data"]["flags"] & EPHEMERAL
+        assert said["data"]["content"] == "`/thread lock` is for moderators."
+
+
 async def test_slow_work_is_deferred_then_the_placeholder_becomes_the_answer(
     discord_py_on_double: DiscordDouble, community: Community, tmp_path: Path
 ) -> None:
