@@ -52,9 +52,9 @@ from chatbridge.services.digest.render import (
 )
 from chatbridge.services.digest.sandbox import TemplateProblem
 from chatbridge.services.digest.schedule import Period, WeeklySlot
-from chatbridge.services.moderation.notices import identities, platform_community_id, queue_room
+from chatbridge.services.moderation.notices import enqueue_dm, queue_room
 from chatbridge.services.moderation.policy import Policy
-from chatbridge.services.outbox import Executor, enqueue, execute_send, message_payload, send_payload
+from chatbridge.services.outbox import Executor, enqueue, execute_send, send_payload
 from chatbridge.store.tables import (
     Community,
     CommunityBinding,
@@ -217,26 +217,10 @@ def tell_admins(
             )
             return f"room {found.room_id}"
     member = session.get(Member, schedule.created_by_member_id) if schedule.created_by_member_id else None
-    for identity in identities(session, member, room.platform) if member is not None else []:
-        platform = PlatformName(identity.platform)
-        community_platform_id = platform_community_id(session, schedule.community_id, platform)
-        if community_platform_id is None:
-            continue
-        enqueue(
-            session,
-            platform=platform,
-            kind="dm",
-            payload={
-                "community_id": community_platform_id,
-                "user_id": identity.platform_user_id,
-                "message": message_payload(message),
-            },
-            dedupe_key=dedupe_key,
-            now=now,
-            community_id=schedule.community_id,
-        )
-        return f"direct message to member {identity.member_id}"
-    return None
+    if member is None:
+        return None
+    written = enqueue_dm(session, member, message, dedupe_key=dedupe_key, now=now, prefer=room.platform)
+    return f"direct message to member {written.member_id}" if written is not None else None
 
 
 async def execute_digest(platform: Platform, payload: Mapping[str, Any], key: str) -> Mapping[str, Any]:

@@ -49,12 +49,29 @@ def dm(
     **values: object,
 ) -> bool:
     """Queue a direct message to a member on one of their platforms; False if they have none."""
+    message = OutgoingMessage(policy.render(template, member=member, **values))
+    if enqueue_dm(session, member, message, dedupe_key=dedupe_key, now=now, prefer=prefer) is None:
+        log.warning("member %s has no platform account to write to", member.id)
+        return False
+    return True
+
+
+def enqueue_dm(
+    session: Session,
+    member: Member,
+    message: OutgoingMessage,
+    *,
+    dedupe_key: str,
+    now: datetime,
+    prefer: PlatformName | None = None,
+) -> Identity | None:
+    """Queue `message` as a direct message on the first of the member's platforms the community
+    is on (`prefer` first); the identity written to, or None when there is none."""
     for identity in identities(session, member, prefer):
         platform = PlatformName(identity.platform)
         community_platform_id = platform_community_id(session, member.community_id, platform)
         if community_platform_id is None:
             continue
-        message = OutgoingMessage(policy.render(template, member=member, **values))
         enqueue(
             session,
             platform=platform,
@@ -68,9 +85,8 @@ def dm(
             now=now,
             community_id=member.community_id,
         )
-        return True
-    log.warning("member %s has no platform account to write to", member.id)
-    return False
+        return identity
+    return None
 
 
 def queue_room(
