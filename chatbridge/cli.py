@@ -67,7 +67,11 @@ def _parser() -> argparse.ArgumentParser:
     digest = commands.add_parser(
         "digest", help="print a community's weekly digest from the store (no platform needed)"
     )
-    digest.add_argument("--community", required=True, help="the community's name in the store")
+    digest.add_argument(
+        "--community",
+        required=True,
+        help="the community's name, or its guild or space: discord:<guild id>, matrix:<space id>",
+    )
     digest.add_argument("--week", help="an ISO week such as 2025-W29 (default: last week)")
     digest.add_argument("--format", choices=("markdown", "html"), default="markdown", help="output")
     digest.add_argument("--template", help="an admin's template file in digest.templates_dir, to try it")

@@ -158,6 +158,9 @@ class RoomSeen(ChatEvent):
     """
 
     private: bool = False
+    community_name: str | None = None
+    """The guild's or space's display name, where the adapter knows it: the community is named
+    after it (members read it in digests), and a rename on the platform renames the community."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -56,6 +56,8 @@ class MemoryPlatform:
     """A chat held in memory, with sub-forums as rooms and threads as message ids."""
 
     community_id: str = "console"
+    community_name: str | None = "console"
+    """What the community is called, as a guild's or a space's name is on the real platforms."""
     subforums: tuple[str, ...] = DEFAULT_SUBFORUMS
     start_time: datetime = datetime(2025, 7, 16, 9, 0, tzinfo=UTC)
     name: PlatformName = PlatformName.MEMORY
@@ -82,7 +84,14 @@ class MemoryPlatform:
     async def start(self, sink: EventSink) -> None:
         self._sink = sink
         for name in self.subforums:
-            await sink(RoomSeen(event_id=f"room:{_slug(name)}", at=self.now(), room=self.room(name)))
+            await sink(
+                RoomSeen(
+                    event_id=f"room:{_slug(name)}",
+                    at=self.now(),
+                    room=self.room(name),
+                    community_name=self.community_name,
+                )
+            )
         self.started.set()
 
     async def stop(self) -> None:

@@ -20,6 +20,9 @@ from chatbridge.store.tables import Community, CommunityBinding, Identity, Membe
 
 SUBFORUM_KIND = {PlatformName.DISCORD: "text", PlatformName.MATRIX: "room", PlatformName.MEMORY: "memory"}
 _MENTION = re.compile(r"^<@!?(\d+)>$")
+_NUMBERED = re.compile(r" \(\d+\)$")
+NAME_LENGTH = 200
+"""Characters in `Community.name` (the column's limit)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,15 +34,22 @@ class Place:
 def resolve_community(
     session: Session, platform: PlatformName, platform_id: str, name: str | None = None
 ) -> Community:
-    """The community bound to a guild or space, created (with its binding) on first sight."""
+    """The community bound to a guild or space, created (with its binding) on first sight.
+
+    `name` is the guild's or space's display name when the caller knows it (a room announcement):
+    a new community takes it, and a known one follows it (see `_follow_name`).
+    """
+    name = _clean_name(name)
     known = session.exec(
         select(Community)
         .join(CommunityBinding, col(CommunityBinding.community_id) == col(Community.id))
         .where(CommunityBinding.platform == platform.value, CommunityBinding.platform_id == platform_id)
     ).first()
     if known is not None:  # one query: every command and event starts here
+        if name is not None and known.name != name:
+            _follow_name(session, known, name)
         return known
-    community = Community(name=_unique_name(session, name or f"{platform.value}:{platform_id}"))
+    community = Community(name=_unique_name(session, name or placeholder_name(platform, platform_id)))
     session.add(community)
     session.flush()
     assert community.id is not None
@@ -48,17 +58,62 @@ def resolve_community(
     return community
 
 
-def _unique_name(session: Session, name: str) -> str:
+def placeholder_name(platform: PlatformName | str, platform_id: str) -> str:
+    """What a community is called until its platform tells its real name (`discord:<guild id>`)."""
+    return f"{PlatformName(platform).value}:{platform_id}"
+
+
+def _clean_name(name: str | None) -> str | None:
+    cleaned = " ".join(name.split()) if name else ""
+    return cleaned or None
+
+
+def _follow_name(session: Session, community: Community, name: str) -> None:
+    """Rename a community after its guild or space, unless another platform named it.
+
+    A community bound to one guild or space follows that platform's name. One bound to several
+    (Discord and Matrix) keeps the name it has once it is a real one, so two platforms with
+    different names for the same forum cannot rename it back and forth at every start-up.
+    """
+    bindings = session.exec(
+        select(CommunityBinding.platform, CommunityBinding.platform_id).where(
+            CommunityBinding.community_id == community.id
+        )
+    ).all()
+    placeholders = {placeholder_name(platform, platform_id) for platform, platform_id in bindings}
+    if len(bindings) > 1 and _base_name(community.name) not in placeholders:
+        return
+    if _base_name(community.name) == name and _taken(session, name, community.id):
+        return  # already "Med Students (2)" because another community is "Med Students"
+    community.name = _unique_name(session, name, community.id)
+    session.flush()
+
+
+def _base_name(name: str) -> str:
+    """A name without the " (n)" `_unique_name` added to it."""
+    return _NUMBERED.sub("", name)
+
+
+def _taken(session: Session, name: str, by_other_than: int | None) -> bool:
+    query = select(Community.id).where(Community.name == name)
+    if by_other_than is not None:
+        query = query.where(Community.id != by_other_than)
+    return session.exec(query).first() is not None
+
+
+def _unique_name(session: Session, name: str, community_id: int | None = None) -> str:
+    """`name`, or "name (2)", "name (3)"... when another community already has it."""
+    name = name[: NAME_LENGTH - 8]  # room for the " (n)" suffix in the column
     candidate, n = name, 1
-    while session.exec(select(Community.id).where(Community.name == candidate)).first() is not None:
+    while _taken(session, candidate, community_id):
         n += 1
         candidate = f"{name} ({n})"
     return candidate
 
 
-def resolve_place(session: Session, room: Room, now: datetime) -> Place:
+def resolve_place(session: Session, room: Room, now: datetime, community_name: str | None = None) -> Place:
     """The community and sub-forum of a room; a room the bot has not seen becomes a sub-forum."""
-    community = resolve_community(session, room.platform, room.community_id)
+    community = resolve_community(session, room.platform, room.community_id, community_name)
     subforum = session.exec(
         select(SubForum).where(
             SubForum.platform == room.platform.value, SubForum.platform_room_id == room.room_id
@@ -82,9 +137,12 @@ def resolve_place(session: Session, room: Room, now: datetime) -> Place:
     return Place(community, subforum)
 
 
-def announce_room(session: Session, room: Room, *, private: bool, at: datetime) -> SubForum:
-    """Make sure a room is a sub-forum, following its current name and privacy."""
-    place = resolve_place(session, room, at)
+def announce_room(
+    session: Session, room: Room, *, private: bool, at: datetime, community_name: str | None = None
+) -> SubForum:
+    """Make sure a room is a sub-forum, following its current name and privacy, and its community
+    the guild's or space's name (`community_name`, where the platform gave it)."""
+    place = resolve_place(session, room, at, community_name)
     assert place.subforum is not None
     if room.name and place.subforum.name != room.name:
         place.subforum.name = room.name

@@ -80,7 +80,9 @@ class IngestRules:
 def apply_event(session: Session, event: ChatEvent, rules: IngestRules, now: datetime) -> list[Notice]:
     """Apply one event to the store; returns what the bot should say about it."""
     if isinstance(event, RoomSeen):
-        directory.announce_room(session, event.room, private=event.private, at=event.at)
+        directory.announce_room(
+            session, event.room, private=event.private, at=event.at, community_name=event.community_name
+        )
         return []
     if isinstance(event, CursorMoved):
         _move_cursor(session, event)

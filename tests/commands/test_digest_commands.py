@@ -185,6 +185,7 @@ async def test_digest_now_posts_once_through_the_outbox(forum: Bot) -> None:
     assert answer == "Posting the digest of the last seven days in General Discussion now."
     [digest] = await forum.digests()
     assert digest.room.room_id == "general-discussion" and digest.ephemeral_for is None
+    assert digest.text.startswith("## 📰 console: the week in review\n"), "the community's name"
     assert "Jul 9, 2025 – Jul 16, 2025" in digest.text and "Night shifts" in digest.text
     assert digest.mentions == ()
     await forum.outbox_done()  # the post is in the chat; now the outbox has recorded it too

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from chatbridge.adapters.memory import MemoryPlatform
 from chatbridge.cli import main
 from support.forum import running_forum
 
@@ -32,9 +33,9 @@ async def week(tmp_path: Path) -> None:
 
 
 async def test_markdown_for_an_iso_week(week: None, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["digest", "--community", "memory:console", "--week", "2025-W29"]) == 0
+    assert main(["digest", "--community", "console", "--week", "2025-W29"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("## 📰 memory\\:console: the week in review\nJul 14, 2025 – Jul 20, 2025\n")
+    assert out.startswith("## 📰 console: the week in review\nJul 14, 2025 – Jul 20, 2025\n")
     assert "1. **#1 \\</p\\>\\<script\\>alert(1)\\</script\\> @\u200beveryone** in General Discussion" in out
     assert "[Open]" not in out, "no platform, no links"
 
@@ -42,9 +43,37 @@ async def test_markdown_for_an_iso_week(week: None, capsys: pytest.CaptureFixtur
 async def test_html_as_matrix_gets_it(week: None, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["digest", "--community", "MEMORY:CONSOLE", "--week", "2025-w29", "--format", "html"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("<h2>📰 memory:console: the week in review</h2>")
+    assert out.startswith("<h2>📰 console: the week in review</h2>")
     assert "<strong>#1 &lt;/p&gt;&lt;script&gt;alert(1)&lt;/script&gt; @\u200beveryone</strong>" in out
     assert "<script" not in out
+
+
+async def test_the_community_is_named_as_members_know_it_or_by_its_platform_id(
+    week: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for community in ("console", "Console", "memory:console"):
+        assert main(["digest", "--community", community, "--week", "2025-W29"]) == 0
+        assert capsys.readouterr().out.startswith("## 📰 console: the week in review\n")
+
+
+async def test_a_hostile_community_name_is_escaped_in_the_heading(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Guild and space names are chosen by members: "@everyone" must not ping, HTML must not render."""
+    chat = MemoryPlatform(community_name="@everyone <b>Night</b> Owls")
+    async with running_forum(f"sqlite:///{tmp_path / 'store.db'}", chat=chat):
+        await chat.say('!thread new "Nights" Tips?', as_="alice")
+    assert main(["digest", "--community", "memory:console", "--week", "2025-W29"]) == 0
+    heading = capsys.readouterr().out.splitlines()[0]
+    assert heading == "## 📰 @\u200beveryone \\<b\\>Night\\</b\\> Owls: the week in review"
+    assert (
+        main(
+            ["digest", "--community", "@everyone <b>Night</b> Owls", "--week", "2025-W29", "--format", "html"]
+        )
+        == 0
+    )
+    heading = capsys.readouterr().out.splitlines()[0]
+    assert heading == "<h2>📰 @\u200beveryone &lt;b&gt;Night&lt;/b&gt; Owls: the week in review</h2>"
 
 
 async def test_an_empty_week_is_a_quiet_digest(week: None, capsys: pytest.CaptureFixture[str]) -> None:
@@ -60,7 +89,7 @@ async def test_an_empty_week_is_a_quiet_digest(week: None, capsys: pytest.Captur
         (
             ["--community", "Cardiology"],
             "chatbridge: --community: no community called 'Cardiology' in the store "
-            "(communities: 'memory:console')\n",
+            "(communities: 'console' (memory:console))\n",
         ),
     ],
 )
@@ -96,7 +125,7 @@ async def test_an_admin_tries_a_template(
     monkeypatch.setenv("CHATBRIDGE_DIGEST__TEMPLATES_DIR", str(templates))
     argv = ["digest", "--community", "memory:console", "--week", "2025-W29", "--template"]
     assert main([*argv, "short.md.j2"]) == 0
-    assert capsys.readouterr().out == "memory\\:console: 2 replies\n"
+    assert capsys.readouterr().out == "console: 2 replies\n"
     assert main([*argv, "broken.md.j2"]) == 2
     captured = capsys.readouterr()
     assert "the week in review" in captured.out

@@ -16,6 +16,7 @@ from chatbridge.adapters.matrix.rooms import (
     Levels,
     NeedPower,
     RoomState,
+    community_name,
     muted_power_levels,
     plan_communities,
     restored_power_levels,
@@ -533,6 +534,20 @@ def test_configured_plain_rooms_form_one_community_named_after_the_bot() -> None
     rooms = {"!a": _room("!a"), "!b": _room("!b")}
     plan = plan_communities(rooms, ["!b", "!a"], bot_user_id=BOT)
     assert plan.order == ("!b", "!a") and set(plan.communities.values()) == {f"rooms@{BOT}"}
+
+
+def test_a_community_is_called_by_its_spaces_name_else_its_alias() -> None:
+    spaces = {room_id: RoomState(room_id, room_type="m.space") for room_id in ("!named", "!aliased", "!bare")}
+    spaces["!named"].apply({"type": "m.room.name", "state_key": "", "content": {"name": "Medical Forum"}})
+    spaces["!aliased"].apply(
+        {"type": "m.room.canonical_alias", "state_key": "", "content": {"alias": "#meds:hs"}}
+    )
+    rooms = {**spaces, "!a": _room("!a")}
+    assert community_name(rooms, "!named") == "Medical Forum"
+    assert community_name(rooms, "!aliased") == "#meds:hs"
+    assert community_name(rooms, "!bare") is None, "the store keeps the name it has"
+    assert community_name(rooms, "!a") is None, "a plain room is no space"
+    assert community_name(rooms, f"rooms@{BOT}") is None, "configured plain rooms have no space"
 
 
 # --- mutes -----------------------------------------------------------------------------------------

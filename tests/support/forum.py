@@ -29,8 +29,11 @@ class Forum:
 
 
 @asynccontextmanager
-async def running_forum(database_url: str, **settings: object) -> AsyncIterator[Forum]:
-    chat = MemoryPlatform()
+async def running_forum(
+    database_url: str, *, chat: MemoryPlatform | None = None, **settings: object
+) -> AsyncIterator[Forum]:
+    """`chat` is the in-memory platform to run (one named otherwise, say); a default one if None."""
+    chat = chat or MemoryPlatform()
     core = Core.build(Settings(database_url=database_url, **settings), clock=chat.now)  # type: ignore[arg-type]
     try:
         async with Application(core, [chat]).running():

@@ -115,6 +115,10 @@ class BridgeClient(discord.Client):
     async def on_guild_join(self, guild: discord.Guild) -> None:
         self.bridge.guild_available(guild)
 
+    async def on_guild_update(self, before: discord.Guild, after: discord.Guild) -> None:
+        if before.name != after.name:
+            self.bridge.guild_renamed(after)
+
     async def on_guild_channel_create(self, channel: discord.abc.GuildChannel) -> None:
         self.bridge.channel_seen(channel)
 
@@ -397,15 +401,20 @@ class DiscordPlatform:
         at = self.core.clock()
 
         async def rooms() -> list[ChatEvent]:
-            return [
-                translate.room_seen(channel, at)
-                for channel in guild.channels
-                if isinstance(channel, discord.TextChannel | discord.ForumChannel)
-            ]
+            return list(translate.rooms_seen(guild, at))
 
         self._enqueue(rooms)
         if not self._closing and self._gate is not None:
             self._catchup.spawn(self._backfill(guild, at), name=f"guild {guild.id}")
+
+    def guild_renamed(self, guild: discord.Guild) -> None:
+        """GUILD_UPDATE with a new name: announce the sub-forums again, with the guild's new name."""
+        at = self.core.clock()
+
+        async def rooms() -> list[ChatEvent]:
+            return list(translate.rooms_seen(guild, at))
+
+        self._enqueue(rooms)
 
     def channel_seen(self, channel: discord.abc.GuildChannel) -> None:
         if isinstance(channel, discord.TextChannel | discord.ForumChannel):

@@ -133,7 +133,23 @@ def is_private(channel: discord.abc.GuildChannel) -> bool:
 
 def room_seen(channel: discord.TextChannel | discord.ForumChannel, at: datetime) -> RoomSeen:
     place = Place(guild_id=channel.guild.id, channel_id=channel.id, name=channel.name)
-    return RoomSeen(event_id=f"room:{channel.id}", at=at, room=place.room, private=is_private(channel))
+    return RoomSeen(
+        event_id=f"room:{channel.id}",
+        at=at,
+        room=place.room,
+        private=is_private(channel),
+        community_name=channel.guild.name or None,
+    )
+
+
+def rooms_seen(guild: discord.Guild, at: datetime) -> list[RoomSeen]:
+    """Every sub-forum of a guild, each carrying the guild's name: announced when the guild becomes
+    available and again when it is renamed (GUILD_UPDATE), so the community follows the name."""
+    return [
+        room_seen(channel, at)
+        for channel in guild.channels
+        if isinstance(channel, discord.TextChannel | discord.ForumChannel)
+    ]
 
 
 # ---------------------------------------------------------------------------------------- people

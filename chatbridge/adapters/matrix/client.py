@@ -55,6 +55,7 @@ from chatbridge.adapters.matrix.rooms import (
     NeedPower,
     RoomState,
     check_power_to_restore,
+    community_name,
     muted_power_levels,
     plan_communities,
     restored_power_levels,
@@ -210,7 +211,7 @@ class MatrixPlatform:
         self._communities: Mapping[str, str] = {}
         self._wanted: tuple[str, ...] = ()
         self._order: tuple[str, ...] = ()
-        self._announced: dict[str, tuple[str, str, bool]] = {}
+        self._announced: dict[str, tuple[str, str, bool, str | None]] = {}
         self._join_attempted: set[str] = set()
         self._invites_handled: set[str] = set()
         self._since: str | None = None
@@ -522,18 +523,28 @@ class MatrixPlatform:
             condition.notify_all()
 
     def _announcements(self, order: Sequence[str]) -> list[ChatEvent]:
-        """RoomSeen for each sub-forum first seen, renamed, moved or made (non-)private."""
+        """RoomSeen for each sub-forum first seen, renamed, moved or made (non-)private, or whose
+        space was renamed (each carries the space's name, which the community follows)."""
         out: list[ChatEvent] = []
         now = self._clock()
         for room_id in order:
             state = self._rooms[room_id]
             community = self._communities[room_id]
-            key = (community, state.label, state.private)
+            named = community_name(self._rooms, community)
+            key = (community, state.label, state.private, named)
             if self._announced.get(room_id) == key:
                 continue
             self._announced[room_id] = key
             room = Room(PlatformName.MATRIX, community, room_id, state.label)
-            out.append(RoomSeen(event_id=f"room:{room_id}", at=now, room=room, private=state.private))
+            out.append(
+                RoomSeen(
+                    event_id=f"room:{room_id}",
+                    at=now,
+                    room=room,
+                    private=state.private,
+                    community_name=named,
+                )
+            )
         return out
 
     def _gap_matters(self, timeline: Sequence[dict[str, Any]], since: str | None) -> bool:

@@ -311,6 +311,15 @@ def plan_communities(
     return CommunityPlan(communities, tuple(wanted), tuple(order))
 
 
+def community_name(rooms: Mapping[str, RoomState], community_id: str) -> str | None:
+    """What members call a community: its space's name (else its alias), None when it is not a
+    space (configured plain rooms) or the space has neither, so the store keeps the name it has."""
+    space = rooms.get(community_id)
+    if space is None or not space.is_space:
+        return None
+    return space.name or space.canonical_alias
+
+
 # -- mutes ---------------------------------------------------------------------------------------
 
 

@@ -17,12 +17,13 @@ from sqlmodel import Session, col, func, select
 
 from chatbridge.config import Settings
 from chatbridge.forum.ranks import TrophyConfigError, load_trophy_config
+from chatbridge.model import PlatformName
 from chatbridge.render.markdown import to_matrix
 from chatbridge.services.digest.runner import compose, trophy_titles
 from chatbridge.services.digest.sandbox import TemplateProblem
 from chatbridge.services.digest.schedule import ScheduleError, iso_week_period
 from chatbridge.store.engine import make_engine, redact_url
-from chatbridge.store.tables import Community
+from chatbridge.store.tables import Community, CommunityBinding
 
 __all__ = ["OfflineDigest", "OfflineError", "last_week", "offline_digest"]
 
@@ -85,14 +86,55 @@ def offline_digest(
     return OfflineDigest(text, rendered.problem)
 
 
-def _community(session: Session, name: str) -> Community:
-    found = session.exec(select(Community).where(Community.name == name)).first()
+def _community(session: Session, wanted: str) -> Community:
+    """The community called `wanted` (its name, any case) or bound to it (`discord:<guild id>`,
+    `matrix:<space id>`: the id form works before a platform has told the community's name)."""
+    text = wanted.strip()
+    found = session.exec(select(Community).where(Community.name == text)).first()
     if found is None:
-        found = session.exec(
-            select(Community).where(func.lower(Community.name) == name.strip().lower())
-        ).first()
+        found = _bound_to(session, text)
+    if found is None:
+        found = session.exec(select(Community).where(func.lower(Community.name) == text.lower())).first()
     if found is not None:
         return found
-    names = session.exec(select(Community.name).order_by(col(Community.name)).limit(20)).all()
-    known = ", ".join(repr(n) for n in names) if names else "none yet"
-    raise OfflineError(f"--community: no community called {name!r} in the store (communities: {known})")
+    raise OfflineError(
+        f"--community: no community called {wanted!r} in the store "
+        f"(communities: {_known_communities(session)})"
+    )
+
+
+def _bound_to(session: Session, text: str) -> Community | None:
+    platform, _, platform_id = text.partition(":")
+    if platform.lower() not in {p.value for p in PlatformName} or not platform_id:
+        return None
+    query = select(Community).join(CommunityBinding, col(CommunityBinding.community_id) == col(Community.id))
+    exact = query.where(
+        CommunityBinding.platform == platform.lower(), CommunityBinding.platform_id == platform_id
+    )
+    return (
+        session.exec(exact).first()
+        or session.exec(
+            query.where(
+                CommunityBinding.platform == platform.lower(),
+                func.lower(CommunityBinding.platform_id) == platform_id.lower(),
+            )
+        ).first()
+    )
+
+
+def _known_communities(session: Session, limit: int = 20) -> str:
+    """Each community in both forms `--community` takes: 'Cardiology Commons' (discord:1234)."""
+    communities = session.exec(select(Community).order_by(col(Community.name)).limit(limit)).all()
+    if not communities:
+        return "none yet"
+    bindings: dict[int | None, list[str]] = {}
+    for binding in session.exec(
+        select(CommunityBinding)
+        .where(col(CommunityBinding.community_id).in_([c.id for c in communities]))
+        .order_by(col(CommunityBinding.platform), col(CommunityBinding.platform_id))
+    ).all():
+        bindings.setdefault(binding.community_id, []).append(f"{binding.platform}:{binding.platform_id}")
+    return ", ".join(
+        f"{c.name!r} ({', '.join(bindings[c.id])})" if bindings.get(c.id) else repr(c.name)
+        for c in communities
+    )

@@ -150,6 +150,52 @@ class UserActions:
             ),
         )
 
+    async def clear_reactions(
+        self, channel_id: int, message_id: int, emoji: str | None = None, *, dispatch: bool = True
+    ) -> None:
+        """A moderator removes every reaction from a message, or every reaction with ``emoji``.
+
+        Discord sends one event without user ids: MESSAGE_REACTION_REMOVE_ALL or _REMOVE_EMOJI.
+        """
+        self.world.message(channel_id, message_id)
+        guild = self.world.guild_of(channel_id)
+        guild_id = guild.id if guild else None
+        if emoji is None:
+            self.world.reactions.pop((channel_id, message_id), None)
+            if dispatch:
+                await self.dispatch(
+                    "MESSAGE_REACTION_REMOVE_ALL",
+                    events.message_reaction_remove_all(
+                        channel_id=channel_id, message_id=message_id, guild_id=guild_id
+                    ),
+                )
+            return
+        emoji_payload = payloads.emoji_from_key(emoji)
+        self.world.reactions.get((channel_id, message_id), {}).pop(payloads.emoji_key(emoji_payload), None)
+        if dispatch:
+            await self.dispatch(
+                "MESSAGE_REACTION_REMOVE_EMOJI",
+                events.message_reaction_remove_emoji(
+                    channel_id=channel_id,
+                    message_id=message_id,
+                    emoji_payload=emoji_payload,
+                    guild_id=guild_id,
+                ),
+            )
+
+    async def delete_messages_in_bulk(
+        self, channel_id: int, message_ids: Sequence[int], *, dispatch: bool = True
+    ) -> None:
+        """A moderator (or a moderation bot) bulk-deletes messages: one MESSAGE_DELETE_BULK."""
+        for message_id in message_ids:
+            self.world.delete_message(channel_id, message_id)
+        guild = self.world.guild_of(channel_id)
+        if dispatch:
+            await self.dispatch(
+                "MESSAGE_DELETE_BULK",
+                events.message_delete_bulk(message_ids, channel_id, guild.id if guild else None),
+            )
+
     # -- threads & forum posts -------------------------------------------------------------
 
     async def create_forum_post(
@@ -201,6 +247,25 @@ class UserActions:
                 "THREAD_CREATE", events.thread_create(guild.thread_payload(thread_id), newly_created=True)
             )
         return thread_id
+
+    async def archive_thread(self, thread_id: int, *, dispatch: bool = True) -> None:
+        """The thread goes quiet and Discord archives it (it leaves the guild's active threads)."""
+        guild = self._guild_for(thread_id)
+        metadata = guild.threads[thread_id]["thread_metadata"]
+        metadata["archived"] = True
+        metadata["archive_timestamp"] = payloads.iso(payloads.now())
+        if dispatch:
+            await self.dispatch("THREAD_UPDATE", events.thread_update(guild.thread_payload(thread_id)))
+
+    # -- the guild -------------------------------------------------------------------------
+
+    async def rename_guild(self, guild_id: int, name: str, *, dispatch: bool = True) -> None:
+        """An admin renames the server (Server Settings > Overview): GUILD_UPDATE."""
+        guild = self.world.guild(guild_id)
+        guild.name = name
+        guild.data["name"] = name
+        if dispatch:
+            await self.dispatch("GUILD_UPDATE", events.guild_update(guild.guild_payload()))
 
     # -- members & moderation --------------------------------------------------------------
 

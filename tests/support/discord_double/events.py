@@ -74,6 +74,12 @@ def guild_create(
     }
 
 
+# https://discord.com/developers/docs/topics/gateway-events#guild-update
+def guild_update(guild_payload: Mapping[str, Any]) -> JsonObject:
+    """The whole guild object (roles included: discord.py rebuilds its roles from it), no more."""
+    return dict(guild_payload)
+
+
 def _message_event(
     message_payload: Mapping[str, Any],
     *,
@@ -195,6 +201,16 @@ def message_reaction_remove(
         "burst": False,
         "type": 0,
     }
+    if guild_id is not None:
+        payload["guild_id"] = str(guild_id)
+    return payload
+
+
+# https://discord.com/developers/docs/events/gateway-events#message-reaction-remove-all
+def message_reaction_remove_all(
+    *, channel_id: int, message_id: int, guild_id: int | None = None
+) -> JsonObject:
+    payload: JsonObject = {"channel_id": str(channel_id), "message_id": str(message_id)}
     if guild_id is not None:
         payload["guild_id"] = str(guild_id)
     return payload
