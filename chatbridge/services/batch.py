@@ -75,7 +75,7 @@ MEMBER_COUNTERS = (
 def is_fast(event: ChatEvent) -> bool:
     """Events this path handles; everything else goes through `apply_event`."""
     if isinstance(event, MessagePosted):
-        return not event.actor.is_bot and (event.thread_id is not None or event.starts_thread)
+        return not event.actor.is_bot
     return isinstance(event, ReactionAdded | ReactionRemoved)
 
 
@@ -299,6 +299,8 @@ class _Run:
     def _needs_actor(self, event: MessagePosted | ReactionAdded | ReactionRemoved) -> bool:
         platform = event.room.platform
         if isinstance(event, MessagePosted):
+            if event.thread_id is None and not event.starts_thread:
+                return True  # chat outside threads counts for nothing, but its author is a member
             thread_key = (platform, event.thread_id or event.message_id)
             return thread_key in self.threads or thread_key in self.starting
         if isinstance(event, ReactionAdded) and event.actor.is_bot:

@@ -168,6 +168,12 @@ def _posted(session: Session, event: MessagePosted, rules: IngestRules) -> list[
     if event.starts_thread:
         return _start_thread(session, event, body, rules)
     found = directory.find_thread(session, event.room.platform, event.thread_id)
+    if event.thread_id is None:
+        # Chat outside any thread counts for nothing, but its author becomes a known member, so a
+        # moderator can name them (`mute @troll:server …`) and "Joined" is when they first spoke.
+        place = directory.resolve_place(session, event.room, event.at)
+        directory.resolve_member(session, place.community, event.actor, event.at)
+        return []
     if found is None or found.removed:
         return []
     thread = found

@@ -185,3 +185,14 @@ async def test_a_community_can_choose_not_to_message_muted_members(tmp_path: Pat
         await forum.settle()
         assert chat.mutes == {"mallory": START + timedelta(hours=1)}
         assert forum.dms("mallory") == ""
+
+
+async def test_someone_who_only_chatted_outside_threads_can_be_muted(forum: ModForum) -> None:
+    chat = forum.chat
+    await chat.say("you are not even a real doctor", as_="troll")  # in the channel, not a thread
+    reply = texts(await chat.say("!mute troll 1h harassment", as_="mo"))
+    assert "**troll** is muted until" in reply
+    await forum.settle()
+    assert "troll" in chat.mutes
+    profile = texts(await chat.say("!profile troll", as_="mo"))
+    assert "Messages: 0" in profile, "chat outside threads counts for nothing"
