@@ -18,9 +18,22 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, get_args, get_origin
 
-from chatbridge.model import Privilege
+from chatbridge.model import PlatformName, Privilege
 
 SPEC_ATTRIBUTE = "__chatbridge_command__"
+
+Syntax = Literal["typed", "slash"]
+"""How members invoke commands: typed text (`!thread new "Title" body`) or Discord's slash
+commands and context menus (`/thread new title:… body:…`, Apps → Like)."""
+SLASH_PLATFORMS = frozenset({PlatformName.DISCORD})
+SLASH_GROUP_ALIASES = ("show", "view", "info")
+"""Names tried, in order, for a declaration that is also a group (Discord cannot invoke a group)."""
+MAX_SLASH_DEPTH = 3
+
+
+def syntax_for(platform: PlatformName) -> Syntax:
+    """The command syntax a platform's members see in help and usage."""
+    return "slash" if platform in SLASH_PLATFORMS else "typed"
 
 
 class MemberRef(str):
@@ -65,11 +78,15 @@ class ParamSpec:
     min_value: int | None = None
     max_value: int | None = None
 
-    def usage(self) -> str:
+    def usage(self, syntax: Syntax = "typed") -> str:
+        """`<title>` / `[page]` when typed; `title:<title>` / `[page:<page>]` as a slash option."""
         label = "|".join(self.choices) if self.choices else self.name
-        if self.rest:
+        if self.rest and syntax == "typed":
             label += "…"
-        return f"<{label}>" if self.required else f"[{label}]"
+        shown = f"{self.name}:<{label}>" if syntax == "slash" else f"<{label}>"
+        if syntax == "slash":
+            return shown if self.required else f"[{shown}]"
+        return shown if self.required else f"[{label}]"
 
 
 Handler = Callable[..., Awaitable[Any]]
@@ -283,6 +300,42 @@ class Registry:
             if id(spec) not in seen:
                 seen.add(id(spec))
                 yield spec
+
+    def slash_names(self) -> dict[tuple[str, ...], tuple[str, ...]]:
+        """Each declaration's slash command words on Discord, by registry path.
+
+        Discord's nesting rules, which the Discord adapter's command tree follows: a declaration
+        that is also a group moves to a child called `show` (or `view`, `info`), paths longer
+        than three words and declarations that need a target message have no slash form.
+        """
+        eligible = [s for s in self if not s.needs_target_message and len(s.path) <= MAX_SLASH_DEPTH]
+        nodes = {s.path[:depth] for s in eligible for depth in range(1, len(s.path) + 1)}
+        out: dict[tuple[str, ...], tuple[str, ...]] = {}
+        for spec in eligible:
+            children = {n[-1] for n in nodes if len(n) == len(spec.path) + 1 and n[:-1] == spec.path}
+            if not children:
+                out[spec.path] = spec.path
+                continue
+            alias = next((a for a in SLASH_GROUP_ALIASES if a not in children), None)
+            if alias is not None and len(spec.path) < MAX_SLASH_DEPTH:
+                out[spec.path] = (*spec.path, alias)
+        return out
+
+    def invocation(self, spec: CommandSpec, syntax: Syntax, *, full: bool = True) -> str:
+        """How a member invokes `spec`: its usage (`full`) or just its name, in `syntax`.
+
+        On a slash platform a declaration without a slash form is shown as its context menu
+        (Apps → Like), or typed as a last resort (a reply `!unlike`, which needs message content).
+        """
+        prefix = self.prefixes[0]
+        if syntax == "slash":
+            words = self.slash_names().get(spec.path)
+            if words is not None:
+                options = [p.usage("slash") for p in spec.params] if full else []
+                return " ".join(["/" + " ".join(words), *options])
+            if spec.context_menu is not None:
+                return f"Apps → {spec.context_menu.label}"
+        return spec.usage(prefix) if full else prefix + spec.name
 
     def groups(self) -> dict[str, list[CommandSpec]]:
         """Commands by their first word: Discord turns each group into one slash command."""

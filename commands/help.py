@@ -1,4 +1,9 @@
-"""Help generated from the declarations, so it can never disagree with the parser."""
+"""Help generated from the declarations, so it can never disagree with the parser.
+
+What members see depends on where they ask: typed commands (`!thread new <title> <body…>`) on
+text platforms, slash commands and context menus (`/thread new title:<title> body:<body>`,
+Apps → Like) on Discord. The registry knows both forms; the platform comes from the context.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from typing import Annotated
 from chatbridge.context import Context
 from chatbridge.errors import CommandError
 from chatbridge.model import OutgoingMessage
-from chatbridge.registry import CommandSpec, Param, command
+from chatbridge.registry import CommandSpec, Param, Registry, Syntax, command, syntax_for
 
 
 @command("help", help="List the commands you can use, or explain one.", ephemeral=True)
@@ -19,14 +24,29 @@ async def help_(
 ) -> OutgoingMessage:
     registry = ctx.core.registry
     prefix = registry.prefixes[0]
+    syntax = syntax_for(ctx.event.room.platform)
     usable = [s for s in registry if s.privilege <= ctx.privilege]
     if topic:
-        words = tuple(topic.lower().removeprefix(prefix).split())
-        chosen = [s for s in usable if s.path[: len(words)] == words]
+        words = tuple(topic.lower().removeprefix(prefix).removeprefix("/").split())
+        slash = registry.slash_names() if syntax == "slash" else {}
+        chosen = [
+            s for s in usable if s.path[: len(words)] == words or slash.get(s.path, ())[: len(words)] == words
+        ]
         if not chosen:
-            raise CommandError(f"There is no command `{topic}` you can use. Try `{prefix}help`.")
-        return ctx.reply("help/topic.md.j2", specs=chosen, prefix=prefix)
-    return ctx.reply("help/index.md.j2", groups=_groups(usable), prefix=prefix)
+            raise CommandError(f"There is no command `{topic}` you can use. Try {_asking(registry, syntax)}.")
+        usages = {s.path: registry.invocation(s, syntax) for s in chosen}
+        return ctx.reply("help/topic.md.j2", specs=chosen, usages=usages, syntax=syntax)
+    names = {s.path: registry.invocation(s, syntax, full=False) for s in usable}
+    return ctx.reply(
+        "help/index.md.j2", groups=_groups(usable), names=names, asking=_asking(registry, syntax)
+    )
+
+
+def _asking(registry: Registry, syntax: Syntax) -> str:
+    """How to ask for help on one command, in the syntax the member uses."""
+    if syntax == "slash":
+        return "`/help topic:<command>`"
+    return f"`{registry.prefixes[0]}help <command>`"
 
 
 def _groups(specs: list[CommandSpec]) -> dict[str, list[CommandSpec]]:

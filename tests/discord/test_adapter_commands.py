@@ -24,7 +24,7 @@ from chatbridge.store.tables import ProfileField
 from support.discord_double import Community, DiscordDouble, payloads
 from support.discord_double import options as opt
 from support.discord_double.state import InteractionState
-from support.discord_forum import TEST_TUNING, DiscordForum, discord_forum
+from support.discord_forum import TEST_TUNING, DiscordForum, discord_forum, reply
 from support.forum import sqlite_url
 
 EPHEMERAL = payloads.EPHEMERAL_FLAG
@@ -47,12 +47,6 @@ async def opened_post(forum: DiscordForum, community: Community, title: str, bod
     thread_id, _ = await forum.double.create_forum_post(community.forum, community.alice, title, body)
     await forum.applied.wait(lambda e: isinstance(e, MessagePosted) and e.thread_id == str(thread_id))
     return thread_id
-
-
-async def reply(forum: DiscordForum, thread_id: int, author: int, text: str) -> int:
-    posted = await forum.double.post_message(thread_id, author, text)
-    await forum.applied.wait(lambda e: isinstance(e, MessagePosted) and e.message_id == posted["id"])
-    return int(posted["id"])
 
 
 # -- the shape of the commands -----------------------------------------------------------------

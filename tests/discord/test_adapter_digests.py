@@ -25,7 +25,7 @@ from chatbridge.services.digest.schedule import WEEKDAYS, WeeklySlot
 from chatbridge.store.tables import DigestRun, OutboxItem
 from support.discord_double import Community, DiscordDouble, RestCall, payloads
 from support.discord_double import options as opt
-from support.discord_forum import DiscordForum, discord_forum
+from support.discord_forum import DiscordForum, discord_forum, reply
 from support.forum import sqlite_url
 
 ZONE = "Europe/London"
@@ -63,12 +63,6 @@ async def opened_post(forum: DiscordForum, community: Community, author: int, ti
     thread_id, _ = await forum.double.create_forum_post(community.forum, author, title, body)
     await forum.applied.wait(lambda e: isinstance(e, MessagePosted) and e.thread_id == str(thread_id))
     return thread_id
-
-
-async def reply(forum: DiscordForum, thread_id: int, author: int, text: str) -> int:
-    posted = await forum.double.post_message(thread_id, author, text)
-    await forum.applied.wait(lambda e: isinstance(e, MessagePosted) and e.message_id == posted["id"])
-    return int(posted["id"])
 
 
 async def like(forum: DiscordForum, thread_id: int, message_id: int, member: int) -> None:

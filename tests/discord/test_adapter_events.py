@@ -18,7 +18,7 @@ from chatbridge.model import (
 )
 from chatbridge.store.tables import Identity, Like, SubForum
 from support.discord_double import Community, DiscordDouble, Intent
-from support.discord_forum import DiscordForum, discord_forum
+from support.discord_forum import DiscordForum, discord_forum, reply
 from support.forum import sqlite_url
 
 
@@ -28,12 +28,6 @@ async def opened_post(forum: DiscordForum, community: Community, title: str, bod
     )
     await forum.applied.wait(lambda e: isinstance(e, MessagePosted) and e.thread_id == str(thread_id))
     return thread_id
-
-
-async def reply(forum: DiscordForum, thread_id: int, author: int, text: str) -> int:
-    posted = await forum.double.post_message(thread_id, author, text)
-    await forum.applied.wait(lambda e: isinstance(e, MessagePosted) and e.message_id == posted["id"])
-    return int(posted["id"])
 
 
 async def test_guild_channels_become_sub_forums_and_private_ones_are_marked(
@@ -186,7 +180,13 @@ async def test_the_bot_asks_for_the_fewest_intents(
     discord_py_on_double: DiscordDouble, community: Community, tmp_path: Path
 ) -> None:
     double = discord_py_on_double
-    wanted = Intent.GUILDS | Intent.GUILD_MESSAGES | Intent.GUILD_MESSAGE_REACTIONS | Intent.GUILD_MEMBERS
+    wanted = (
+        Intent.GUILDS
+        | Intent.GUILD_MESSAGES
+        | Intent.GUILD_MESSAGE_REACTIONS
+        | Intent.GUILD_MEMBERS
+        | Intent.GUILD_MODERATION  # audit-log entries: timeouts given by hand, for the case log
+    )
     async with discord_forum(double, sqlite_url(tmp_path)):
         pass
     async with discord_forum(double, sqlite_url(tmp_path), message_content=False):

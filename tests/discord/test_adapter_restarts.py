@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from sqlmodel import col, select
 
 from chatbridge.adapters.discord import translate
 from chatbridge.model import ChatEvent, CursorMoved, MessagePosted, ReactionAdded
 from chatbridge.store.tables import PlatformCursor, Thread
 from support.discord_double import Community, DiscordDouble
-from support.discord_forum import DiscordForum, discord_forum
+from support.discord_forum import DiscordForum, discord_forum, reply
 from support.forum import sqlite_url
 
 
@@ -19,12 +21,6 @@ async def opened_post(forum: DiscordForum, community: Community, title: str, bod
     thread_id, _ = await forum.double.create_forum_post(community.forum, community.alice, title, body)
     await forum.applied.wait(lambda e: isinstance(e, MessagePosted) and e.thread_id == str(thread_id))
     return thread_id
-
-
-async def reply(forum: DiscordForum, thread_id: int, author: int, text: str) -> int:
-    posted = await forum.double.post_message(thread_id, author, text)
-    await forum.applied.wait(lambda e: isinstance(e, MessagePosted) and e.message_id == posted["id"])
-    return int(posted["id"])
 
 
 def in_thread(thread_id: int) -> Callable[[ChatEvent], bool]:
@@ -93,15 +89,15 @@ async def test_a_forced_re_identify_backfills_what_was_posted_and_liked_meanwhil
         thread = forum.thread(thread_id)
         assert thread.reply_count == 2
         assert forum.post(away["id"]).like_count == 1
-        assert forum.member(community.bob).likes_received == 1  # the ❤️ on an older message is not read back
+        assert forum.member(community.bob).likes_received == 2  # the ❤️ on an older message: the like sweep
         assert forum.thread(new_post).title == "Statins at 80" and forum.thread(new_post).reply_count == 1
-        history = double.calls("GET", f"/channels/{thread_id}/messages")
+        history = [c for c in double.calls("GET", f"/channels/{thread_id}/messages") if "after" in c.query]
         (read,) = history  # one page, from the stored position (past our own notices after `before`)
         assert int(read.query["after"]) >= before and int(read.query["after"]) < int(away["id"])
         answers = [
             call
             for call in double.calls("POST", f"/channels/{thread_id}/messages")
-            if (call.json.get("message_reference") or {}).get("message_id") == typed["id"]
+            if str((call.json.get("message_reference") or {}).get("message_id")) == typed["id"]
         ]
         assert answers == []  # a command typed while we were away is not run hours later
         with forum.store() as session:
@@ -135,7 +131,10 @@ async def test_a_restart_catches_up_from_the_stored_positions(
         await caught_up(forum)
         await forum.settle()
         assert forum.thread(thread_id).reply_count == 3
-    assert len(double.calls("GET", f"/channels/{thread_id}/messages")) == 1
+    caught_up_reads = [
+        c for c in double.calls("GET", f"/channels/{thread_id}/messages") if "after" in c.query
+    ]
+    assert len(caught_up_reads) == 1  # the other reads are the like sweep's (`before` the position)
 
 
 async def test_backfill_is_bounded_per_thread(
@@ -217,3 +216,83 @@ async def test_two_processes_receiving_the_same_events_count_them_once(
         assert (thread.reply_count, thread.like_count) == (1, 1)
         assert first.member(community.bob).message_count == 1
         assert first.member(community.alice).threads_started == 1
+
+
+async def test_threads_archived_while_away_are_read_back_private_ones_too(
+    discord_py_on_double: DiscordDouble, community: Community, tmp_path: Path
+) -> None:
+    double = discord_py_on_double
+    url = sqlite_url(tmp_path)
+    async with discord_forum(double, url, announce_trophies=False) as forum:
+        await caught_up(forum)
+        public = await double.create_thread(community.general, community.alice, "Journal club")
+        private = await double.create_thread(community.general, community.alice, "Rota swaps", private=True)
+        for thread_id in (public, private):
+            await reply(forum, thread_id, community.bob, "First!")
+
+    # While the bot is down both threads get a reply and go quiet: Discord archives them.
+    for thread_id in (public, private):
+        await double.post_message(thread_id, community.bob, "Said while away.", dispatch=False)
+        await double.archive_thread(thread_id, dispatch=False)
+    async with discord_forum(double, url, announce_trophies=False) as forum:
+        await caught_up(forum)
+        await forum.settle()
+        assert [forum.thread(t).reply_count for t in (public, private)] == [2, 2]
+    assert double.calls("GET", f"/channels/{community.general}/threads/archived/private")
+
+
+async def test_without_manage_threads_private_archived_threads_are_skipped_with_a_note(
+    discord_py_on_double: DiscordDouble,
+    community: Community,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    double = discord_py_on_double
+    url = sqlite_url(tmp_path)
+    async with discord_forum(double, url, announce_trophies=False) as forum:
+        await caught_up(forum)
+        public = await double.create_thread(community.general, community.alice, "Journal club")
+        private = await double.create_thread(community.general, community.alice, "Rota swaps", private=True)
+        for thread_id in (public, private):
+            await reply(forum, thread_id, community.bob, "First!")
+
+    for thread_id in (public, private):
+        await double.post_message(thread_id, community.bob, "Said while away.", dispatch=False)
+        await double.archive_thread(thread_id, dispatch=False)
+    double.deny_permission("GET", "/channels/{channel_id}/threads/archived/private", times=None)
+    with caplog.at_level(logging.INFO, logger="chatbridge.adapters.discord.backfill"):
+        async with discord_forum(double, url, announce_trophies=False) as forum:
+            await caught_up(forum)
+            await forum.settle()
+            assert [forum.thread(t).reply_count for t in (public, private)] == [2, 1]
+    assert any("Manage Threads" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_staff_room_the_bot_can_read_is_caught_up_too_and_one_it_cannot_is_not_asked(
+    discord_py_on_double: DiscordDouble, community: Community, tmp_path: Path
+) -> None:
+    double = discord_py_on_double
+    url = sqlite_url(tmp_path)
+    view = 1 << 10
+    staff = community.guild.add_text_channel("staff-room")
+    hidden = community.guild.add_text_channel("board-room")
+    double.world.raw_channel(staff)["permission_overwrites"] = [
+        {"id": str(community.guild_id), "type": 0, "allow": "0", "deny": str(view)},
+        {"id": str(community.guild.bot_role_id), "type": 0, "allow": str(view), "deny": "0"},
+    ]
+    double.world.raw_channel(hidden)["permission_overwrites"] = [
+        {"id": str(community.guild_id), "type": 0, "allow": "0", "deny": str(view)},
+    ]
+    async with discord_forum(double, url, announce_trophies=False) as forum:
+        await caught_up(forum)
+        thread_id = await double.create_thread(staff, community.bob, "Rota")
+        await reply(forum, thread_id, community.bob, "Who covers Friday?")
+
+    await double.post_message(thread_id, community.bob, "Sorted, thanks.", dispatch=False)
+    await double.archive_thread(thread_id, dispatch=False)
+    async with discord_forum(double, url, announce_trophies=False) as forum:
+        await caught_up(forum)
+        await forum.settle()
+        assert forum.thread(thread_id).reply_count == 2
+    assert double.calls("GET", f"/channels/{staff}/threads/archived/public")
+    assert double.calls("GET", f"/channels/{hidden}/threads/archived/public") == []

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import discord
 import pytest
 
-from chatbridge.adapters.discord import translate
+from chatbridge.adapters.discord import likes, translate
 from chatbridge.adapters.discord.translate import Place
 from chatbridge.model import (
     Action,
@@ -210,3 +210,26 @@ def test_cursor_scopes_are_per_thread_under_their_guild() -> None:
     )
     moved = translate.cursor_moved(guild_id=1, scope="thread:1/2", value=99, at=AT)
     assert (moved.room.platform, moved.scope, moved.value) == (PlatformName.DISCORD, "thread:1/2", "99")
+
+
+def test_observed_likes_become_the_reaction_events_that_make_the_store_agree() -> None:
+    """Who reacts now (Discord) against who the store has: adds for the new, removals for the gone,
+    nothing for the unchanged; a cleared message asserts that nobody reacts with its like keys."""
+    bob = Actor(PlatformName.DISCORD, "12", "Dr. Bob")
+    seen = likes.Observed(501, IN_FORUM_POST, {"👍": {11: ALICE, 12: bob}, "❤": {}})
+    stored = {501: {"👍": {12, 13}, "❤": {11}}, 502: {"👍": {11}}}
+    events = likes.differences([seen], stored, at=AT, observation="sync-1")
+    assert [(type(e).__name__, e.actor.user_id, e.emoji) for e in events] == [
+        ("ReactionAdded", "11", "👍"),
+        ("ReactionRemoved", "13", "👍"),
+        ("ReactionRemoved", "11", "❤"),
+    ]
+    assert events[0].actor.display_name == "Alice Adams"
+    assert events[1].actor.display_name == ""  # known only by id: the stored name is kept
+    assert {e.room for e in events} == {IN_FORUM_POST.room}
+    assert len({e.event_id for e in events}) == 3
+
+    cleared = likes.cleared(IN_FORUM_POST, 502, ["👍", "❤"])
+    (removed,) = likes.differences([cleared], stored, at=AT, observation="clear-1")
+    assert isinstance(removed, ReactionRemoved)
+    assert (removed.message_id, removed.actor.user_id) == ("502", "11")

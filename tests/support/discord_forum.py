@@ -22,7 +22,7 @@ from chatbridge.adapters.discord import DiscordPlatform, DiscordTuning
 from chatbridge.app import Application
 from chatbridge.config import DiscordConfig, ForumConfig, Settings
 from chatbridge.core import Core, utc_now
-from chatbridge.model import ChatEvent
+from chatbridge.model import ChatEvent, MessagePosted
 from chatbridge.store.tables import Member, Post, Thread
 from support.discord_double import DiscordDouble
 
@@ -131,3 +131,10 @@ async def discord_forum(
             yield DiscordForum(double, core, platform, applied, app)
     finally:
         core.engine.dispose()
+
+
+async def reply(forum: DiscordForum, thread_id: int, author: int, text: str) -> int:
+    """`author` posts `text` in a thread; returns the message id once the forum has applied it."""
+    posted = await forum.double.post_message(thread_id, author, text)
+    await forum.applied.wait(lambda e: isinstance(e, MessagePosted) and e.message_id == posted["id"])
+    return int(posted["id"])

@@ -12,21 +12,27 @@ Which threads:
   took the guild in): new forum posts and threads started while we were away, read from their
   first message.
 
+Archived threads are listed per sub-forum the bot can read (a private staff room included when
+its role may see it): public ones, and in text channels private ones too, which Discord lists
+only to a bot with Manage Threads; without it (403) the guild's private archived threads are
+skipped with a logged note, and those still active are read as usual.
+
 Bounded: at most `max_threads` threads per guild (most recently active first), `max_messages`
 messages per thread, `max_reaction_pages` reaction listings per guild, and `concurrency` threads
 at a time across guilds; discord.py waits out 429s. Reactions are read for the backfilled
-messages only (a message's reaction counts, then the users of each like emoji): Discord has no
-"reactions changed since" query, so a like added or removed while we were away on an *older*
-message is not seen. Commands typed while we were away are not run hours later.
+messages (a message's reaction counts, then the users of each like emoji); likes added or taken
+back on *older* messages while we were away are found afterwards by the bounded like sweep
+(`likes.LikeSweep`). Commands typed while we were away are not run hours later.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import discord
@@ -34,6 +40,7 @@ from discord.utils import snowflake_time, time_snowflake
 
 from chatbridge.adapters.discord import translate
 from chatbridge.adapters.discord.cursors import CursorBook, GuildCursors
+from chatbridge.adapters.discord.likes import LikeSweep, SweepLimits
 from chatbridge.model import ChatEvent, MessagePosted
 
 log = logging.getLogger(__name__)
@@ -46,6 +53,8 @@ class BackfillLimits:
     max_reaction_pages: int = 200
     concurrency: int = 2
     archived_page: int = 50
+    likes: SweepLimits = field(default_factory=SweepLimits)
+    """The like sweep after an IDENTIFY: how far back and how much (see `likes`)."""
 
 
 @dataclass
@@ -62,7 +71,9 @@ class Backfill:
     deleted: Callable[[int], bool]
     limits: BackfillLimits
     gate: asyncio.Semaphore
+    sweep: LikeSweep | None = None
     _reaction_pages: int = 0
+    _private_refused: bool = False
 
     async def run(self, guild: discord.Guild, available_at: datetime) -> None:
         """Read back every thread that needs it, then move the guild's watermark to `available_at`."""
@@ -78,6 +89,11 @@ class Backfill:
             log.error("backfill of a thread in guild %s failed", guild.id, exc_info=failure)
         if any(isinstance(f, asyncio.CancelledError) for f in failures):
             raise asyncio.CancelledError
+        if self.sweep is not None:
+            try:
+                await self.sweep.run(guild.id, stored, available_at)
+            except Exception:
+                log.exception("the like sweep of guild %s failed", guild.id)
         mark = time_snowflake(available_at)
         # A thread that failed keeps its position; only a fully read guild moves its watermark,
         # so a new thread that could not be read is looked for again next time.
@@ -94,7 +110,7 @@ class Backfill:
         if stored.watermark is not None or stored.threads:
             since = snowflake_time(stored.watermark) if stored.watermark is not None else None
             for channel in guild.channels:
-                if translate.is_subforum(channel) and not translate.is_private(channel):
+                if translate.is_subforum(channel) and _readable(guild, channel):
                     assert isinstance(channel, discord.TextChannel | discord.ForumChannel)
                     for thread in await self._archived(channel, since):
                         if thread.id not in found and self._wanted(thread, stored):
@@ -112,14 +128,37 @@ class Backfill:
     async def _archived(
         self, channel: discord.TextChannel | discord.ForumChannel, since: datetime | None
     ) -> list[discord.Thread]:
-        """Public threads archived since `since` (newest archive first, one page)."""
+        """Threads archived since `since` (newest archive first, one page each): public ones, and
+        private ones in a text channel unless Discord has refused us those in this guild."""
+        out = await self._archived_page(channel, since, private=False)
+        if isinstance(channel, discord.TextChannel) and not self._private_refused:
+            out += await self._archived_page(channel, since, private=True)
+        return out
+
+    async def _archived_page(
+        self, channel: discord.TextChannel | discord.ForumChannel, since: datetime | None, *, private: bool
+    ) -> list[discord.Thread]:
         out: list[discord.Thread] = []
         try:
             async with self.gate:
-                async for thread in channel.archived_threads(limit=self.limits.archived_page):
+                if isinstance(channel, discord.TextChannel):
+                    listing = channel.archived_threads(limit=self.limits.archived_page, private=private)
+                else:
+                    listing = channel.archived_threads(limit=self.limits.archived_page)
+                async for thread in listing:
                     if since is not None and thread.archive_timestamp < since:
                         break
                     out.append(thread)
+        except discord.Forbidden as error:
+            if not private:
+                log.warning("could not list archived threads of %s: %s", channel.id, error)
+            else:
+                self._private_refused = True
+                log.info(
+                    "guild %s: Discord lists private archived threads only to a bot with the Manage "
+                    "Threads permission; private threads archived while we were away are not read back",
+                    channel.guild.id,
+                )
         except discord.HTTPException as error:
             log.warning("could not list archived threads of %s: %s", channel.id, error)
         return out
@@ -192,8 +231,8 @@ class Backfill:
             if self._reaction_pages >= self.limits.max_reaction_pages:
                 log.warning("reaction listing budget spent; likes on %s are not read back", message.id)
                 break
-            self._reaction_pages += 1
-            async for user in reaction.users(limit=100):
+            self._reaction_pages += math.ceil(reaction.count / 100)  # one listing per 100 users
+            async for user in reaction.users(limit=None):
                 if user.bot:
                     continue
                 events.append(
@@ -208,3 +247,10 @@ class Backfill:
                     )
                 )
         return events
+
+
+def _readable(guild: discord.Guild, channel: discord.abc.GuildChannel) -> bool:
+    """Whether we may read the channel's history: a private sub-forum (a staff room) is listed
+    too when the bot's role can see it, and a channel it cannot see costs no refused request."""
+    me = guild.me
+    return me is not None and channel.permissions_for(me).read_message_history

@@ -206,7 +206,9 @@ def _slash_callback(spec: CommandSpec, handlers: Handlers) -> Callable[..., Coro
     """
 
     async def callback(interaction: discord.Interaction, **values: Any) -> None:
-        await handlers.invoke(interaction, spec, _options(spec, values))
+        # A picked user also travels whole, so `/mute` works on someone the forum hasn't heard from.
+        picked = next((v for v in values.values() if isinstance(v, discord.Member | discord.User)), None)
+        await handlers.invoke(interaction, spec, _options(spec, values), target_user=picked)
 
     parameters = [
         inspect.Parameter(
@@ -320,18 +322,31 @@ def menu_form(spec: CommandSpec, label: str, filled: dict[str, object]) -> Form 
     if not missing:
         return None
     extra = [p for p in spec.params if not p.required and p.rest and p.kind == "str" and p.name not in filled]
-    fields = tuple(
-        FormField(
-            name=p.name,
-            label=_label(p),
-            required=p.required,
-            multiline=p.rest,
-            max_length=p.max_length,
-            placeholder=", ".join(p.choices)[:100] if p.choices else None,
-        )
-        for p in (*missing, *extra)
-    )
+    fields = tuple(_field(p) for p in (*missing, *extra))
     return Form(label, spec.path, fields[:5], options={k: str(v) for k, v in filled.items()})
+
+
+def _field(param: ParamSpec) -> FormField:
+    """A modal text field for one parameter; its choices, if any, are the placeholder (the core
+    checks the answer, since a modal has no select for them)."""
+    return FormField(
+        name=param.name,
+        label=_label(param),
+        required=param.required,
+        multiline=param.rest,
+        max_length=param.max_length,
+        placeholder=", ".join(param.choices)[:100] if param.choices else None,
+    )
+
+
+def press_form(spec: CommandSpec, title: str, filled: dict[str, str], asks: Sequence[str]) -> Form | None:
+    """The modal a button opens when its action needs words the button cannot carry: "Mute
+    author" asks for a duration and a reason, then runs `case mute` with them and the case."""
+    wanted = [p for name in asks for p in spec.params if p.name == name and name not in filled]
+    if not wanted:
+        return None
+    fields = tuple(_field(p) for p in wanted)
+    return Form(title[:45] or " ".join(spec.path), spec.path, fields[:5], options=dict(filled))
 
 
 def _label(param: ParamSpec) -> str:

@@ -87,11 +87,25 @@ def action_view(actions: Sequence[Action]) -> discord.ui.View | None:
     return view
 
 
-def form_modal(form: Form, target_message_id: str | None) -> discord.ui.Modal:
+def button_label(interaction: discord.Interaction, custom_id: str) -> str | None:
+    """The label of the pressed button, read from the message it sits under (a modal it opens is
+    titled after it, "Mute author", so the moderator sees what they are about to do)."""
+    message = interaction.message
+    for row in message.components if message is not None else ():
+        for child in getattr(row, "children", ()):
+            if getattr(child, "custom_id", None) == custom_id:
+                label = getattr(child, "label", None)
+                return str(label) if label else None
+    return None
+
+
+def form_modal(
+    form: Form, target_message_id: str | None, target_user_id: str | None = None
+) -> discord.ui.Modal:
     """A modal whose submit runs `form.path`; its custom_id says so (see translate.encode_form)."""
     modal = discord.ui.Modal(
         title=form.title[:45] or "…",
-        custom_id=translate.encode_form(form, target_message_id),
+        custom_id=translate.encode_form(form, target_message_id, target_user_id),
         timeout=MODAL_TIMEOUT,
     )
     for entry in form.fields[:MAX_FIELDS]:

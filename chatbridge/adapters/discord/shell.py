@@ -20,7 +20,7 @@ import contextlib
 import logging
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -29,14 +29,22 @@ import discord
 from discord import app_commands
 from sqlmodel import Session
 
-from chatbridge.adapters.discord import cursors, translate
+from chatbridge.adapters.discord import cursors, likes, translate
 from chatbridge.adapters.discord.backfill import Backfill, BackfillLimits
-from chatbridge.adapters.discord.commands import build_tree, menu_form
+from chatbridge.adapters.discord.commands import build_tree, menu_form, press_form
 from chatbridge.adapters.discord.cursors import CursorBook, GuildCursors
-from chatbridge.adapters.discord.interactions import ActionButton, InteractionDesk, action_view, form_modal
+from chatbridge.adapters.discord.interactions import (
+    ActionButton,
+    InteractionDesk,
+    action_view,
+    button_label,
+    form_modal,
+)
 from chatbridge.adapters.discord.tasks import TaskOwner
 from chatbridge.config import DiscordConfig, Settings
 from chatbridge.model import (
+    ASK_OPTION,
+    Actor,
     ChatEvent,
     CommandInvoked,
     MessagePosted,
@@ -84,6 +92,7 @@ def intents_for(config: DiscordConfig) -> discord.Intents:
     intents.guild_messages = True
     intents.guild_reactions = True
     intents.members = True
+    intents.moderation = True  # audit-log entries: timeouts moderators give by hand (VIEW_AUDIT_LOG)
     intents.message_content = config.message_content
     return intents
 
@@ -145,6 +154,13 @@ class BridgeClient(discord.Client):
     async def on_raw_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
         self.bridge.reaction(payload, added=False)
 
+    async def on_raw_reaction_clear(self, payload: discord.RawReactionClearEvent) -> None:
+        self.bridge.reactions_cleared(payload.guild_id, payload.channel_id, payload.message_id, None)
+
+    async def on_raw_reaction_clear_emoji(self, payload: discord.RawReactionClearEmojiEvent) -> None:
+        emoji = translate.emoji_key(payload.emoji)
+        self.bridge.reactions_cleared(payload.guild_id, payload.channel_id, payload.message_id, emoji)
+
     async def on_thread_create(self, thread: discord.Thread) -> None:
         self.bridge.thread_created(thread)
 
@@ -156,6 +172,9 @@ class BridgeClient(discord.Client):
 
     async def on_raw_member_remove(self, payload: discord.RawMemberRemoveEvent) -> None:
         self.bridge.member_left(payload)
+
+    async def on_audit_log_entry_create(self, entry: discord.AuditLogEntry) -> None:
+        self.bridge.audit_entry(entry)
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         await self.bridge.interaction(interaction)
@@ -204,6 +223,7 @@ class DiscordPlatform:
         self._book = CursorBook()
         self._places: OrderedDict[int, translate.Place] = OrderedDict()
         self._backfilling: dict[int, set[int]] = {}
+        self._delivering: set[asyncio.Task[None]] = set()
         self._runner: asyncio.Task[None] | None = None
         self.client = self._make_client()
 
@@ -321,7 +341,15 @@ class DiscordPlatform:
         """Start delivering `event`; deliveries enter the core in the order they were submitted."""
         assert self._slots is not None
         await self._slots.acquire()
-        return self._work.spawn(self._deliver(event), name=f"{type(event).__name__} {event.event_id}")
+        task = self._work.spawn(self._deliver(event), name=f"{type(event).__name__} {event.event_id}")
+        self._delivering.add(task)
+        task.add_done_callback(self._delivering.discard)
+        return task
+
+    async def _delivered_so_far(self) -> None:
+        """Wait until every event submitted until now has been applied (or has failed)."""
+        if self._delivering:
+            await asyncio.wait(set(self._delivering))
 
     async def _deliver(self, event: ChatEvent) -> None:
         assert self._slots is not None
@@ -525,6 +553,73 @@ class DiscordPlatform:
 
         self._enqueue(reacted)
 
+    def reactions_cleared(
+        self, guild_id: int | None, channel_id: int, message_id: int, emoji: str | None
+    ) -> None:
+        """A moderator removed all of a message's reactions (or all with one emoji): each like
+        they carried is taken back, by asking the store whose likes those were."""
+        if guild_id is None:
+            return
+        like_keys = self.core.ingestor.rules.like_keys
+        keys = like_keys if emoji is None else {k for k in (self.core.like_key(emoji),) if k is not None}
+        if not keys:
+            return
+
+        async def place() -> translate.Place | None:
+            return await self._place(channel_id)
+
+        self._enqueue(self._likes_job(place, lambda where: [likes.cleared(where, message_id, keys)], None))
+
+    def _likes_job(
+        self,
+        place: Callable[[], Awaitable[translate.Place | None]],
+        observed: Callable[[translate.Place], Sequence[likes.Observed]],
+        done: asyncio.Future[None] | None,
+    ) -> Job:
+        """Make the store's likes match what was observed, after every event received before.
+
+        Runs in the intake pump: what came in earlier is applied first (so the store read is
+        current), and nothing that comes in later is submitted before these corrections.
+        `done` (if given) resolves once the corrections are applied.
+        """
+
+        async def reconcile() -> list[ChatEvent]:
+            try:
+                where = await place()
+                seen = observed(where) if where is not None else []
+                submitted: list[asyncio.Task[None]] = []
+                if seen:
+                    await self._delivered_so_far()
+                    ids = [s.message_id for s in seen]
+                    keys = {key for s in seen for key in s.reactors}
+                    stored = await asyncio.to_thread(likes.stored_likes, self.core.engine, ids, keys)
+                    observation = f"sync-{uuid.uuid4().hex[:12]}"
+                    events = likes.differences(seen, stored, at=self.core.clock(), observation=observation)
+                    submitted = [await self._submit(event) for event in events]
+                if submitted:
+                    await asyncio.wait(submitted)
+            except Exception as error:
+                if done is not None and not done.done():
+                    done.set_exception(error)
+                raise
+            if done is not None and not done.done():
+                done.set_result(None)
+            return []
+
+        return reconcile
+
+    async def _reconcile_likes(self, observed: Sequence[likes.Observed]) -> None:
+        """The like sweep's corrections, through the intake pump; returns once they are applied."""
+        if not observed or self._closing or self._intake is None:
+            return
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        async def known() -> translate.Place | None:
+            return observed[0].place
+
+        self._enqueue(self._likes_job(known, lambda _where: observed, done))
+        await done
+
     def thread_created(self, thread: discord.Thread) -> None:
         """A thread in a text channel opens a forum thread (a forum post opens with its message)."""
         if isinstance(thread.parent, discord.ForumChannel) or not translate.is_subforum(thread.parent):
@@ -588,6 +683,33 @@ class DiscordPlatform:
 
         self._enqueue(joined)
 
+    def audit_entry(self, entry: discord.AuditLogEntry) -> None:
+        """A timeout given or lifted by hand goes to the case log; the bot's own are logged already."""
+        if entry.action is not discord.AuditLogAction.member_update or entry.target is None:
+            return
+        if self.client.user is not None and entry.user_id == self.client.user.id:
+            return
+        room = self._default_room(entry.guild)
+        if room is None:
+            return
+        event = translate.hand_timeout(
+            room=room,
+            entry_id=entry.id,
+            target_id=int(entry.target.id),
+            actor_id=entry.user_id,
+            before=getattr(entry.changes.before, "timed_out_until", None),
+            after=getattr(entry.changes.after, "timed_out_until", None),
+            reason=entry.reason,
+            at=entry.created_at,
+        )
+        if event is None:
+            return
+
+        async def observed() -> list[ChatEvent]:
+            return [event]
+
+        self._enqueue(observed)
+
     def member_left(self, payload: discord.RawMemberRemoveEvent) -> None:
         guild = self.client.get_guild(payload.guild_id)
         room = self._default_room(guild) if guild is not None else None
@@ -621,11 +743,24 @@ class DiscordPlatform:
             deleted=deletes.__contains__,
             limits=self.tuning.backfill,
             gate=self._gate,
+            sweep=likes.LikeSweep(
+                client=self.client,
+                place=self._place,
+                load=self._stored_likes,
+                reconcile=self._reconcile_likes,
+                like_key=self.core.like_key,
+                limits=self.tuning.backfill.likes,
+                gate=self._gate,
+            ),
         )
         try:
             await job.run(guild, at)
         finally:
             self._backfilling.pop(guild.id, None)
+
+    async def _stored_likes(self, message_ids: Collection[int]) -> likes.StoredLikes:
+        keys = self.core.ingestor.rules.like_keys
+        return await asyncio.to_thread(likes.stored_likes, self.core.engine, message_ids, keys)
 
     async def _load_cursors(self, guild_id: int) -> GuildCursors:
         return await asyncio.to_thread(cursors.load, self.core.engine, guild_id)
@@ -649,13 +784,16 @@ class DiscordPlatform:
             form = menu_form(spec, spec.context_menu.label, options)
             if form is not None:
                 target_id = str(target_message.id) if target_message is not None else None
-                await interaction.response.send_modal(form_modal(form, target_id))
+                about = target_message.author if target_message is not None else target_user
+                author_id = str(about.id) if about is not None else None
+                await interaction.response.send_modal(form_modal(form, target_id, author_id))
                 return
         target = None
         if target_message is not None:
             where = await self._place(target_message.channel.id, target_message.channel)
             if where is not None:
                 target = translate.message_ref(where, target_message.id)
+            target_user = target_user or target_message.author  # whom a message command is about
         await self._run(
             interaction,
             spec.path,
@@ -671,6 +809,23 @@ class DiscordPlatform:
         if decoded is None:
             return
         path, options = decoded
+        asks = [name for name in options.pop(ASK_OPTION, "").split(",") if name]
+        spec = self._registry.specs.get(path) if self._registry is not None else None
+        presser = translate.actor_of(interaction.user, permissions=interaction.permissions)
+        if asks and spec is not None and self.core.privilege_of(presser) < spec.privilege:
+            # No form for someone who may not act; the same words as the dispatcher's refusal.
+            await interaction.response.send_message(
+                f"`{self.core.registry.prefixes[0]}{spec.name}` is for {spec.privilege.name.lower()}s.",
+                ephemeral=True,
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
+            return
+        if asks and spec is not None:
+            form = press_form(spec, button_label(interaction, custom_id) or spec.name, options, asks)
+            if form is not None:
+                source = str(interaction.message.id) if interaction.message is not None else None
+                await interaction.response.send_modal(form_modal(form, source))
+                return
         target = None
         if interaction.message is not None:
             where = await self._place(interaction.message.channel.id, interaction.message.channel)
@@ -695,8 +850,23 @@ class DiscordPlatform:
             if where is not None:
                 target = translate.message_ref(where, submission.target_message_id)
         await self._run(
-            interaction, submission.path, options, ephemeral=self._ephemeral(submission.path), target=target
+            interaction,
+            submission.path,
+            options,
+            ephemeral=self._ephemeral(submission.path),
+            target=target,
+            target_user=await self._known_user(interaction.guild, submission.target_user_id),
         )
+
+    async def _known_user(self, guild: discord.Guild | None, user_id: int | None) -> Actor | None:
+        """A user by id as an actor, named (from the cache, else one REST call), or by id only."""
+        if user_id is None:
+            return None
+        user: discord.Member | discord.User | None = guild.get_member(user_id) if guild else None
+        if user is None and guild is not None:
+            with contextlib.suppress(discord.HTTPException):
+                user = await guild.fetch_member(user_id)
+        return translate.actor_of(user) if user is not None else translate.unnamed_actor(user_id)
 
     def _ephemeral(self, path: tuple[str, ...]) -> bool:
         spec = self._registry.specs.get(path) if self._registry is not None else None

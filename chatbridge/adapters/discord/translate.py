@@ -43,6 +43,7 @@ from chatbridge.model import (
     MessageEdited,
     MessagePosted,
     MessageRef,
+    ModerationObserved,
     OutgoingMessage,
     PlatformName,
     Privilege,
@@ -67,6 +68,7 @@ ACTION_PREFIX = "cb:a:"
 FORM_PREFIX = "cb:f:"
 ACTION_TEMPLATE = re.escape(ACTION_PREFIX) + r"(?P<payload>.+)"
 _TARGET_KEY = "@"
+_AUTHOR_KEY = "~"
 
 COUNTED_MESSAGE_TYPES = frozenset({discord.MessageType.default, discord.MessageType.reply})
 """Member posts; system messages (pins, joins, "started a thread") never count."""
@@ -466,15 +468,18 @@ def decode_action(custom_id: str) -> tuple[tuple[str, ...], dict[str, str]] | No
     return (path, options) if path else None
 
 
-def encode_form(form: Form, target_message_id: str | None) -> str:
+def encode_form(form: Form, target_message_id: str | None, target_user_id: str | None = None) -> str:
     """A modal's custom_id: the command to run on submit, fixed options, and the target message.
 
     Only the target's message id travels: a modal is submitted in the channel it was opened in,
-    which is the channel of the message a context menu pointed at.
+    which is the channel of the message a context menu pointed at. Its author's id travels too,
+    so a report of a message the forum does not store still knows whom it is about.
     """
     options = dict(form.options)
     if target_message_id is not None:
         options[_TARGET_KEY] = target_message_id
+    if target_user_id is not None:
+        options[_AUTHOR_KEY] = target_user_id
     return _checked(FORM_PREFIX + _encode(form.path, options))
 
 
@@ -483,6 +488,7 @@ class FormSubmission:
     path: tuple[str, ...]
     options: dict[str, str]
     target_message_id: int | None = None
+    target_user_id: int | None = None
 
 
 def decode_form(custom_id: str) -> FormSubmission | None:
@@ -492,7 +498,10 @@ def decode_form(custom_id: str) -> FormSubmission | None:
     if not path:
         return None
     target = options.pop(_TARGET_KEY, "")
-    return FormSubmission(path, options, int(target) if target.isdigit() else None)
+    author = options.pop(_AUTHOR_KEY, "")
+    return FormSubmission(
+        path, options, int(target) if target.isdigit() else None, int(author) if author.isdigit() else None
+    )
 
 
 def form_values(components: object) -> dict[str, str]:
@@ -540,6 +549,33 @@ def timeout_until(until: datetime, now: datetime) -> datetime:
     stores the returned time (`Sanction.platform_applied_until`) to schedule the renewal.
     """
     return min(until, now + MAX_TIMEOUT - TIMEOUT_MARGIN)
+
+
+def hand_timeout(
+    *,
+    room: Room,
+    entry_id: int,
+    target_id: int,
+    actor_id: int | None,
+    before: datetime | None,
+    after: datetime | None,
+    reason: str | None,
+    at: datetime,
+) -> ModerationObserved | None:
+    """A timeout given or lifted in the Discord client, from its audit-log entry (MEMBER_UPDATE
+    with a `communication_disabled_until` change); None when the entry changed something else."""
+    if before == after:
+        return None
+    return ModerationObserved(
+        event_id=f"audit:{entry_id}",
+        at=at,
+        room=room,
+        action="hand_mute" if after is not None and after > at else "hand_unmute",
+        subject_user_id=str(target_id),
+        actor_user_id=str(actor_id) if actor_id is not None else None,
+        until=after if after is not None and after > at else None,
+        reason=reason,
+    )
 
 
 def timeout_refused(name: str, *, lifting: bool = False) -> str:

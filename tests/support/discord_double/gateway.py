@@ -88,6 +88,8 @@ class Gateway:
         self._next_connection_id = 0
         self._rejected_resumes = 0
         self._released = _ReleaseGate()
+        self.overlaps: dict[tuple[int, int], set[int]] = {}
+        """(shard id, shard count) -> guilds a session identifying as that shard receives too."""
 
     # -- websocket handler -----------------------------------------------------------------
 
@@ -190,6 +192,7 @@ class Gateway:
             intents=intents,
             large_threshold=int(data.get("large_threshold", 50)),
             identify=dict(data),
+            also_guilds=frozenset(self.overlaps.get((shard_id, shard_count), ())),
         )
         self.sessions[session.session_id] = session
         async with session.lock:

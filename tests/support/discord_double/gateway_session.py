@@ -125,6 +125,8 @@ class Session:
     connection: Connection | None = None
     invalidated: bool = False
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    also_guilds: frozenset[int] = frozenset()
+    """Guilds of other shards this session receives too (a reshard overlap, see ``Gateway``)."""
 
     def routes(self, guild_id: int | None, shard_for: int | None) -> bool:
         """Whether this session receives an event for ``guild_id`` (or for an explicit shard)."""
@@ -135,7 +137,7 @@ class Session:
             return shard_id == shard_for
         if guild_id is None:
             return shard_id == 0  # "events that do not contain a guild_id ... only shard 0"
-        return (guild_id >> 22) % shard_count == shard_id
+        return (guild_id >> 22) % shard_count == shard_id or guild_id in self.also_guilds
 
     async def emit(self, event: str, data: Any) -> int:
         """Assign the next sequence number, buffer, and send if connected.  Caller holds ``lock``.

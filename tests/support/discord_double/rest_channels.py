@@ -48,6 +48,7 @@ class ChannelRoutes:
         router.add("PUT", "/channels/{channel_id}/thread-members/@me", self.join_thread)
         router.add("DELETE", "/channels/{channel_id}/thread-members/@me", self.leave_thread)
         router.add("GET", "/channels/{channel_id}/threads/archived/public", self.archived_public_threads)
+        router.add("GET", "/channels/{channel_id}/threads/archived/private", self.archived_private_threads)
         router.add("GET", "/guilds/{guild_id}/threads/active", self.active_threads)
 
     async def get(self, request: RestRequest) -> Reply:
@@ -209,7 +210,23 @@ class ChannelRoutes:
         return Reply(200, {"threads": threads, "members": members})
 
     async def archived_public_threads(self, request: RestRequest) -> Reply:
-        """Archived public threads, newest archive first, paged by ``before`` (an ISO timestamp)."""
+        """Archived public threads, newest archive first, paged by ``before`` (an ISO timestamp).
+
+        https://discord.com/developers/docs/resources/channel#list-public-archived-threads
+        """
+        return self._archived(request, payloads.PUBLIC_THREAD)
+
+    async def archived_private_threads(self, request: RestRequest) -> Reply:
+        """Archived private threads; like Discord, only for a bot with MANAGE_THREADS (else 50013).
+
+        https://discord.com/developers/docs/resources/channel#list-private-archived-threads
+        """
+        guild = self.world.guild_of(request.id("channel_id"))
+        if guild is not None and not guild.bot_permissions & Permission.MANAGE_THREADS:
+            raise ApiError(403, 50013, "Missing Permissions")
+        return self._archived(request, payloads.PRIVATE_THREAD)
+
+    def _archived(self, request: RestRequest, thread_type: int) -> Reply:
         channel_id = request.id("channel_id")
         guild = self.world.guild_of(channel_id)
         if guild is None:
@@ -221,7 +238,7 @@ class ChannelRoutes:
             guild.thread_payload(tid)
             for tid, thread in guild.threads.items()
             if int(thread["parent_id"]) == channel_id
-            and thread["type"] == payloads.PUBLIC_THREAD
+            and thread["type"] == thread_type
             and thread["thread_metadata"]["archived"]
         ]
         archived.sort(key=lambda t: t["thread_metadata"]["archive_timestamp"], reverse=True)

@@ -277,9 +277,10 @@ class MessageRoutes:
         self.world.message(channel_id, message_id)
         self.world.reactions.pop((channel_id, message_id), None)
         guild = self.world.guild_of(channel_id)
-        data: JsonObject = {"channel_id": str(channel_id), "message_id": str(message_id)}
-        if guild is not None:
-            data["guild_id"] = str(guild.id)
-        # https://discord.com/developers/docs/events/gateway-events#message-reaction-remove-all
-        await self.dispatch("MESSAGE_REACTION_REMOVE_ALL", data)
+        await self.dispatch(
+            "MESSAGE_REACTION_REMOVE_ALL",
+            events.message_reaction_remove_all(
+                channel_id=channel_id, message_id=message_id, guild_id=guild.id if guild else None
+            ),
+        )
         return NO_CONTENT

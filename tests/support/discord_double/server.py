@@ -285,6 +285,15 @@ class DiscordDouble(UserActions):
     def reject_next_resumes(self, count: int = 1) -> None:
         self.gateway.reject_next_resumes(count)
 
+    def overlap_shards(self, guild_id: int, *, shard: tuple[int, int]) -> None:
+        """Deliver ``guild_id`` also to sessions that IDENTIFY later as ``shard`` (id, count).
+
+        While a bot reshards, the old and the new shard sets run side by side, so one guild's
+        events reach two sessions (its GUILD_CREATE included) for a while. Discord's sharding
+        formula alone (https://discord.com/developers/docs/events/gateway#sharding) never does.
+        """
+        self.gateway.overlaps.setdefault(shard, set()).add(guild_id)
+
     @contextlib.asynccontextmanager
     async def holding_reconnects(self) -> AsyncIterator[None]:
         """Inside the block, new gateway sockets wait before HELLO (see ``Gateway.holding_connections``)."""
