@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from sqlalchemy import and_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
@@ -113,6 +114,24 @@ def _unique_name(session: Session, name: str, community_id: int | None = None) -
 
 def resolve_place(session: Session, room: Room, now: datetime, community_name: str | None = None) -> Place:
     """The community and sub-forum of a room; a room the bot has not seen becomes a sub-forum."""
+    if community_name is None:  # the common case, both known: one query (every command starts here)
+        known = session.exec(
+            select(Community, SubForum)
+            .join(CommunityBinding, col(CommunityBinding.community_id) == col(Community.id))
+            .join(
+                SubForum,
+                and_(
+                    col(SubForum.platform) == room.platform.value,
+                    col(SubForum.platform_room_id) == room.room_id,
+                ),
+            )
+            .where(
+                CommunityBinding.platform == room.platform.value,
+                CommunityBinding.platform_id == room.community_id,
+            )
+        ).first()
+        if known is not None:
+            return Place(*known)
     community = resolve_community(session, room.platform, room.community_id, community_name)
     subforum = session.exec(
         select(SubForum).where(
@@ -214,28 +233,27 @@ def find_member(session: Session, community: Community, text: str, platform: Pla
     wanted = text.strip().lstrip("@") if not text.strip().startswith("@") or ":" not in text else text.strip()
     match = _MENTION.match(text.strip())
     user_id = match.group(1) if match else text.strip()
-    identity = session.exec(
-        select(Identity).where(Identity.community_id == community.id, Identity.platform_user_id == user_id)
+    with_member = select(Identity, Member).join(Member, col(Member.id) == col(Identity.member_id))
+    found = session.exec(
+        with_member.where(Identity.community_id == community.id, Identity.platform_user_id == user_id)
     ).first()
-    if identity is None:
-        identity = session.exec(
-            select(Identity).where(
+    if found is None:
+        found = session.exec(
+            with_member.where(
                 Identity.community_id == community.id,
                 Identity.platform == platform.value,
                 func.lower(Identity.display_name) == wanted.lower(),
             )
         ).first()
-    if identity is None:
-        member = session.exec(
-            select(Member).where(
-                Member.community_id == community.id, func.lower(Member.display_name) == wanted.lower()
-            )
-        ).first()
-        if member is not None:
-            return member
+    if found is not None:
+        return found[1]
+    member = session.exec(
+        select(Member).where(
+            Member.community_id == community.id, func.lower(Member.display_name) == wanted.lower()
+        )
+    ).first()
+    if member is None:
         raise NotFound(f"I can't find a member called “{wanted}” here.")
-    member = session.get(Member, identity.member_id)
-    assert member is not None
     return member
 
 
