@@ -42,6 +42,7 @@ from chatbridge.services.digest.schedule import Period
 from chatbridge.store.engine import make_engine
 from chatbridge.store.migrate import upgrade
 from chatbridge.store.tables import Community
+from chatbridge.store.types import sqlite_utc_text
 
 FORMAT_VERSION = 2
 END = datetime(2025, 7, 21, 9, 0, tzinfo=UTC)
@@ -52,8 +53,8 @@ SUBFORUMS = 8
 
 
 def stamp(at: datetime) -> str:
-    """How SQLAlchemy stores a UTCDateTime in SQLite (naive UTC, microseconds)."""
-    return at.strftime("%Y-%m-%d %H:%M:%S.%f")
+    """How the store holds a UTCDateTime in SQLite (naive UTC, microseconds)."""
+    return sqlite_utc_text(at)
 
 
 def _store_path(cache: Path, posts: int, period_posts: int) -> Path:

@@ -33,12 +33,14 @@ from chatbridge.config import Settings
 from chatbridge.core import Core
 from chatbridge.store.engine import make_engine
 from chatbridge.store.migrate import upgrade
+from chatbridge.store.types import sqlite_utc_text
 
 NOW = datetime(2025, 7, 20, 12, 0, tzinfo=UTC)
 
 
 def stamp(dt: datetime) -> str:
-    return dt.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
+    """Exactly the text the store's timestamp columns hold on SQLite (so range queries agree)."""
+    return sqlite_utc_text(dt)
 
 
 def build(path: Path, members: int, threads: int, posts: int, seed: int = 3) -> None:
