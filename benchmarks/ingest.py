@@ -32,6 +32,7 @@ from sqlmodel import Session
 
 from chatbridge.config import Settings
 from chatbridge.core import Core
+from chatbridge.dispatch import Dispatcher
 from chatbridge.model import (
     Actor,
     ChatEvent,
@@ -189,21 +190,34 @@ def raw_executemany(path: Path, events: list[ChatEvent]) -> float:
     return len(events) / elapsed
 
 
+class Discarding:
+    """Where the trophy notices the stream earns go: nowhere (the memory platform would keep a
+    transcript of them, and its growth would be counted in the ingesting process's RSS)."""
+
+    async def send(self, *args: object, **kwargs: object) -> None:
+        return None
+
+    async def respond(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
 async def chatbridge_ingest(url: str, events: Iterable[ChatEvent], senders: int = 4_000) -> float:
-    """The real path: the group-commit ingestor, fed as fast as it accepts.
+    """The real path: dispatch (command detection, then the group-commit ingestor, then the
+    notices), fed as fast as it accepts.
 
     `senders` concurrent producers (think: gateway connections and webhook handlers) each submit
     one event and wait until it is durable before taking the next, so at most `senders` events
     are in flight and the ingestor's bounded queue applies back-pressure beyond that.
     """
     core = Core.build(Settings(database_url=url))
+    dispatcher, platform = Dispatcher(core), Discarding()
     source = iter(events)
     count = 0
 
     async def sender() -> None:
         nonlocal count
         for event in source:
-            await core.ingestor.submit(event)
+            await dispatcher.handle(event, platform)  # type: ignore[arg-type]
             count += 1
 
     writer = asyncio.create_task(core.ingestor.run())
