@@ -15,6 +15,7 @@ from typing import Literal
 from sqlalchemy import Engine
 from sqlmodel import Session, col, func, select
 
+from chatbridge.store.engine import reading
 from chatbridge.store.tables import Like, Member, TrophyAward
 
 Period = Literal["week", "month", "all"]
@@ -121,7 +122,7 @@ class Leaderboards:
             if now - snapshot.asked_at > self.keep_for:
                 self._snapshots.pop(key, None)
             elif not (snapshot.computed_at <= now < snapshot.computed_at + self.fresh_for / 2):
-                with Session(self.engine) as session:
+                with Session(reading(self.engine)) as session:
                     entries = top(session, *key, now)
                 self._snapshots[key] = _Snapshot(entries, now, snapshot.asked_at)
 

@@ -22,9 +22,13 @@ __all__ = [
     "SQLITE_BUSY_TIMEOUT_MS",
     "make_engine",
     "normalize_url",
+    "reading",
     "redact_url",
     "session_scope",
 ]
+
+READ_ONLY = "chatbridge_read_only"
+"""Execution option marking an engine or connection whose SQLite transactions only read."""
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 """How long a SQLite connection waits for the write lock before failing with "database is locked"."""
@@ -129,7 +133,23 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        if connection.get_execution_options().get(READ_ONLY):
+            connection.exec_driver_sql("BEGIN")  # a WAL reader: never holds up a writer
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def reading(engine: Engine) -> Engine:
+    """The same store for work that only reads (a leaderboard refresh, a digest's counts).
+
+    On SQLite its transactions begin DEFERRED instead of IMMEDIATE: under WAL a reader sees one
+    snapshot and never takes the write lock, so a long count does not hold up the ingest writer
+    or a command. (A write through it would fail with "database is locked" rather than wait, so
+    use it only for reads.) On PostgreSQL it is the engine itself.
+    """
+    if engine.dialect.name != "sqlite":
+        return engine
+    return engine.execution_options(**{READ_ONLY: True})
 
 
 @contextmanager

@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 
 import support.postgres
 from chatbridge.store import Community, make_engine, normalize_url, redact_url, session_scope
-from chatbridge.store.engine import SQLITE_BUSY_TIMEOUT_MS
+from chatbridge.store.engine import SQLITE_BUSY_TIMEOUT_MS, reading
 from support.postgres import BINARIES_MISSING, PostgresCluster, require_postgres_bindir
 
 
@@ -43,6 +43,27 @@ def test_sqlite_savepoints_roll_back_only_the_inner_block(sqlite_engine: Engine)
         nested.rollback()
     with sqlite_engine.connect() as connection:
         assert connection.exec_driver_sql("SELECT x FROM t").scalars().all() == [1]
+
+
+def test_a_reading_transaction_never_holds_up_a_writer(sqlite_engine: Engine, tmp_path: Path) -> None:
+    """A long count through `reading(engine)` sees one snapshot and takes no write lock."""
+    import sqlite3
+
+    with sqlite_engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE post (id INTEGER PRIMARY KEY)")
+        connection.exec_driver_sql("INSERT INTO post DEFAULT VALUES")
+    writer = sqlite3.connect(tmp_path / "chatbridge.db", timeout=0, isolation_level=None)
+    with reading(sqlite_engine).begin() as reader:
+        assert reader.exec_driver_sql("SELECT count(*) FROM post").scalar() == 1
+        writer.execute("BEGIN IMMEDIATE")  # would fail at once if the reader held the lock
+        writer.execute("INSERT INTO post DEFAULT VALUES")
+        writer.execute("COMMIT")
+        assert reader.exec_driver_sql("SELECT count(*) FROM post").scalar() == 1, "its snapshot"
+    with sqlite_engine.begin() as connection:  # ordinary transactions still take the lock up front
+        connection.exec_driver_sql("SELECT 1")
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            writer.execute("BEGIN IMMEDIATE")
+    writer.close()
 
 
 def test_sqlite_writers_wait_for_each_other_instead_of_failing(sqlite_engine: Engine) -> None:
