@@ -19,7 +19,7 @@ from datetime import datetime
 from sqlalchemy import Engine
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlmodel import Session, col, select
 
 from chatbridge.forum.ranks import TrophyConfig
@@ -482,6 +482,10 @@ class Ingestor:
     max_batch: int = 2000
     max_delay: float = 0.02
     queue_size: int = 4000
+    unavailable_retries: int = 8
+    """Times a batch is tried again while the database is unavailable (pauses double from
+    `retry_pause` up to 5 s, about 20 s in all) before its events are tried one by one."""
+    retry_pause: float = 0.1
     _queue: asyncio.Queue[_Pending] = field(init=False)
 
     _fast: FastPath = field(init=False)
@@ -546,12 +550,32 @@ class Ingestor:
         return await asyncio.get_running_loop().run_in_executor(self._writer, work, events)
 
     async def _write(self, batch: list[_Pending]) -> None:
-        try:
-            results = await self._in_writer(self._apply_batch, [p.event for p in batch])
-        except Exception as error:
-            log.exception("a batch of %d events failed; applying them one by one", len(batch))
-            results = await self._in_writer(self._apply_one_by_one, [p.event for p in batch])
-            del error
+        events = [p.event for p in batch]
+        pause = self.retry_pause
+        for attempt in range(self.unavailable_retries + 1):
+            try:
+                results = await self._in_writer(self._apply_batch, events)
+                break
+            except (OperationalError, InterfaceError) as error:
+                # The store is unavailable (SQLite locked past its busy timeout by a long
+                # transaction, PostgreSQL restarting): not the events' fault. Keep them queued
+                # (producers wait) and try the same batch again, rather than failing each event.
+                if attempt == self.unavailable_retries:
+                    log.error("ingest: the database stayed unavailable; applying events one by one")
+                    results = await self._in_writer(self._apply_one_by_one, events)
+                    break
+                log.warning(
+                    "ingest: the database is unavailable (%s); retrying %d events in %.1f s",
+                    error.orig,
+                    len(batch),
+                    pause,
+                )
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 5.0)
+            except Exception:
+                log.exception("a batch of %d events failed; applying them one by one", len(batch))
+                results = await self._in_writer(self._apply_one_by_one, events)
+                break
         for pending, result in zip(batch, results, strict=True):
             if not pending.done.done():
                 if isinstance(result, BaseException):

@@ -88,3 +88,65 @@ async def test_a_worker_outlives_a_locked_database_and_a_bug_still_stops_the_bot
         await _logged(buggy, "digest scheduler", retry_after=0.01)
     engine.dispose()
     holder.close()
+
+
+async def test_events_wait_out_a_locked_database_and_none_is_lost(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import sqlite3
+    from datetime import UTC, datetime
+
+    from sqlalchemy import event as sa_event
+
+    from chatbridge.model import Actor, MessagePosted, PlatformName, Room
+    from chatbridge.services.ingest import Ingestor
+
+    url = f"sqlite:///{tmp_path / 'forum.db'}"
+    core = Core.build(Settings(database_url=url))
+
+    @sa_event.listens_for(core.engine, "connect")
+    def impatient(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+        dbapi_connection.execute("PRAGMA busy_timeout=0")  # fail at once instead of after 10 s
+
+    core.engine.dispose()  # connections opened by the migration reconnect with the listener
+
+    ingestor = Ingestor(core.engine, core.ingestor.rules, core.clock, retry_pause=0.01)
+    room = Room(PlatformName.MEMORY, "console", "general", "General Discussion")
+    opening = MessagePosted(
+        event_id="e1",
+        at=datetime(2025, 7, 16, 9, 0, tzinfo=UTC),
+        room=room,
+        actor=Actor(PlatformName.MEMORY, "alice", "alice"),
+        message_id="m1",
+        text="Night shifts as a new resident",
+        thread_id="m1",
+        starts_thread=True,
+    )
+    holder = sqlite3.connect(tmp_path / "forum.db", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # a long transaction elsewhere holds the store
+
+    retrying = asyncio.Event()
+
+    class Retries(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "retrying 1 events" in record.getMessage():
+                retrying.set()  # logged on the event loop's thread
+
+    async def release_after_the_first_retry() -> None:
+        await retrying.wait()
+        holder.execute("COMMIT")
+
+    watcher = Retries()
+    logging.getLogger("chatbridge.services.ingest").addHandler(watcher)
+    with caplog.at_level(logging.WARNING):
+        async with asyncio.TaskGroup() as group:
+            writer = group.create_task(ingestor.run())
+            group.create_task(release_after_the_first_retry())
+            await ingestor.submit(opening)  # returns once durable
+            writer.cancel()
+    with Session(core.engine) as session:
+        assert [p.platform_message_id for p in session.exec(select(Post)).all()] == ["m1"]
+    logging.getLogger("chatbridge.services.ingest").removeHandler(watcher)
+    assert "the database is unavailable (database is locked); retrying 1 events" in caplog.text
+    holder.close()
+    core.engine.dispose()
