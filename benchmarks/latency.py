@@ -28,7 +28,7 @@ from pathlib import Path
 from measure import peak_rss_mb  # benchmarks/ is the script's own directory
 
 from chatbridge.adapters.memory import MemoryPlatform
-from chatbridge.app import Application
+from chatbridge.app import Application, settle_heap
 from chatbridge.config import Settings
 from chatbridge.core import Core
 from chatbridge.store.engine import make_engine
@@ -162,6 +162,7 @@ async def measure(url: str, runs: int) -> dict[str, list[float]]:
     rng = random.Random(5)
     timings: dict[str, list[float]] = {name: [] for name in commands}
     async with Application(core, [chat]).running():
+        settle_heap()  # as `chatbridge run` does once started
         for _ in range(WARM_UP):  # first calls compile statements and templates: not steady state
             for text in commands.values():
                 await chat.say(text.format(n=rng.randint(1, 1000), t=rng.randint(1, 1000)), as_="member1")

@@ -9,11 +9,9 @@ the sandbox homeserver included.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import secrets
-import signal
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -176,22 +174,12 @@ def _build_core(settings: Settings) -> Core:
 
 
 async def _serve(app: Application, ready: Callable[[], None]) -> None:
-    """`Application.serve_forever`, plus a callback once every platform has started, and the
-    platforms' start-up refusals (login, unreachable server) turned into one line."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+    """`Application.serve_forever`, with the platforms' start-up refusals (login, unreachable
+    server) turned into one line."""
     try:
-        async with app.running():
-            ready()
-            await stop.wait()
-            log.info("shutting down")
+        await app.serve_forever(ready)
     except* (PlatformError, ConnectionError) as group:  # a refused login, an unreachable server
         raise RunError(str(group.exceptions[0])) from None
-    finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
 
 
 # -- the sandbox ----------------------------------------------------------------------------------
