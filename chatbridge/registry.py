@@ -304,11 +304,26 @@ class Registry:
     def slash_names(self) -> dict[tuple[str, ...], tuple[str, ...]]:
         """Each declaration's slash command words on Discord, by registry path.
 
-        Discord's nesting rules, which the Discord adapter's command tree follows: a declaration
-        that is also a group moves to a child called `show` (or `view`, `info`), paths longer
-        than three words and declarations that need a target message have no slash form.
+        Discord's nesting rules, here once for help and the Discord adapter's command tree alike:
+        a declaration that is also a group moves to a child called `show` (or `view`, `info`),
+        paths longer than three words and declarations that need a target message have no slash
+        form (the latter are context menus only).
         """
-        eligible = [s for s in self if not s.needs_target_message and len(s.path) <= MAX_SLASH_DEPTH]
+        return self._slash_layout()[0]
+
+    def slash_refusals(self) -> dict[tuple[str, ...], str]:
+        """Why a declaration that is not a menu-only one has no slash form, by registry path;
+        the adapter logs these, so a command that silently went missing is explained."""
+        return self._slash_layout()[1]
+
+    def _slash_layout(self) -> tuple[dict[tuple[str, ...], tuple[str, ...]], dict[tuple[str, ...], str]]:
+        specs = [s for s in self if not s.needs_target_message]
+        refused = {
+            s.path: f"{s.name!r} has more than {MAX_SLASH_DEPTH} words; Discord cannot nest it"
+            for s in specs
+            if len(s.path) > MAX_SLASH_DEPTH
+        }
+        eligible = [s for s in specs if s.path not in refused]
         nodes = {s.path[:depth] for s in eligible for depth in range(1, len(s.path) + 1)}
         out: dict[tuple[str, ...], tuple[str, ...]] = {}
         for spec in eligible:
@@ -319,7 +334,9 @@ class Registry:
             alias = next((a for a in SLASH_GROUP_ALIASES if a not in children), None)
             if alias is not None and len(spec.path) < MAX_SLASH_DEPTH:
                 out[spec.path] = (*spec.path, alias)
-        return out
+            else:
+                refused[spec.path] = f"{spec.name!r} is also a group and every alias is taken"
+        return out, refused
 
     def invocation(self, spec: CommandSpec, syntax: Syntax, *, full: bool = True) -> str:
         """How a member invokes `spec`: its usage (`full`) or just its name, in `syntax`.

@@ -66,6 +66,48 @@ def test_the_plan_nests_groups_and_keeps_target_only_commands_as_menus() -> None
     }
 
 
+@command("rota", help="The rota.")
+async def rota(ctx: Context) -> OutgoingMessage:
+    return ctx.say("rota")
+
+
+@command("rota show", help="Show a rota.")
+async def rota_show(ctx: Context) -> OutgoingMessage:
+    return ctx.say("show")
+
+
+@command("rota view", help="View a rota.")
+async def rota_view(ctx: Context) -> OutgoingMessage:
+    return ctx.say("view")
+
+
+@command("rota swap", help="Swap a shift.")
+async def rota_swap(ctx: Context) -> OutgoingMessage:
+    return ctx.say("swap")
+
+
+@command("rota swap night shift", help="Four words: Discord cannot nest this.")
+async def rota_swap_night_shift(ctx: Context) -> OutgoingMessage:
+    return ctx.say("night")
+
+
+def test_the_plan_takes_its_names_from_the_registry_even_at_the_edges(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """One source for Discord's naming rules: where `show` is taken the declaration becomes
+    `view`, a group that is also a declaration three words deep is skipped, and so is a path of
+    four words; the command tree offers exactly the names help shows, and logs what it left out."""
+    registry = Registry()
+    registry.add_module(commands(rota, rota_show, rota_view, rota_swap, rota_swap_night_shift))
+    names = plan(registry).names()
+    assert names == registry.slash_names()
+    assert names[("rota",)] == ("rota", "info")  # show and view are subcommands of their own
+    assert names[("rota", "swap")] == ("rota", "swap")
+    assert ("rota", "swap", "night", "shift") not in names
+    assert "'rota swap night shift' has more than 3 words" in caplog.text
+    assert set(registry.slash_refusals()) == {("rota", "swap", "night", "shift")}
+
+
 def test_a_menu_that_needs_more_than_its_target_asks_in_a_form() -> None:
     registry = Registry.from_package()
     report = registry.specs[("report",)]

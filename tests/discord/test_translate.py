@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import discord
 import pytest
 
-from chatbridge.adapters.discord import likes, translate
+from chatbridge.adapters.discord import deletions, likes, translate
 from chatbridge.adapters.discord.translate import Place
 from chatbridge.model import (
     Action,
@@ -233,3 +233,62 @@ def test_observed_likes_become_the_reaction_events_that_make_the_store_agree() -
     (removed,) = likes.differences([cleared], stored, at=AT, observation="clear-1")
     assert isinstance(removed, ReactionRemoved)
     assert (removed.message_id, removed.actor.user_id) == ("502", "11")
+
+
+def test_a_hand_timeout_has_one_event_id_whichever_event_reports_it() -> None:
+    """The audit entry (moderator, reason) and GUILD_MEMBER_UPDATE (neither) of one timeout are
+    one event to the core, so the case log has it once; a lift is keyed by the end it cut short."""
+    room = IN_GENERAL.room
+    until = AT + timedelta(days=2)
+    audited = translate.hand_timeout(
+        room=room, target_id=11, actor_id=22, before=None, after=until, reason="Pile-on", at=AT
+    )
+    updated = translate.hand_timeout(
+        room=room,
+        target_id=11,
+        actor_id=None,
+        before=None,
+        after=until,
+        reason=None,
+        at=AT + timedelta(seconds=1),
+    )
+    assert audited is not None and updated is not None
+    assert audited.event_id == updated.event_id
+    assert (updated.action, updated.actor_user_id, updated.until) == ("hand_mute", None, until)
+    lifts = [
+        translate.hand_timeout(
+            room=room, target_id=11, actor_id=None, before=end, after=None, reason=None, at=AT
+        )
+        for end in (until, until + timedelta(days=1))
+    ]
+    assert [lift.action for lift in lifts if lift is not None] == ["hand_unmute", "hand_unmute"]
+    assert len({lift.event_id for lift in lifts if lift is not None}) == 2
+    # A timeout that had already run out is not lifted by anyone.
+    assert (
+        translate.hand_timeout(
+            room=room,
+            target_id=11,
+            actor_id=None,
+            before=AT - timedelta(hours=1),
+            after=None,
+            reason=None,
+            at=AT,
+        )
+        is None
+    )
+
+
+def test_a_post_missing_from_a_stretch_the_sweep_read_is_deleted_and_nothing_outside_it() -> None:
+    """Replies between the oldest message listed and the stored position that did not come back
+    are gone; the forum starter counts once the listing reached the thread's start; a
+    text-channel thread's opening post only when its deletion was confirmed."""
+    read = deletions.Covered(IN_FORUM_POST, after=310, through=340, seen=frozenset({310, 330}))
+    gone = deletions.vanished(read, [POST, 305, 310, 320, 330, 340, 350], at=AT)
+    assert [(e.message_id, e.event_id) for e in gone] == [("320", "delete:320"), ("340", "delete:340")]
+    whole = deletions.Covered(IN_FORUM_POST, after=0, through=340, seen=frozenset({310}))
+    assert [e.message_id for e in deletions.vanished(whole, [POST, 310], at=AT)] == [str(POST)]
+    text_thread = Place(GUILD, 500, "ECG", parent_id=GENERAL, parent_name="general")
+    unconfirmed = deletions.Covered(text_thread, after=0, through=540, seen=frozenset({510}))
+    assert deletions.vanished(unconfirmed, [500, 510], at=AT) == []
+    confirmed = deletions.Covered(text_thread, after=0, through=540, seen=frozenset({510}), opening_gone=True)
+    assert [e.message_id for e in deletions.vanished(confirmed, [500, 510], at=AT)] == ["500"]

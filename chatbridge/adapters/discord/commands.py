@@ -6,7 +6,8 @@ and under which names, and which are context menus. `build_tree` turns the plan 
 holds no forum logic: discord.py still validates names, limits and option types, converts the
 options, and routes autocomplete.
 
-Discord's rules shape the plan:
+Discord's rules shape the plan; the naming ones live in `Registry.slash_names` (help shows the
+same names), the rest here:
 
 * a command with subcommands cannot be invoked itself, so a declaration that is also a group
   (`profile` next to `profile set`) is exposed as a subcommand called `show` (`/profile show`);
@@ -35,8 +36,6 @@ from chatbridge.services.autocomplete import SOURCES
 
 log = logging.getLogger(__name__)
 
-ROOT_ALIASES = ("show", "view", "info")
-"""Names tried, in order, for a declaration that is also a group."""
 MAX_DESCRIPTION = 100
 MAX_CHILDREN = 25
 GUILD_ONLY = app_commands.AppCommandContext(guild=True, dm_channel=False, private_channel=False)
@@ -105,39 +104,29 @@ class Plan:
 
 
 def plan(registry: Registry) -> Plan:
-    """Which declarations Discord shows, and how; pure, so the layout is testable on its own."""
+    """Which declarations Discord shows, and how; pure, so the layout is testable on its own.
+
+    The names come from `Registry.slash_names` (Discord's nesting rules live there once, since
+    help shows the same names); the plan only arranges them into groups and menus.
+    """
+    names = registry.slash_names()
+    for reason in registry.slash_refusals().values():
+        log.warning("%s, so it has no slash form", reason)
     roots: dict[str, SlashNode] = {}
     menus: list[Menu] = []
     for spec in registry:
         if spec.context_menu is not None:
             menus.append(Menu(spec.context_menu.label, spec.context_menu.target, spec))
-        if spec.needs_target_message:
-            continue
-        if len(spec.path) > 3:
-            log.warning(
-                "%r has more than three words; Discord cannot nest it, so it has no slash form", spec.name
-            )
-            continue
-        node = roots.setdefault(spec.path[0], SlashNode(spec.path[0]))
-        for word in spec.path[1:]:
+    # Declarations under their own path first, so a group's `show` comes after its subcommands.
+    placed = [s for s in registry if names.get(s.path) == s.path]
+    moved = [s for s in registry if s.path in names and names[s.path] != s.path]
+    for spec in (*placed, *moved):
+        words = names[spec.path]
+        node = roots.setdefault(words[0], SlashNode(words[0]))
+        for word in words[1:]:
             node = node.children.setdefault(word, SlashNode(word))
         node.spec = spec
-    for root in roots.values():
-        _lift_group_specs(root)
     return Plan(tuple(roots[name] for name in sorted(roots)), tuple(menus))
-
-
-def _lift_group_specs(node: SlashNode) -> None:
-    """A group cannot be invoked: move its own declaration into a child named `show` (or similar)."""
-    for child in node.children.values():
-        _lift_group_specs(child)
-    if node.is_group and node.spec is not None:
-        alias = next((a for a in ROOT_ALIASES if a not in node.children), None)
-        if alias is None:
-            log.warning("%r is also a group and every alias is taken; it has no slash form", node.spec.name)
-        else:
-            node.children[alias] = SlashNode(alias, node.spec)
-        node.spec = None
 
 
 # ---------------------------------------------------------------------------------------- the tree

@@ -20,7 +20,9 @@ order, after everything delivered before them, so they never overtake a live rea
 `like_messages` per guild, newest first) of threads whose stored position is inside the window,
 and the opening post of a text-channel thread (which lives in the parent channel). One history
 page per 100 messages gives each message's reaction counts, and only where a like emoji's count
-differs from the store are its users listed (`like_pages` pages of 100 per guild).
+differs from the store are its users listed (`like_pages` pages of 100 per guild). The stretch
+of history each thread's listing went through also shows which posts were deleted while we were
+away (`deletions`).
 discord.py waits out 429s. What the counts cannot show (one member's like replaced by another's
 on the same emoji) stays unseen until the counts differ again; a member reacting to their own
 post or another bot reacting makes the counts differ for good, which costs a listing each time.
@@ -29,7 +31,6 @@ post or another bot reacting makes the counts differ for good, which costs a lis
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
@@ -41,7 +42,7 @@ from discord.utils import time_snowflake
 from sqlalchemy import Engine, and_
 from sqlmodel import Session, col, select
 
-from chatbridge.adapters.discord import translate
+from chatbridge.adapters.discord import deletions, translate
 from chatbridge.adapters.discord.cursors import GuildCursors
 from chatbridge.model import Actor, ReactionAdded, ReactionRemoved
 from chatbridge.store.tables import Identity, LikeSource, Post
@@ -158,6 +159,7 @@ class LikeSweep:
     place: Callable[[int], Awaitable[translate.Place | None]]
     load: Callable[[Collection[int]], Awaitable[StoredLikes]]
     reconcile: Callable[[Sequence[Observed]], Awaitable[None]]
+    forget: Callable[[deletions.Covered], Awaitable[None]]
     like_key: Callable[[str], str | None]
     limits: SweepLimits
     gate: asyncio.Semaphore
@@ -193,35 +195,51 @@ class LikeSweep:
         """Newest first, from the stored position back to the window's start (or the budget).
 
         A text-channel thread's opening post is the message it was started from, which lives in
-        the parent channel, so it is fetched from there (one more request).
+        the parent channel, so it is fetched from there (one more request). What the listing
+        went through is then handed on (`forget`) to find posts deleted while we were away.
         """
         place = await self.place(thread_id)
         if place is None:
             return
         channel = self.client.get_partial_messageable(thread_id, guild_id=guild_id)
         page: list[discord.Message] = []
+        seen: set[int] = set()
+        oldest = position + 1
+        listed = remaining = 0
+        ended = True
+        opening_gone = False
         try:
             async with self.gate:
                 if not place.parent_is_forum and place.parent_id is not None and thread_id >= since:
                     parent = self.client.get_partial_messageable(place.parent_id, guild_id=guild_id)
-                    with contextlib.suppress(discord.NotFound):  # a thread started without a message
-                        self._messages += 1
-                        page.append(await parent.fetch_message(thread_id))
-                remaining = self.limits.like_messages - self._messages
-                if remaining <= 0:
-                    return
-                async for message in channel.history(before=discord.Object(position + 1), limit=remaining):
-                    if message.id < since or self._messages >= self.limits.like_messages:
-                        break
                     self._messages += 1
-                    page.append(message)
-                    if len(page) == HISTORY_PAGE:
-                        await self._check(place, page)
-                        page = []
+                    try:
+                        page.append(await parent.fetch_message(thread_id))
+                    except discord.NotFound:  # deleted, or a thread started without a message
+                        opening_gone = await _started_from_message(channel, thread_id)
+                remaining = self.limits.like_messages - self._messages
+                if remaining > 0:
+                    start = discord.Object(position + 1)
+                    async for message in channel.history(before=start, limit=remaining):
+                        seen.add(message.id)
+                        oldest = min(oldest, message.id)
+                        listed += 1
+                        if message.id < since or self._messages >= self.limits.like_messages:
+                            ended = False
+                            break
+                        self._messages += 1
+                        page.append(message)
+                        if len(page) == HISTORY_PAGE:
+                            await self._check(place, page)
+                            page = []
                 if page:
                     await self._check(place, page)
         except discord.HTTPException as error:
             log.warning("could not check the likes of thread %s: %s", thread_id, error)
+            return
+        # A listing that ran dry before its limit reached the thread's first message.
+        after = 0 if remaining > 0 and ended and listed < remaining else oldest
+        await self.forget(deletions.Covered(place, after, position, frozenset(seen), opening_gone))
 
     async def _check(self, place: translate.Place, messages: Sequence[discord.Message]) -> None:
         """Compare one page's like counts with the store; list the users where they differ."""
@@ -267,3 +285,12 @@ class LikeSweep:
                 if not user.bot and user.id != message.author.id:
                     users[user.id] = translate.actor_of(user)
         return users
+
+
+async def _started_from_message(thread: discord.PartialMessageable, thread_id: int) -> bool:
+    """Whether the thread was started from the message with its id: then its first message is
+    Discord's THREAD_STARTER_MESSAGE pointing there (it stays when that message is deleted)."""
+    async for first in thread.history(limit=1, oldest_first=True):
+        reference = first.reference.message_id if first.reference is not None else None
+        return first.type is discord.MessageType.thread_starter_message and reference == thread_id
+    return False

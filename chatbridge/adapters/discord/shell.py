@@ -29,7 +29,7 @@ import discord
 from discord import app_commands
 from sqlmodel import Session
 
-from chatbridge.adapters.discord import cursors, likes, translate
+from chatbridge.adapters.discord import cursors, deletions, likes, translate
 from chatbridge.adapters.discord.backfill import Backfill, BackfillLimits
 from chatbridge.adapters.discord.commands import build_tree, menu_form, press_form
 from chatbridge.adapters.discord.cursors import CursorBook, GuildCursors
@@ -65,6 +65,7 @@ log = logging.getLogger(__name__)
 
 Job = Callable[[], Awaitable[Sequence[ChatEvent]]]
 PLACE_CACHE = 2048
+OWN_TIMEOUTS = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +177,16 @@ class BridgeClient(discord.Client):
     async def on_audit_log_entry_create(self, entry: discord.AuditLogEntry) -> None:
         self.bridge.audit_entry(entry)
 
+    def dispatch(self, event: str, /, *args: Any, **kwargs: Any) -> None:
+        """Member updates are read as they are parsed: `after` is discord.py's cached member,
+        which the next update changes again before an `on_member_update` task would run."""
+        if event == "member_update":
+            try:
+                self.bridge.member_updated(*args)
+            except Exception:  # never let one update break discord.py's reading of the gateway
+                log.exception("could not read a member update")
+        super().dispatch(event, *args, **kwargs)
+
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         await self.bridge.interaction(interaction)
 
@@ -222,6 +233,7 @@ class DiscordPlatform:
         self._gate: asyncio.Semaphore | None = None
         self._book = CursorBook()
         self._places: OrderedDict[int, translate.Place] = OrderedDict()
+        self._own_timeouts: OrderedDict[tuple[int, int, datetime | None], bool] = OrderedDict()
         self._backfilling: dict[int, set[int]] = {}
         self._delivering: set[asyncio.Task[None]] = set()
         self._runner: asyncio.Task[None] | None = None
@@ -434,6 +446,7 @@ class DiscordPlatform:
         self._enqueue(rooms)
         if not self._closing and self._gate is not None:
             self._catchup.spawn(self._backfill(guild, at), name=f"guild {guild.id}")
+            self._catchup.spawn(self._watch_members(guild), name=f"members of guild {guild.id}")
 
     def guild_renamed(self, guild: discord.Guild) -> None:
         """GUILD_UPDATE with a new name: announce the sub-forums again, with the guild's new name."""
@@ -576,26 +589,35 @@ class DiscordPlatform:
         observed: Callable[[translate.Place], Sequence[likes.Observed]],
         done: asyncio.Future[None] | None,
     ) -> Job:
-        """Make the store's likes match what was observed, after every event received before.
+        """Make the store's likes match what was observed, after every event received before."""
+
+        async def corrections() -> Sequence[ChatEvent]:
+            where = await place()
+            seen = observed(where) if where is not None else []
+            if not seen:
+                return []
+            await self._delivered_so_far()
+            ids = [s.message_id for s in seen]
+            keys = {key for s in seen for key in s.reactors}
+            stored = await asyncio.to_thread(likes.stored_likes, self.core.engine, ids, keys)
+            observation = f"sync-{uuid.uuid4().hex[:12]}"
+            return likes.differences(seen, stored, at=self.core.clock(), observation=observation)
+
+        return self._corrections_job(corrections, done)
+
+    def _corrections_job(
+        self, corrections: Callable[[], Awaitable[Sequence[ChatEvent]]], done: asyncio.Future[None] | None
+    ) -> Job:
+        """Submit corrections read from the store, and wait until they are applied.
 
         Runs in the intake pump: what came in earlier is applied first (so the store read is
         current), and nothing that comes in later is submitted before these corrections.
         `done` (if given) resolves once the corrections are applied.
         """
 
-        async def reconcile() -> list[ChatEvent]:
+        async def apply() -> list[ChatEvent]:
             try:
-                where = await place()
-                seen = observed(where) if where is not None else []
-                submitted: list[asyncio.Task[None]] = []
-                if seen:
-                    await self._delivered_so_far()
-                    ids = [s.message_id for s in seen]
-                    keys = {key for s in seen for key in s.reactors}
-                    stored = await asyncio.to_thread(likes.stored_likes, self.core.engine, ids, keys)
-                    observation = f"sync-{uuid.uuid4().hex[:12]}"
-                    events = likes.differences(seen, stored, at=self.core.clock(), observation=observation)
-                    submitted = [await self._submit(event) for event in events]
+                submitted = [await self._submit(event) for event in await corrections()]
                 if submitted:
                     await asyncio.wait(submitted)
             except Exception as error:
@@ -606,7 +628,24 @@ class DiscordPlatform:
                 done.set_result(None)
             return []
 
-        return reconcile
+        return apply
+
+    async def _forget_deleted(self, covered: deletions.Covered) -> None:
+        """Posts deleted while we were away in a stretch the sweep read, through the intake pump
+        like the like corrections; returns once they are applied."""
+        if self._closing or self._intake is None:
+            return
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        async def corrections() -> Sequence[ChatEvent]:
+            await self._delivered_so_far()
+            alive = await asyncio.to_thread(
+                deletions.alive_posts, self.core.engine, covered.thread_id, covered.after
+            )
+            return deletions.vanished(covered, alive, at=self.core.clock())
+
+        self._enqueue(self._corrections_job(corrections, done))
+        await done
 
     async def _reconcile_likes(self, observed: Sequence[likes.Observed]) -> None:
         """The like sweep's corrections, through the intake pump; returns once they are applied."""
@@ -694,7 +733,6 @@ class DiscordPlatform:
             return
         event = translate.hand_timeout(
             room=room,
-            entry_id=entry.id,
             target_id=int(entry.target.id),
             actor_id=entry.user_id,
             before=getattr(entry.changes.before, "timed_out_until", None),
@@ -709,6 +747,47 @@ class DiscordPlatform:
             return [event]
 
         self._enqueue(observed)
+
+    def member_updated(self, before: discord.Member, after: discord.Member) -> None:
+        """Without View Audit Log no audit entry says a moderator timed someone out by hand, but
+        the member's `communication_disabled_until` changes all the same: logged without a
+        moderator, unless the bot made the change itself. With the permission the audit entry
+        (which names the moderator and the reason) is the record; the shared event id keeps the
+        case log at one entry should both arrive."""
+        if before.timed_out_until == after.timed_out_until:
+            return
+        guild = after.guild
+        if guild.me is not None and guild.me.guild_permissions.view_audit_log:
+            return
+        if self._own_timeouts.pop((guild.id, after.id, _to_second(after.timed_out_until)), False):
+            return
+        room = self._default_room(guild)
+        if room is None:
+            return
+        event = translate.hand_timeout(
+            room=room,
+            target_id=after.id,
+            actor_id=None,
+            before=before.timed_out_until,
+            after=after.timed_out_until,
+            reason=None,
+            at=self.core.clock(),
+        )
+        if event is None:
+            return
+
+        async def observed() -> list[ChatEvent]:
+            return [event]
+
+        self._enqueue(observed)
+
+    def _timing_out(self, guild_id: int, user_id: int, until: datetime | None) -> None:
+        """Remember a timeout change the bot is about to make, so its GUILD_MEMBER_UPDATE is not
+        taken for a moderator's (bounded: an update that never came is forgotten eventually).
+        Discord keeps the end to the millisecond, so it is compared to the second."""
+        self._own_timeouts[(guild_id, user_id, _to_second(until))] = True
+        while len(self._own_timeouts) > OWN_TIMEOUTS:
+            self._own_timeouts.popitem(last=False)
 
     def member_left(self, payload: discord.RawMemberRemoveEvent) -> None:
         guild = self.client.get_guild(payload.guild_id)
@@ -748,6 +827,7 @@ class DiscordPlatform:
                 place=self._place,
                 load=self._stored_likes,
                 reconcile=self._reconcile_likes,
+                forget=self._forget_deleted,
                 like_key=self.core.like_key,
                 limits=self.tuning.backfill.likes,
                 gate=self._gate,
@@ -757,6 +837,23 @@ class DiscordPlatform:
             await job.run(guild, at)
         finally:
             self._backfilling.pop(guild.id, None)
+
+    async def _watch_members(self, guild: discord.Guild) -> None:
+        """Without View Audit Log, hand timeouts are seen only as member updates, which discord.py
+        reports only for members it has cached (we do not chunk at start-up): ask for the member
+        list of such a guild, once per IDENTIFY (alongside the catching up, not before it)."""
+        me = guild.me
+        if me is None or me.guild_permissions.view_audit_log or guild.chunked:
+            return
+        log.info(
+            "guild %s: without the View Audit Log permission, timeouts given by hand are logged "
+            "without the moderator's name",
+            guild.id,
+        )
+        try:
+            await guild.chunk(cache=True)
+        except (discord.HTTPException, discord.ClientException, TimeoutError):
+            log.warning("could not read the member list of guild %s", guild.id, exc_info=True)
 
     async def _stored_likes(self, message_ids: Collection[int]) -> likes.StoredLikes:
         keys = self.core.ingestor.rules.like_keys
@@ -1076,6 +1173,7 @@ class DiscordPlatform:
         if applied <= now:
             raise PlatformError("That mute has already ended.")
         before = member.timed_out_until
+        self._timing_out(member.guild.id, member.id, applied)
         try:
             await member.edit(timed_out_until=applied, reason=reason[:512] or None)
         except discord.Forbidden as error:
@@ -1099,6 +1197,7 @@ class DiscordPlatform:
                 restore = datetime.fromisoformat(previous)
         if restore is not None and restore <= now:
             restore = None
+        self._timing_out(member.guild.id, member.id, restore)
         try:
             await member.edit(timed_out_until=restore)
         except discord.Forbidden as error:
@@ -1174,3 +1273,7 @@ class DiscordPlatform:
         except discord.NotFound as error:
             raise PlatformError(f"That member is no longer in {guild.name}.") from error
         return member
+
+
+def _to_second(moment: datetime | None) -> datetime | None:
+    return moment.replace(microsecond=0) if moment is not None else None

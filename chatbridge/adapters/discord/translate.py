@@ -554,7 +554,6 @@ def timeout_until(until: datetime, now: datetime) -> datetime:
 def hand_timeout(
     *,
     room: Room,
-    entry_id: int,
     target_id: int,
     actor_id: int | None,
     before: datetime | None,
@@ -562,18 +561,32 @@ def hand_timeout(
     reason: str | None,
     at: datetime,
 ) -> ModerationObserved | None:
-    """A timeout given or lifted in the Discord client, from its audit-log entry (MEMBER_UPDATE
-    with a `communication_disabled_until` change); None when the entry changed something else."""
-    if before == after:
+    """A timeout given or lifted in the Discord client, not through the bot; None when nothing
+    about the timeout changed.
+
+    Two sources report one: its audit-log entry (MEMBER_UPDATE with a `communication_disabled_until`
+    change; it names the moderator and the reason, and needs VIEW_AUDIT_LOG) and, without that
+    permission, GUILD_MEMBER_UPDATE (no moderator: `actor_id` None). Both give it the same event
+    id, per member and timeout end (for a lift, the end it cut short), so whichever arrives second
+    is a redelivery and the case log has it once.
+    """
+    running = before if before is not None and before > at else None  # an ended timeout is none
+    until = after if after is not None and after > at else None
+    if running == until:
         return None
+    if until is not None:
+        key = f"timeout:{room.community_id}:{target_id}:{until.isoformat()}"
+    else:
+        assert running is not None
+        key = f"timeout-lifted:{room.community_id}:{target_id}:{running.isoformat()}"
     return ModerationObserved(
-        event_id=f"audit:{entry_id}",
+        event_id=key,
         at=at,
         room=room,
-        action="hand_mute" if after is not None and after > at else "hand_unmute",
+        action="hand_mute" if until is not None else "hand_unmute",
         subject_user_id=str(target_id),
         actor_user_id=str(actor_id) if actor_id is not None else None,
-        until=after if after is not None and after > at else None,
+        until=until,
         reason=reason,
     )
 

@@ -49,6 +49,7 @@ from .gateway_session import (
 )
 from .intents import ALL_KNOWN, PRIVILEGED, Intent, filter_dispatch
 from .payloads import JsonObject
+from .permissions import Permission
 from .recording import ConnectionRecord, GatewayFrame, IdentifyRecord, Journal, ResumeRecord
 from .state import World
 from .transport import UnsupportedCompressionError, encoder_for
@@ -318,6 +319,8 @@ class Gateway:
         (including MESSAGE_CONTENT stripping) happens per session unless ``enforce_intents`` is off.
         """
         guild_id = _event_guild_id(event, data)
+        if self.enforce_intents and not self._may_receive(event, guild_id):
+            return []
         delivered = []
         for session in list(self.sessions.values()):
             if not session.routes(guild_id, shard_id):
@@ -333,6 +336,16 @@ class Gateway:
                 await session.emit(event, payload)
             delivered.append(session.session_id)
         return delivered
+
+    def _may_receive(self, event: str, guild_id: int | None) -> bool:
+        """Events Discord sends only to a bot holding a permission in the guild.
+
+        https://discord.com/developers/docs/events/gateway-events#guild-audit-log-entry-create
+        ("only sent to bots with the VIEW_AUDIT_LOG permission")
+        """
+        if event != "GUILD_AUDIT_LOG_ENTRY_CREATE" or guild_id not in self.world.guilds:
+            return True
+        return bool(self.world.guilds[guild_id].bot_permissions & Permission.VIEW_AUDIT_LOG)
 
     def _connections_for(self, shard_id: int | None) -> list[Connection]:
         found = [

@@ -436,6 +436,15 @@ class World:
         if from_message is not None:
             self.message(parent_id, from_message)
             thread_id = guild.add_thread(parent_id, name, owner_id=owner_id, thread_id=from_message)
+            # https://discord.com/developers/docs/resources/message#message-object-message-types
+            # THREAD_STARTER_MESSAGE (21): the first message of a thread started from a message,
+            # holding only a reference to it; it stays when that message is deleted.
+            self.create_message(
+                thread_id,
+                owner_id,
+                message_type=THREAD_STARTER_MESSAGE,
+                reference={"message_id": str(from_message), "channel_id": str(parent_id)},
+            )
             return thread_id, None
         thread_id = self.snowflakes.at(at) if at else self.snowflakes.next()
         guild.add_thread(
