@@ -7,6 +7,7 @@ platform event id, so a redelivered command is answered once.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING
 
@@ -41,6 +42,12 @@ class Dispatcher:
 
     def __init__(self, core: Core) -> None:
         self.core = core
+        # One command transaction at a time on this event loop. A handler may await the platform
+        # (create a Discord forum post) inside its transaction; a second command opening its own
+        # on the same thread would then wait for the database lock synchronously, freezing the
+        # loop the first one needs to finish: a deadlock until the busy timeout. Waiting here
+        # instead costs a few milliseconds per command and never blocks the loop.
+        self._turn = asyncio.Lock()
 
     def sink_for(self, platform: Platform) -> EventSink:
         async def sink(event: ChatEvent) -> None:
@@ -122,6 +129,12 @@ class Dispatcher:
         return ParsedCommand(spec, convert_options(spec, event.options))
 
     async def _execute(
+        self, event: CommandInvoked, parsed: ParsedCommand, platform: Platform, notices: list[Notice]
+    ) -> OutgoingMessage | None:
+        async with self._turn:
+            return await self._execute_alone(event, parsed, platform, notices)
+
+    async def _execute_alone(
         self, event: CommandInvoked, parsed: ParsedCommand, platform: Platform, notices: list[Notice]
     ) -> OutgoingMessage | None:
         spec = parsed.spec

@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 
 from chatbridge.model import Action, MessageRef, OutgoingMessage, PlatformName, Room
 from chatbridge.platform import Platform, PlatformError, RetryLater
+from chatbridge.store.engine import reading
 from chatbridge.store.tables import OutboxItem
 from chatbridge.waiting import wait_event
 
@@ -239,7 +240,9 @@ class OutboxWorker:
             return [row.id for row in rows if row.id is not None]
 
     async def _carry_out(self, item_id: int) -> None:
-        with Session(self.engine) as session:
+        # Read on the event loop's thread: a deferred (reading) transaction never waits for the
+        # write lock, which a command's transaction may hold across an await on this same loop.
+        with Session(reading(self.engine)) as session:
             item = session.get(OutboxItem, item_id)
             if item is None or item.done_at is not None:
                 return

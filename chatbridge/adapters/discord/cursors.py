@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from chatbridge.adapters.discord.translate import PLATFORM, guild_scope, thread_scope_prefix
+from chatbridge.store.engine import reading
 from chatbridge.store.tables import PlatformCursor
 
 
@@ -72,7 +73,7 @@ class GuildCursors:
 def load(engine: Engine, guild_id: int) -> GuildCursors:
     """Read a guild's positions (blocking; run it in a worker thread)."""
     prefix = thread_scope_prefix(guild_id)
-    with Session(engine) as session:
+    with Session(reading(engine)) as session:
         rows = session.exec(
             select(PlatformCursor).where(
                 PlatformCursor.platform == PLATFORM.value,

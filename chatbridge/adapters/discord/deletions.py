@@ -36,6 +36,7 @@ from sqlmodel import Session, col, select
 
 from chatbridge.adapters.discord import translate
 from chatbridge.model import MessageDeleted
+from chatbridge.store.engine import reading
 from chatbridge.store.tables import Post, Thread
 
 
@@ -62,7 +63,7 @@ def alive_posts(engine: Engine, thread_id: int, after: int) -> list[int]:
     The creation-time bound only narrows the read; `vanished` compares ids exactly.
     """
     since = snowflake_time(after) - timedelta(seconds=1) if after > 0 else None
-    with Session(engine) as session:
+    with Session(reading(engine)) as session:
         query = (
             select(Post.platform_message_id)
             .join(Thread, col(Thread.id) == col(Post.thread_id))

@@ -45,6 +45,7 @@ from sqlmodel import Session, col, select
 from chatbridge.adapters.discord import deletions, translate
 from chatbridge.adapters.discord.cursors import GuildCursors
 from chatbridge.model import Actor, ReactionAdded, ReactionRemoved
+from chatbridge.store.engine import reading
 from chatbridge.store.tables import Identity, LikeSource, Post
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ def stored_likes(engine: Engine, message_ids: Collection[int], keys: Collection[
     """The store's reaction-likes on these Discord messages (blocking; run it in a worker thread)."""
     found: StoredLikes = {}
     wanted = [str(m) for m in message_ids]
-    with Session(engine) as session:
+    with Session(reading(engine)) as session:
         for start in range(0, len(wanted), _QUERY_CHUNK):
             posts = session.exec(
                 select(Post.platform_message_id).where(

@@ -57,6 +57,7 @@ from chatbridge.model import (
 from chatbridge.platform import EventSink, MuteResult, PlatformError
 from chatbridge.registry import CommandSpec, ParamSpec, Registry
 from chatbridge.services.autocomplete import Suggestion, SuggestRequest, suggest
+from chatbridge.store.engine import reading
 
 if TYPE_CHECKING:
     from chatbridge.core import Core
@@ -1035,7 +1036,7 @@ class DiscordPlatform:
         return [app_commands.Choice(name=s.name, value=s.value) for s in found]
 
     def _suggest(self, request: SuggestRequest) -> list[Suggestion]:
-        with Session(self.core.engine) as session:
+        with Session(reading(self.core.engine)) as session:
             return suggest(session, request)
 
     # -- the Platform verbs ----------------------------------------------------------------------
