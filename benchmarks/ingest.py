@@ -3,7 +3,7 @@
 Prints events/s for chatbridge's ingest path as ratios against two baselines measured in the same
 run: (a) the naive pattern, one SQLModel session and commit per event (measured on a prefix of the
 stream, it is slow), and (b) raw sqlite3 executemany of equivalent rows (posts and likes) into the
-same schema. Also: how long an event waits until it is durable (p50/p99 of submit -> commit) and
+same schema; on PostgreSQL also (c) raw psycopg COPY of those rows into the given store. Also: how long an event waits until it is durable (p50/p99 of submit -> commit) and
 peak RSS.
 
     .venv/bin/python benchmarks/ingest.py                 # 200k events, 1k threads, 10k members
@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from measure import peak_rss_mb  # benchmarks/ is the script's own directory
+from sqlalchemy import make_url
 from sqlmodel import Session
 
 from chatbridge.config import Settings
@@ -122,6 +123,10 @@ def stream(events: int, threads: int, members: int, seed: int = 1) -> Iterator[C
             )
 
 
+def is_postgres(url: str | None) -> bool:
+    return url is not None and make_url(url).get_backend_name() == "postgresql"
+
+
 def fresh_url(directory: Path, name: str) -> str:
     return f"sqlite:///{directory / name}"
 
@@ -199,6 +204,83 @@ class Discarding:
 
     async def respond(self, *args: object, **kwargs: object) -> None:
         return None
+
+
+def raw_postgres(url: str, events: list[ChatEvent]) -> float:
+    """The PostgreSQL counterpart of (b): the same rows with psycopg COPY, in one transaction that
+    is rolled back, so the store is left empty for the measured run.
+
+    COPY is the fastest way in for rows whose ids need not come back; it still checks the same
+    foreign keys and maintains the same indexes as chatbridge's writes.
+    """
+    import psycopg  # here, not at the top: the SQLite child's peak RSS must not include it
+
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn) as connection:
+        start = time.perf_counter()
+        at = datetime(2025, 7, 14, tzinfo=UTC)
+        community = connection.execute(
+            "INSERT INTO community (name, created_at) VALUES ('raw bench', %s) RETURNING id", [at]
+        ).fetchone()[0]
+        subforum = connection.execute(
+            "INSERT INTO subforum (community_id, name, platform, platform_room_id, kind, private, position)"
+            " VALUES (%s, 'c', 'discord', 'raw-c', 'text', false, 0) RETURNING id",
+            [community],
+        ).fetchone()[0]
+        member = connection.execute(
+            "INSERT INTO member (community_id, display_name, first_seen_at, message_count, likes_received,"
+            " likes_given, threads_started, replies_to_others, trophy_points, is_bot)"
+            " VALUES (%s, 'm', %s, 0, 0, 0, 0, 0, 0, false) RETURNING id",
+            [community, at],
+        ).fetchone()[0]
+        thread = connection.execute(
+            "INSERT INTO thread (community_id, subforum_id, platform, platform_thread_id, title,"
+            " starter_member_id, created_at, last_activity_at, reply_count, like_count, participant_count,"
+            " locked, pinned, removed, tags)"
+            " VALUES (%s, %s, 'discord', 'raw-t', 't', %s, %s, %s, 0, 0, 0, false, false, false, '[]')"
+            " RETURNING id",
+            [community, subforum, member, at, at],
+        ).fetchone()[0]
+        cursor = connection.cursor()
+        posts = [e for e in events if isinstance(e, MessagePosted)]
+        first_post = cursor.execute(
+            "SELECT nextval('post_id_seq') FROM generate_series(1, %s)", [len(posts)]
+        ).fetchall()
+        post_ids = sorted(row[0] for row in first_post)
+        with cursor.copy(
+            "COPY post (id, thread_id, community_id, member_id, platform, platform_message_id, body,"
+            " created_at, is_opening, counted, like_count, hidden) FROM STDIN"
+        ) as copy:
+            for post_id, e in zip(post_ids, posts, strict=True):
+                copy.write_row(
+                    (
+                        post_id,
+                        thread,
+                        community,
+                        member,
+                        "discord",
+                        e.message_id,
+                        e.text,
+                        e.at,
+                        False,
+                        True,
+                        0,
+                        False,
+                    )
+                )
+        reactions = [e for e in events if isinstance(e, ReactionAdded | ReactionRemoved)]
+        with cursor.copy("COPY post_like_source (post_id, member_id, source, created_at) FROM STDIN") as copy:
+            for post_id, e in zip(post_ids, reactions, strict=False):
+                copy.write_row((post_id, member, "command", e.at))
+        with cursor.copy("COPY processed_event (platform, event_id, processed_at) FROM STDIN") as copy:
+            for e in events:
+                copy.write_row(("discord", e.event_id, e.at))
+        elapsed = time.perf_counter() - start
+        connection.rollback()
+    return len(events) / elapsed
 
 
 async def chatbridge_ingest(url: str, events: Iterable[ChatEvent], senders: int = 4_000) -> float:
@@ -285,6 +367,7 @@ def main() -> None:
         directory = Path(tmp)
         naive_rate = naive(fresh_url(directory, "naive.db"), events[: args.naive_events])
         raw_rate = raw_executemany(directory / "raw.db", events)
+        raw_pg_rate = raw_postgres(args.database_url, events) if is_postgres(args.database_url) else None
         command = [
             sys.executable,
             __file__,
@@ -315,6 +398,11 @@ def main() -> None:
         f"  vs (a) naive session+commit per event ({naive_rate:,.0f}/s): {rate / naive_rate:.1f}x  (target >= 20x)"
     )
     print(f"  vs (b) raw sqlite3 executemany ({raw_rate:,.0f}/s): {rate / raw_rate:.2f}x  (target >= 0.2x)")
+    if raw_pg_rate is not None:
+        print(
+            f"  vs (c) raw psycopg COPY of the same rows into this PostgreSQL ({raw_pg_rate:,.0f}/s): "
+            f"{rate / raw_pg_rate:.2f}x"
+        )
     print(
         f"durable after arrival at {args.paced_rate:,.0f} events/s: p50 {p50 * 1000:.0f} ms, "
         f"p99 {p99 * 1000:.0f} ms (target p99 <= 100 ms)"

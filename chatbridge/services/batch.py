@@ -135,6 +135,9 @@ class _PostState:
     like_delta: int = 0
     sources: dict[int, dict[str, int | None]] = field(default_factory=dict)  # liker -> source -> row id
     initial_likers: frozenset[int] = frozenset()
+    new: bool = False
+    """Inserted by this run: its likes are written with the row, not by a later update (an
+    update of a row inserted in the same transaction re-runs every foreign-key check)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -615,7 +618,9 @@ class _Run:
         counted: bool,
     ) -> _PostState:
         platform = event.room.platform
-        post = _PostState(event.message_id, None, thread, author.id, thread.community_id, True, counted)
+        post = _PostState(
+            event.message_id, None, thread, author.id, thread.community_id, True, counted, new=True
+        )
         self.posts[(platform, event.message_id)] = post
         row = (
             None,  # the thread's id, known once new threads are written
@@ -627,7 +632,7 @@ class _Run:
             event.at,
             opening,
             counted,
-            0,
+            0,  # the like count: written from `like_delta` once the run is replayed
             False,
         )
         self.new_posts.append((post, row))
@@ -747,17 +752,31 @@ class _Run:
             )
             for thread_id, platform, key in returned:
                 by_key[(platform, key)].id = thread_id
-        if self.new_posts:
+        rows = [
+            (post.thread.id, *post_row[1:9], post.like_delta, post_row[10])
+            for post, post_row in self.new_posts
+        ]
+        ids = bulk.reserve_ids(session, _POST, len(rows)) if rows else None
+        if ids is None and rows:
             posts = {(post_row[3], post_row[4]): post for post, post_row in self.new_posts}
             returned_posts = bulk.insert(
-                session,
-                _POST,
-                self._POST_COLUMNS,
-                [(post.thread.id, *post_row[1:]) for post, post_row in self.new_posts],
-                returning=("id", "platform", "platform_message_id"),
+                session, _POST, self._POST_COLUMNS, rows, returning=("id", "platform", "platform_message_id")
             )
             for post_id, platform, key in returned_posts:
                 posts[(platform, key)].id = post_id
+        with bulk.pipeline(session):
+            if ids is not None:
+                # Ids known beforehand: the insert returns nothing and joins the pipeline, so the
+                # server writes the posts while the rest of the batch's rows are built.
+                for (post, _), post_id in zip(self.new_posts, ids, strict=True):
+                    post.id = post_id
+                rows = [(post_id, *row) for post_id, row in zip(ids, rows, strict=True)]
+                bulk.insert(session, _POST, ("id", *self._POST_COLUMNS), rows)
+            self._write_rest()
+
+    def _write_rest(self) -> None:
+        """The writes that return nothing: independent of each other, so they may be pipelined."""
+        session, bulk = self.session, self.bulk
         bulk.delete(session, _SOURCE, ("id",), [(source_id,) for source_id in self.dropped_sources])
         bulk.insert(
             session,
@@ -824,6 +843,6 @@ class _Run:
             session,
             _POST,
             "id",
-            [(p.id, p.like_delta) for p in self.posts.values() if p.like_delta and p.id],
+            [(p.id, p.like_delta) for p in self.posts.values() if p.like_delta and p.id and not p.new],
             add=("like_count",),
         )

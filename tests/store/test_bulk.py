@@ -3,20 +3,31 @@
 
 from __future__ import annotations
 
+import sqlite3
+import struct
 from datetime import UTC, datetime, timedelta, timezone
 
+import psycopg
 import pytest
 from sqlalchemy import Engine
 from sqlalchemy.dialects import sqlite
 from sqlmodel import Session, select
 
 from chatbridge.store import Community, Member, NaiveDatetimeError, ProcessedEvent
-from chatbridge.store.bulk import SQLITE_CHUNK, Bulk
+from chatbridge.store.bulk import SQLITE_CHUNK, Bulk, _pack_int4
 from chatbridge.store.types import UTCDateTime, sqlite_utc_text
 
 T0 = datetime(2025, 7, 16, 9, 30, tzinfo=UTC)
 PROCESSED = ProcessedEvent.__table__  # type: ignore[attr-defined]
 MEMBER = Member.__table__  # type: ignore[attr-defined]
+COUNTERS = (
+    "message_count",
+    "likes_received",
+    "likes_given",
+    "threads_started",
+    "replies_to_others",
+    "trophy_points",
+)
 
 
 def members(session: Session, count: int) -> list[int]:
@@ -77,6 +88,104 @@ def test_updates_add_assign_and_keep_what_is_not_given(store: Engine) -> None:
         None,
     )
     assert (two.message_count, two.display_name, two.joined_at) == (-1, "Dr Second", later)
+
+
+def test_integer_columns_keep_the_extremes_of_their_range(store: Engine) -> None:
+    bulk = Bulk(store.dialect)
+    low, high = -(2**31), 2**31 - 1
+    with Session(store) as session:
+        first, second = members(session, 2)
+        bulk.update(
+            session,
+            MEMBER,
+            "id",
+            [(first, low, high), (second, high, 0)],
+            add=("likes_given", "trophy_points"),
+        )
+        session.commit()
+        rows = bulk.select_in(session, MEMBER, ("id", "likes_given", "trophy_points"), "id", [first, second])
+    assert sorted(rows) == [(first, low, high), (second, high, 0)]
+
+
+def test_integer_arrays_that_one_pack_cannot_hold_are_left_to_the_driver() -> None:
+    assert _pack_int4([]) is None
+    assert _pack_int4([1, None]) is None
+    assert _pack_int4([2**31]) is None
+    assert _pack_int4([1.0]) is None
+    packed = _pack_int4([7, -1])
+    assert packed is not None
+    assert packed.data == struct.pack(">iiIii", 1, 0, 23, 2, 1) + struct.pack(">iiii", 4, 7, 4, -1)
+
+
+def test_statements_in_a_pipeline_all_take_effect_in_order(store: Engine) -> None:
+    bulk = Bulk(store.dialect)
+    columns = ("platform", "event_id", "processed_at")
+    with Session(store) as session:
+        first, second = members(session, 2)
+        session.commit()
+        with bulk.pipeline(session):
+            bulk.insert(session, PROCESSED, columns, [("discord", "e1", T0), ("discord", "e2", T0)])
+            bulk.delete(session, PROCESSED, ("platform", "event_id"), [("discord", "e1")])
+            bulk.insert(session, PROCESSED, columns, [("discord", "e1", T0 + timedelta(hours=1))])
+            bulk.update(session, MEMBER, "id", [(first, 1), (second, 2)], add=("message_count",))
+            bulk.update(session, MEMBER, "id", [(first, 10)], add=("message_count",))
+            written = bulk.insert(
+                session,
+                PROCESSED,
+                columns,
+                [("discord", "e2", T0), ("discord", "e3", T0)],
+                returning=("event_id",),
+                skip_conflicts=True,
+            )
+        session.commit()
+        assert written == [("e3",)]
+        stored = {row.event_id: row.processed_at for row in session.exec(select(ProcessedEvent)).all()}
+        counts = bulk.select_in(session, MEMBER, ("id", "message_count"), "id", [first, second])
+    assert stored == {"e1": T0 + timedelta(hours=1), "e2": T0, "e3": T0}
+    assert sorted(counts) == [(first, 11), (second, 2)]
+
+
+def test_a_statement_that_fails_in_a_pipeline_fails_the_transaction(store: Engine) -> None:
+    bulk = Bulk(store.dialect)
+    columns = ("platform", "event_id", "processed_at")
+    with Session(store) as session:
+        with (
+            pytest.raises((sqlite3.IntegrityError, psycopg.IntegrityError)),
+            bulk.pipeline(session),
+        ):
+            bulk.insert(session, PROCESSED, columns, [("discord", "e1", T0)])
+            bulk.insert(session, PROCESSED, columns, [("discord", "e1", T0)])
+        session.rollback()
+        bulk.insert(session, PROCESSED, columns, [("discord", "e2", T0)])
+        session.commit()
+        stored = [row.event_id for row in session.exec(select(ProcessedEvent)).all()]
+    assert stored == ["e2"]
+
+
+def test_reserved_ids_are_fresh_and_never_handed_out_again(store: Engine) -> None:
+    bulk = Bulk(store.dialect)
+    with Session(store) as session:
+        community = Community(name="General")
+        session.add(community)
+        session.flush()
+        reserved = bulk.reserve_ids(session, MEMBER, 3)
+        if store.dialect.name == "sqlite":
+            assert reserved is None  # ids come from the insert itself (`returning`)
+            return
+        assert reserved is not None and reserved == sorted(set(reserved)) and len(reserved) == 3
+        columns = ("id", "community_id", "display_name", "first_seen_at", "is_bot", *COUNTERS)
+        rows = [
+            (member_id, community.id, f"m{member_id}", T0, False, *[0] * len(COUNTERS))
+            for member_id in reserved
+        ]
+        with bulk.pipeline(session):
+            bulk.insert(session, MEMBER, columns, rows)
+        later = Member(community_id=community.id or 0, display_name="later", first_seen_at=T0)
+        session.add(later)
+        session.commit()
+        names = dict(bulk.select_in(session, MEMBER, ("id", "display_name"), "id", [*reserved, later.id]))
+    assert names == {**{member_id: f"m{member_id}" for member_id in reserved}, later.id: "later"}
+    assert later.id not in reserved
 
 
 def test_select_in_reads_through_the_column_types_past_one_chunk(store: Engine) -> None:
