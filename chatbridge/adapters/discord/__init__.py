@@ -3,7 +3,9 @@
 `build_platform` is what `chatbridge run` calls when `discord.enabled` is set. The package splits
 into `translate` (pure: payloads <-> neutral model), `commands` (the registry as application
 commands), `interactions` (answering on time, buttons, modals), `backfill` (catching up after an
-IDENTIFY), `cursors` (stream positions) and `shell` (the client and the Platform verbs).
+IDENTIFY), `cursors` (stream positions) and `shell` (the client and the platform's lifecycle),
+which assembles `DiscordPlatform` from `intake`, `places`, `gateway`, `catchup`, `invocations`,
+`verbs` and `timeouts`.
 """
 
 from __future__ import annotations

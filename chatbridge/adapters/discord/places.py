@@ -1,0 +1,75 @@
+"""Where things are: a channel's place, a guild's default room, a thread's opening post.
+
+Read from discord.py's cache where it can be, else fetched once (archived threads are not cached).
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import discord
+
+from chatbridge.adapters.discord import translate
+from chatbridge.adapters.discord.state import PlatformState
+from chatbridge.model import MessagePosted, Room
+
+PLACE_CACHE = 2048
+
+
+class Places(PlatformState):
+    """Lookups of channels, rooms and opening posts, cached or fetched."""
+
+    async def _place(self, channel_id: int, channel: object = None) -> translate.Place | None:
+        """A channel's place from the cache, or fetched once (archived threads are not cached)."""
+        place = translate.place_of(channel) if channel is not None else None
+        if place is None:
+            place = translate.place_of(self.client.get_channel(channel_id))
+        if place is None:
+            place = self._places.get(channel_id)
+        if place is None:
+            try:
+                fetched = await self.client.fetch_channel(channel_id)
+            except discord.HTTPException:
+                return None
+            place = translate.place_of(fetched)
+        if place is not None:
+            self._places[channel_id] = place
+            self._places.move_to_end(channel_id)
+            while len(self._places) > PLACE_CACHE:
+                self._places.popitem(last=False)
+        return place
+
+    def _default_room(self, guild: discord.Guild) -> Room | None:
+        """Where guild-wide events (joins) are filed: the system channel or the first text channel."""
+        channel: discord.abc.GuildChannel | None = guild.system_channel
+        if channel is None:
+            channel = next(
+                (c for c in sorted(guild.channels, key=lambda c: c.position) if translate.is_subforum(c)),
+                None,
+            )
+        place = translate.place_of(channel) if channel is not None else None
+        return place.room if place is not None else None
+
+    async def opening(self, thread: discord.Thread) -> MessagePosted | None:
+        """The opening post of a text-channel thread: the message it was started from, if any."""
+        place = translate.place_of(thread)
+        if place is None or place.parent_is_forum:
+            return None
+        starter: discord.Message | None = thread.starter_message
+        if starter is None and isinstance(thread.parent, discord.TextChannel):
+            with contextlib.suppress(discord.NotFound, discord.Forbidden):
+                starter = await thread.parent.fetch_message(thread.id)
+        if starter is not None:
+            actor = translate.actor_of(starter.author, webhook=starter.webhook_id is not None)
+            text = starter.content
+        else:
+            owner = thread.owner
+            actor = (
+                translate.actor_of(owner) if owner is not None else translate.unnamed_actor(thread.owner_id)
+            )
+            text = ""
+        own = self.client.user
+        if own is not None and actor.user_id == str(own.id):
+            return None
+        at = thread.created_at or discord.utils.snowflake_time(thread.id)
+        return translate.thread_opened(place=place, actor=actor, text=text, at=at)

@@ -1,0 +1,255 @@
+"""The Platform verbs on Discord: send, respond, react, permalink, threads, mutes, edits,
+deletions, direct messages and privileges."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import discord
+
+from chatbridge.adapters.discord import translate
+from chatbridge.adapters.discord.interactions import action_view
+from chatbridge.adapters.discord.timeouts import OwnTimeouts
+from chatbridge.model import CommandInvoked, MessageRef, OutgoingMessage, Privilege, Room
+from chatbridge.platform import MuteResult, PlatformError
+
+
+class Verbs(OwnTimeouts):
+    """The `chatbridge.platform.Platform` verbs, through discord.py's client and HTTP calls."""
+
+    def _messageable(self, channel_id: str) -> discord.PartialMessageable:
+        return self.client.get_partial_messageable(int(channel_id))
+
+    async def send(
+        self, room: Room, message: OutgoingMessage, *, thread_id: str | None = None, idempotency_key: str
+    ) -> MessageRef:
+        """Post in a channel or thread; Discord drops a repeat with the same nonce (the key)."""
+        channel = self._messageable(thread_id or room.room_id)
+        rendered = translate.render(message)
+        first: discord.Message | None = None
+        for index, chunk in enumerate(rendered.chunks):
+            extra: dict[str, Any] = {}
+            view = action_view(rendered.actions) if index == len(rendered.chunks) - 1 else None
+            if view is not None:
+                extra["view"] = view
+            try:
+                sent = await channel.send(
+                    chunk,
+                    allowed_mentions=rendered.allowed_mentions,
+                    nonce=translate.nonce_for(f"{idempotency_key}#{index}"),
+                    **extra,
+                )
+            except discord.Forbidden as error:
+                raise PlatformError(f"I'm not allowed to post in <#{channel.id}>.") from error
+            first = first or sent
+        assert first is not None
+        return MessageRef(self.name, room.room_id, str(first.id), thread_id, room.community_id)
+
+    async def respond(self, invocation: CommandInvoked, message: OutgoingMessage) -> None:
+        """Answer an interaction through it; a typed command with a reply (ephemeral: by DM)."""
+        if await self._desk.respond(invocation, message):
+            return
+        channel = self._messageable(invocation.thread_id or invocation.room.room_id)
+        rendered = translate.render(message)
+        if message.ephemeral:
+            if await self._direct(invocation.actor.user_id, rendered):
+                return
+            notice = OutgoingMessage(
+                f"<@{invocation.actor.user_id}> I couldn't send you a private answer. Allow direct "
+                "messages from server members, or use the slash command.",
+                mention_user_ids=(invocation.actor.user_id,),
+            )
+            rendered = translate.render(notice)
+        reference = None
+        kind, _, message_id = invocation.event_id.partition(":")
+        if kind == "message" and message_id.isdigit():
+            reference = discord.MessageReference(
+                message_id=int(message_id), channel_id=channel.id, fail_if_not_exists=False
+            )
+        for index, chunk in enumerate(rendered.chunks):
+            extra: dict[str, Any] = {"reference": reference} if reference is not None and index == 0 else {}
+            view = action_view(rendered.actions) if index == len(rendered.chunks) - 1 else None
+            if view is not None:
+                extra["view"] = view
+            await channel.send(chunk, allowed_mentions=rendered.allowed_mentions, **extra)
+
+    async def _direct(self, user_id: str, rendered: translate.Rendered) -> bool:
+        try:
+            user = self.client.get_user(int(user_id)) or await self.client.fetch_user(int(user_id))
+            for chunk in rendered.chunks:
+                await user.send(chunk, allowed_mentions=rendered.allowed_mentions)
+        except discord.HTTPException:
+            return False
+        return True
+
+    async def react(self, ref: MessageRef, emoji: str) -> None:
+        channel = self._messageable(ref.thread_id or ref.room_id)
+        await channel.get_partial_message(int(ref.message_id)).add_reaction(emoji)
+
+    def permalink(self, ref: MessageRef) -> str:
+        """https://discord.com/channels/<guild>/<channel>/<message>, channel being where it lives.
+
+        A thread's messages live in the thread, except the message a text-channel thread was
+        started from, which lives in the parent channel.
+        """
+        channel_id = ref.thread_id or ref.room_id
+        parent = self.client.get_channel(int(ref.room_id)) if ref.room_id.isdigit() else None
+        if (
+            ref.thread_id is not None
+            and ref.thread_id == ref.message_id
+            and isinstance(parent, discord.TextChannel)
+        ):
+            channel_id = ref.room_id
+        guild_id = ref.community_id
+        if guild_id is None:
+            found = parent or self.client.get_channel(int(channel_id))
+            guild = getattr(found, "guild", None)
+            guild_id = str(guild.id) if guild is not None else "@me"
+        return translate.permalink(guild_id, channel_id, ref.message_id)
+
+    async def create_thread(self, room: Room, title: str, message: OutgoingMessage) -> MessageRef:
+        """A forum post in a forum channel; in a text channel, a message with a thread started on it."""
+        channel = self.client.get_channel(int(room.room_id))
+        if channel is None:
+            try:
+                channel = await self.client.fetch_channel(int(room.room_id))
+            except discord.HTTPException as error:
+                raise PlatformError("I can't see that channel any more.") from error
+        rendered = translate.render(message)
+        name = translate.thread_name(title)
+        chunks = list(rendered.chunks)
+        try:
+            if isinstance(channel, discord.ForumChannel):
+                created = await channel.create_thread(
+                    name=name, content=chunks[0], allowed_mentions=rendered.allowed_mentions
+                )
+                thread, opening = created.thread, created.message
+            elif isinstance(channel, discord.TextChannel):
+                opening = await channel.send(chunks[0], allowed_mentions=rendered.allowed_mentions)
+                thread = await opening.create_thread(name=name)
+            else:
+                raise PlatformError("Threads can be started in text channels and forums only.")
+            for chunk in chunks[1:]:
+                await thread.send(chunk, allowed_mentions=rendered.allowed_mentions)
+        except discord.Forbidden as error:
+            raise PlatformError(
+                f"I can't start threads in <#{room.room_id}>: I need the Send Messages and "
+                "Create Public Threads permissions there."
+            ) from error
+        return MessageRef(self.name, room.room_id, str(opening.id), str(thread.id), room.community_id)
+
+    async def apply_mute(self, community_id: str, user_id: str, until: datetime, reason: str) -> MuteResult:
+        """A timeout, reaching at most 28 days ahead (Discord's cap).
+
+        `applied_until` is how far it reaches; for a longer mute the caller renews it (calls this
+        again) before then. `previous_state` holds the timeout it replaced, for `lift_mute`.
+        """
+        member = await self._member(community_id, user_id)
+        now = self.core.clock()
+        applied = translate.timeout_until(until, now)
+        if applied <= now:
+            raise PlatformError("That mute has already ended.")
+        before = member.timed_out_until
+        self._timing_out(member.guild.id, member.id, applied)
+        try:
+            await member.edit(timed_out_until=applied, reason=reason[:512] or None)
+        except discord.Forbidden as error:
+            raise PlatformError(translate.timeout_refused(member.display_name)) from error
+        except discord.HTTPException as error:
+            raise PlatformError(f"Discord refused to time out {member.display_name}: {error.text}") from error
+        previous = before.isoformat() if before is not None and before > now else None
+        return MuteResult(applied, {"communication_disabled_until": previous})
+
+    async def lift_mute(self, community_id: str, user_id: str, previous_state: Mapping[str, object]) -> None:
+        """Clear the timeout, or put back one that was there before the mute and is still running."""
+        try:
+            member = await self._member(community_id, user_id)
+        except PlatformError:
+            return  # gone from the server: nothing to lift
+        now = self.core.clock()
+        restore: datetime | None = None
+        previous = previous_state.get("communication_disabled_until")
+        if isinstance(previous, str):
+            with contextlib.suppress(ValueError):
+                restore = datetime.fromisoformat(previous)
+        if restore is not None and restore <= now:
+            restore = None
+        self._timing_out(member.guild.id, member.id, restore)
+        try:
+            await member.edit(timed_out_until=restore)
+        except discord.Forbidden as error:
+            raise PlatformError(translate.timeout_refused(member.display_name, lifting=True)) from error
+
+    async def edit_message(self, ref: MessageRef, message: OutgoingMessage) -> None:
+        """Rewrite one of the bot's messages; its buttons become the message's `actions` (or none)."""
+        rendered = translate.render(message)
+        content = rendered.chunks[0] if len(rendered.chunks) == 1 else "\n".join(rendered.chunks)
+        partial = self._messageable(ref.thread_id or ref.room_id).get_partial_message(int(ref.message_id))
+        try:
+            await partial.edit(
+                content=content[: translate.MAX_CONTENT],
+                allowed_mentions=rendered.allowed_mentions,
+                view=action_view(rendered.actions),
+            )
+        except discord.NotFound as error:
+            raise PlatformError("That message is gone, so I can't update it.") from error
+        except discord.Forbidden as error:
+            raise PlatformError("I can only edit my own messages.") from error
+
+    async def delete_message(self, ref: MessageRef, reason: str) -> None:
+        """Remove a message for moderation; a message already gone counts as removed."""
+        channel_id = int(ref.thread_id or ref.room_id)
+        try:
+            await self.client.http.delete_message(
+                channel_id, int(ref.message_id), reason=reason[:512] or None
+            )
+        except discord.NotFound:
+            return
+        except discord.Forbidden as error:
+            raise PlatformError(
+                f"I can't delete messages in <#{channel_id}>: I need the Manage Messages permission there."
+            ) from error
+
+    async def send_dm(
+        self, community_id: str, user_id: str, message: OutgoingMessage, *, idempotency_key: str
+    ) -> MessageRef:
+        """Write to a member privately; closed DMs are a refusal (PlatformError), not worth retrying."""
+        rendered = translate.render(message)
+        try:
+            user = self.client.get_user(int(user_id)) or await self.client.fetch_user(int(user_id))
+            channel = user.dm_channel or await user.create_dm()
+            first: discord.Message | None = None
+            for index, chunk in enumerate(rendered.chunks):
+                sent = await channel.send(
+                    chunk,
+                    allowed_mentions=rendered.allowed_mentions,
+                    nonce=translate.nonce_for(f"{idempotency_key}#{index}"),
+                )
+                first = first or sent
+        except discord.NotFound as error:
+            raise PlatformError("That member's Discord account no longer exists.") from error
+        except discord.Forbidden as error:
+            raise PlatformError("They don't accept direct messages from this server's members.") from error
+        assert first is not None
+        return MessageRef(self.name, str(channel.id), str(first.id), None, community_id)
+
+    async def member_privilege(self, community_id: str, user_id: str) -> Privilege:
+        """The member's privilege from their current roles; MEMBER if they are not in the guild."""
+        try:
+            member = await self._member(community_id, user_id)
+        except PlatformError:
+            return Privilege.MEMBER
+        return translate.actor_of(member).privilege
+
+    async def _member(self, community_id: str, user_id: str) -> discord.Member:
+        guild = self.client.get_guild(int(community_id))
+        if guild is None:
+            raise PlatformError("I'm not in that server any more.")
+        try:
+            member = await guild.fetch_member(int(user_id))
+        except discord.NotFound as error:
+            raise PlatformError(f"That member is no longer in {guild.name}.") from error
+        return member
