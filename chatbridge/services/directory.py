@@ -9,11 +9,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from sqlalchemy import and_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
+from sqlmodel.sql.expression import Select, SelectOfScalar
 
 from chatbridge.errors import NotFound
 from chatbridge.model import Actor, PlatformName, Room
@@ -32,6 +33,16 @@ class Place:
     subforum: SubForum | None
 
 
+_Query = TypeVar("_Query", SelectOfScalar[Community], Select[Community, SubForum])
+
+
+def _bound_to(query: _Query, platform: PlatformName, platform_id: str) -> _Query:
+    """`query` narrowed to the community bound to a guild or space."""
+    return query.join(CommunityBinding, col(CommunityBinding.community_id) == col(Community.id)).where(
+        CommunityBinding.platform == platform.value, CommunityBinding.platform_id == platform_id
+    )
+
+
 def resolve_community(
     session: Session, platform: PlatformName, platform_id: str, name: str | None = None
 ) -> Community:
@@ -41,11 +52,7 @@ def resolve_community(
     a new community takes it, and a known one follows it (see `_follow_name`).
     """
     name = _clean_name(name)
-    known = session.exec(
-        select(Community)
-        .join(CommunityBinding, col(CommunityBinding.community_id) == col(Community.id))
-        .where(CommunityBinding.platform == platform.value, CommunityBinding.platform_id == platform_id)
-    ).first()
+    known = session.exec(_bound_to(select(Community), platform, platform_id)).first()
     if known is not None:  # one query: every command and event starts here
         if name is not None and known.name != name:
             _follow_name(session, known, name)
@@ -115,21 +122,13 @@ def _unique_name(session: Session, name: str, community_id: int | None = None) -
 def resolve_place(session: Session, room: Room, now: datetime, community_name: str | None = None) -> Place:
     """The community and sub-forum of a room; a room the bot has not seen becomes a sub-forum."""
     if community_name is None:  # the common case, both known: one query (every command starts here)
-        known = session.exec(
-            select(Community, SubForum)
-            .join(CommunityBinding, col(CommunityBinding.community_id) == col(Community.id))
-            .join(
-                SubForum,
-                and_(
-                    col(SubForum.platform) == room.platform.value,
-                    col(SubForum.platform_room_id) == room.room_id,
-                ),
-            )
-            .where(
-                CommunityBinding.platform == room.platform.value,
-                CommunityBinding.platform_id == room.community_id,
-            )
-        ).first()
+        both = select(Community, SubForum).join(
+            SubForum,
+            and_(
+                col(SubForum.platform) == room.platform.value, col(SubForum.platform_room_id) == room.room_id
+            ),
+        )
+        known = session.exec(_bound_to(both, room.platform, room.community_id)).first()
         if known is not None:
             return Place(*known)
     community = resolve_community(session, room.platform, room.community_id, community_name)
