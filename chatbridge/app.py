@@ -15,8 +15,6 @@ import signal
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy.exc import InterfaceError, OperationalError
-
 from chatbridge.core import Core
 from chatbridge.dispatch import Dispatcher
 from chatbridge.model import ChatEvent, CommandInvoked, MemberJoined, MessagePosted
@@ -26,6 +24,7 @@ from chatbridge.services.moderation.executors import moderation_executors
 from chatbridge.services.moderation.policy import Policy
 from chatbridge.services.moderation.scheduler import SanctionScheduler
 from chatbridge.services.outbox import OutboxWorker, default_executors
+from chatbridge.store.engine import DATABASE_UNAVAILABLE
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +156,7 @@ async def _logged(
             return
         except asyncio.CancelledError:
             return
-        except (OperationalError, InterfaceError) as error:
+        except DATABASE_UNAVAILABLE as error:
             log.warning("%s: the database is unavailable (%s); restarting in %.0f s", name, error.orig, pause)
             await asyncio.sleep(pause)
             pause = min(pause * 2, retry_at_most)

@@ -19,7 +19,7 @@ from datetime import datetime
 from sqlalchemy import Engine
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from chatbridge.forum.ranks import TrophyConfig
@@ -46,6 +46,7 @@ from chatbridge.services import directory, trophies
 from chatbridge.services.batch import FastPath, is_fast
 from chatbridge.services.moderation import log as modlog
 from chatbridge.services.moderation import sanctions
+from chatbridge.store.engine import DATABASE_UNAVAILABLE
 from chatbridge.store.tables import Like, LikeSource, Member, PlatformCursor, Post, ProcessedEvent, Thread
 from chatbridge.store.types import utcnow
 from chatbridge.waiting import get_within
@@ -556,7 +557,7 @@ class Ingestor:
             try:
                 results = await self._in_writer(self._apply_batch, events)
                 break
-            except (OperationalError, InterfaceError) as error:
+            except DATABASE_UNAVAILABLE as error:
                 # The store is unavailable (SQLite locked past its busy timeout by a long
                 # transaction, PostgreSQL restarting): not the events' fault. Keep them queued
                 # (producers wait) and try the same batch again, rather than failing each event.

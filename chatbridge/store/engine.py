@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import URL, Engine, create_engine, event, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
 from sqlmodel import Session
 
 __all__ = [
+    "DATABASE_UNAVAILABLE",
     "SQLITE_BUSY_TIMEOUT_MS",
     "make_engine",
     "normalize_url",
@@ -26,6 +27,10 @@ __all__ = [
     "redact_url",
     "session_scope",
 ]
+
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
+"""What a store that is briefly out of reach raises (SQLite locked past its busy timeout, a
+PostgreSQL restart or failover): the work is retried, not dropped."""
 
 READ_ONLY = "chatbridge_read_only"
 """Execution option marking an engine or connection whose SQLite transactions only read."""
