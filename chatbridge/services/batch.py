@@ -252,6 +252,9 @@ class _Run:
         self.places: dict[tuple[str, str], int] = {}
         self.subforums: dict[tuple[str, str], int] = {}
         self.starting: set[tuple[str, str]] = set()
+        self.posting: set[tuple[str, str]] = set()
+        """Messages posted in this run: a reaction to one needs its actor as much as one to a
+        stored post (a newcomer's first act may be liking a post written moments before)."""
         self.new_threads: list[tuple[_ThreadState, dict[str, Any]]] = []
         self.member_ids: dict[tuple[int, str, str], int] = {}
         self.members: dict[int, _MemberState] = {}
@@ -288,6 +291,7 @@ class _Run:
             for e in events
             if isinstance(e, MessagePosted) and e.starts_thread
         }
+        self.posting = {(e.room.platform, e.message_id) for e in events if isinstance(e, MessagePosted)}
         self._load_threads({(e.room.platform, e.thread_id) for e in events if isinstance(e, MessagePosted)})
         self._load_posts({(e.room.platform, e.message_id) for e in events if hasattr(e, "message_id")})
         actors = {
@@ -308,7 +312,10 @@ class _Run:
             return thread_key in self.threads or thread_key in self.starting
         if isinstance(event, ReactionAdded) and event.actor.is_bot:
             return False
-        return self._like_key(event.emoji) is not None and (platform, event.message_id) in self.posts
+        if self._like_key(event.emoji) is None:
+            return False
+        message = (platform, event.message_id)
+        return message in self.posts or message in self.posting
 
     _THREAD_COLUMNS = (
         "id",

@@ -205,3 +205,32 @@ async def test_a_replayed_stream_counts_exactly_once(forum: Forum) -> None:
         assert session.exec(select(func.count()).select_from(Like)).one() == sum(
             len(truth.likes_of(p)) for p in truth.alive
         )
+
+
+async def test_a_newcomer_liking_a_post_written_moments_before_is_counted(forum: Forum) -> None:
+    """The post and the newcomer's first act, a like on it, arrive together (one write batch):
+    the like must not be lost for want of a member the batch had not yet looked up."""
+    room = Room(PlatformName.MEMORY, "replay", "room-0", "Room 0")
+    alice, newcomer = Actor(PlatformName.MEMORY, "alice", "alice"), Actor(PlatformName.MEMORY, "new", "new")
+    at = datetime(2025, 7, 16, tzinfo=UTC)
+    opening = MessagePosted(
+        event_id="o",
+        at=at,
+        room=room,
+        actor=alice,
+        message_id="t1",
+        text="Sepsis bundles",
+        thread_id="t1",
+        starts_thread=True,
+        thread_title="Sepsis bundles",
+    )
+    liked = ReactionAdded(event_id="r", at=at, room=room, actor=newcomer, message_id="t1", emoji="👍")
+
+    await deliver(forum, [opening, liked])
+
+    with forum.store() as session:
+        post = session.exec(select(Post).where(Post.platform_message_id == "t1")).one()
+        assert post.like_count == 1
+        members = {m.display_name: m for m in session.exec(select(Member)).all()}
+        assert members["alice"].likes_received == 1
+        assert members["new"].likes_given == 1
