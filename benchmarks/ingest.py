@@ -2,9 +2,11 @@
 
 Prints events/s for chatbridge's ingest path as ratios against two baselines measured in the same
 run: (a) the naive pattern, one SQLModel session and commit per event (measured on a prefix of the
-stream, it is slow), and (b) raw sqlite3 executemany of equivalent rows (posts and likes) into the
-same schema; on PostgreSQL also (c) raw psycopg COPY of those rows into the given store. Also: how long an event waits until it is durable (p50/p99 of submit -> commit) and
-peak RSS.
+stream, it is slow), and (b) raw sqlite3 executemany of equivalent rows into the same schema: every
+member, identity, thread, post, like, like source and processed event the stream leaves in the
+store, computed independently (`equivalent.py`); on PostgreSQL also (c) raw psycopg COPY of those
+rows into the given store. Also: how long an event waits until it is durable (p50/p99 of submit ->
+commit) and peak RSS.
 
     .venv/bin/python benchmarks/ingest.py                 # 200k events, 1k threads, 10k members
     .venv/bin/python benchmarks/ingest.py --events 20000  # quicker
@@ -27,7 +29,8 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from measure import peak_rss_mb  # benchmarks/ is the script's own directory
+from equivalent import equivalent_rows  # benchmarks/ is the script's own directory
+from measure import peak_rss_mb
 from sqlalchemy import make_url
 from sqlmodel import Session
 
@@ -144,50 +147,89 @@ def naive(url: str, events: list[ChatEvent]) -> float:
     return len(events) / elapsed
 
 
+def _utc_text(at: datetime) -> str:
+    return at.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
 def raw_executemany(path: Path, events: list[ChatEvent]) -> float:
-    """Equivalent rows (a post per message, a like per reaction) with sqlite3 executemany."""
+    """The rows chatbridge ends up holding for `events` (see `equivalent.py`), written with
+    sqlite3 executemany in one transaction on a raw connection (no foreign-key checks)."""
     engine = make_engine(f"sqlite:///{path}")
     upgrade(engine)
     engine.dispose()
+    rows = equivalent_rows(events)
     connection = sqlite3.connect(path)
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=NORMAL")
     start = time.perf_counter()
-    connection.execute("INSERT INTO community (id, name, created_at) VALUES (1, 'bench', '2025-07-14')")
-    connection.execute(
-        "INSERT INTO subforum (id, community_id, name, platform, platform_room_id, kind, private, position) "
-        "VALUES (1, 1, 'c', 'discord', 'c', 'text', 0, 0)"
-    )
-    connection.execute(
-        "INSERT INTO member (id, community_id, display_name, first_seen_at, message_count, likes_received, likes_given,"
-        " threads_started, replies_to_others, trophy_points, is_bot) VALUES (1, 1, 'm', '2025-07-14', 0,0,0,0,0,0,0)"
-    )
-    connection.execute(
-        "INSERT INTO thread (id, community_id, subforum_id, platform, platform_thread_id, title, starter_member_id,"
-        " created_at, last_activity_at, reply_count, like_count, participant_count, locked, pinned, removed, tags)"
-        " VALUES (1, 1, 1, 'discord', 't', 't', 1, '2025-07-14', '2025-07-14', 0, 0, 0, 0, 0, 0, '[]')"
-    )
-    posts = [
-        (1, 1, 1, "discord", e.message_id, e.text, e.at.isoformat(), 0, 1, 0, 0)
-        for e in events
-        if isinstance(e, MessagePosted)
-    ]
+    now = _utc_text(datetime.now(UTC))
+    connection.execute("INSERT INTO community (id, name, created_at) VALUES (1, 'bench', ?)", [now])
     connection.executemany(
-        "INSERT INTO post (thread_id, community_id, member_id, platform, platform_message_id, body, created_at,"
-        " is_opening, counted, like_count, hidden) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-        posts,
+        "INSERT INTO subforum (id, community_id, name, platform, platform_room_id, kind, private, position)"
+        " VALUES (?, 1, ?, 'discord', ?, 'text', 0, ?)",
+        [(n + 1, room, room, n) for n, room in enumerate(rows.rooms)],
     )
-    likes = [
-        (n + 1, "command", e.at.isoformat())
-        for n, e in enumerate(e for e in events if isinstance(e, ReactionAdded | ReactionRemoved))
-        if n < len(posts)
-    ]
     connection.executemany(
-        "INSERT INTO post_like_source (post_id, member_id, source, created_at) VALUES (?, 1, ?, ?)", likes
+        "INSERT INTO member (id, community_id, display_name, first_seen_at, message_count, likes_received,"
+        " likes_given, threads_started, replies_to_others, trophy_points, is_bot)"
+        " VALUES (?, 1, ?, ?, ?, ?, ?, ?, ?, 0, 0)",
+        [(n + 1, m.name, _utc_text(m.first_seen_at), *m.counters) for n, m in enumerate(rows.members)],
+    )
+    connection.executemany(
+        "INSERT INTO member_identity (id, member_id, community_id, platform, platform_user_id, display_name)"
+        " VALUES (?, ?, 1, 'discord', ?, ?)",
+        [(n + 1, n + 1, m.user_id, m.name) for n, m in enumerate(rows.members)],
+    )
+    subforum_of = {room: n + 1 for n, room in enumerate(rows.rooms)}
+    connection.executemany(
+        "INSERT INTO thread (id, community_id, subforum_id, platform, platform_thread_id, title,"
+        " starter_member_id, created_at, last_activity_at, last_reply_member_id, reply_count, like_count,"
+        " participant_count, locked, pinned, removed, tags)"
+        " VALUES (?, 1, ?, 'discord', ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, '[]')",
+        [
+            (
+                n + 1,
+                subforum_of[t.room],
+                t.key,
+                t.title,
+                t.starter + 1,
+                _utc_text(t.created_at),
+                _utc_text(t.last_activity_at),
+                None if t.last_reply is None else t.last_reply + 1,
+                t.replies,
+                t.likes,
+                len(t.participants),
+            )
+            for n, t in enumerate(rows.threads)
+        ],
+    )
+    connection.executemany(
+        "INSERT INTO post (id, thread_id, community_id, member_id, platform, platform_message_id, body,"
+        " created_at, is_opening, counted, like_count, hidden) VALUES (?, ?, 1, ?, 'discord', ?, ?, ?, ?, 1, ?, 0)",
+        [
+            (n + 1, p.thread + 1, p.author + 1, p.message_id, p.text, _utc_text(p.at), p.opening, p.likes)
+            for n, p in enumerate(rows.posts)
+        ],
+    )
+    connection.executemany(
+        "INSERT INTO post_like_source (post_id, member_id, source, platform_event_id, created_at)"
+        " VALUES (?, ?, '👍', ?, ?)",
+        [
+            (post + 1, liker + 1, event_id, _utc_text(at))
+            for (post, liker), (event_id, at) in rows.likes.items()
+        ],
+    )
+    connection.executemany(
+        "INSERT INTO post_like (post_id, member_id, post_author_id, community_id, created_at)"
+        " VALUES (?, ?, ?, 1, ?)",
+        [
+            (post + 1, liker + 1, rows.posts[post].author + 1, _utc_text(at))
+            for (post, liker), (_, at) in rows.likes.items()
+        ],
     )
     connection.executemany(
         "INSERT INTO processed_event (platform, event_id, processed_at) VALUES ('discord', ?, ?)",
-        [(e.event_id, e.at.isoformat()) for e in events],
+        [(event_id, _utc_text(at)) for event_id, at in rows.processed],
     )
     connection.commit()
     elapsed = time.perf_counter() - start
@@ -218,66 +260,127 @@ def raw_postgres(url: str, events: list[ChatEvent]) -> float:
     engine = make_engine(url)
     upgrade(engine)
     engine.dispose()
+    rows = equivalent_rows(events)
     dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(dsn) as connection:
-        start = time.perf_counter()
-        at = datetime(2025, 7, 14, tzinfo=UTC)
-        community = connection.execute(
-            "INSERT INTO community (name, created_at) VALUES ('raw bench', %s) RETURNING id", [at]
-        ).fetchone()[0]
-        subforum = connection.execute(
-            "INSERT INTO subforum (community_id, name, platform, platform_room_id, kind, private, position)"
-            " VALUES (%s, 'c', 'discord', 'raw-c', 'text', false, 0) RETURNING id",
-            [community],
-        ).fetchone()[0]
-        member = connection.execute(
-            "INSERT INTO member (community_id, display_name, first_seen_at, message_count, likes_received,"
-            " likes_given, threads_started, replies_to_others, trophy_points, is_bot)"
-            " VALUES (%s, 'm', %s, 0, 0, 0, 0, 0, 0, false) RETURNING id",
-            [community, at],
-        ).fetchone()[0]
-        thread = connection.execute(
-            "INSERT INTO thread (community_id, subforum_id, platform, platform_thread_id, title,"
-            " starter_member_id, created_at, last_activity_at, reply_count, like_count, participant_count,"
-            " locked, pinned, removed, tags)"
-            " VALUES (%s, %s, 'discord', 'raw-t', 't', %s, %s, %s, 0, 0, 0, false, false, false, '[]')"
-            " RETURNING id",
-            [community, subforum, member, at, at],
-        ).fetchone()[0]
         cursor = connection.cursor()
-        posts = [e for e in events if isinstance(e, MessagePosted)]
-        first_post = cursor.execute(
-            "SELECT nextval('post_id_seq') FROM generate_series(1, %s)", [len(posts)]
-        ).fetchall()
-        post_ids = sorted(row[0] for row in first_post)
-        with cursor.copy(
-            "COPY post (id, thread_id, community_id, member_id, platform, platform_message_id, body,"
-            " created_at, is_opening, counted, like_count, hidden) FROM STDIN"
-        ) as copy:
-            for post_id, e in zip(post_ids, posts, strict=True):
-                copy.write_row(
-                    (
-                        post_id,
-                        thread,
-                        community,
-                        member,
-                        "discord",
-                        e.message_id,
-                        e.text,
-                        e.at,
-                        False,
-                        True,
-                        0,
-                        False,
-                    )
+
+        def ids(table: str, count: int) -> list[int]:
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, count]
+            )
+            return sorted(row[0] for row in cursor.fetchall())
+
+        def copy(table: str, columns: str, values: Iterable[tuple[object, ...]]) -> None:
+            with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as writer:
+                for row in values:
+                    writer.write_row(row)
+
+        start = time.perf_counter()
+        now = datetime.now(UTC)
+        (community,) = ids("community", 1)
+        copy("community", "id, name, created_at", [(community, "raw bench", now)])
+        subforums = ids("subforum", len(rows.rooms))
+        copy(
+            "subforum",
+            "id, community_id, name, platform, platform_room_id, kind, private, position",
+            [
+                (i, community, f"raw {r}", "discord", f"raw-{r}", "text", False, n)
+                for n, (i, r) in enumerate(zip(subforums, rows.rooms, strict=True))
+            ],
+        )
+        members = ids("member", len(rows.members))
+        copy(
+            "member",
+            "id, community_id, display_name, first_seen_at, message_count, likes_received, likes_given,"
+            " threads_started, replies_to_others, trophy_points, is_bot",
+            [
+                (i, community, m.name, m.first_seen_at, *m.counters, 0, False)
+                for i, m in zip(members, rows.members, strict=True)
+            ],
+        )
+        copy(
+            "member_identity",
+            "member_id, community_id, platform, platform_user_id, display_name",
+            [
+                (i, community, "discord", m.user_id, m.name)
+                for i, m in zip(members, rows.members, strict=True)
+            ],
+        )
+        subforum_of = dict(zip(rows.rooms, subforums, strict=True))
+        threads = ids("thread", len(rows.threads))
+        copy(
+            "thread",
+            "id, community_id, subforum_id, platform, platform_thread_id, title, starter_member_id, created_at,"
+            " last_activity_at, last_reply_member_id, reply_count, like_count, participant_count, locked, pinned,"
+            " removed, tags",
+            [
+                (
+                    i,
+                    community,
+                    subforum_of[t.room],
+                    "discord",
+                    f"raw-{t.key}",
+                    t.title,
+                    members[t.starter],
+                    t.created_at,
+                    t.last_activity_at,
+                    None if t.last_reply is None else members[t.last_reply],
+                    t.replies,
+                    t.likes,
+                    len(t.participants),
+                    False,
+                    False,
+                    False,
+                    "[]",
                 )
-        reactions = [e for e in events if isinstance(e, ReactionAdded | ReactionRemoved)]
-        with cursor.copy("COPY post_like_source (post_id, member_id, source, created_at) FROM STDIN") as copy:
-            for post_id, e in zip(post_ids, reactions, strict=False):
-                copy.write_row((post_id, member, "command", e.at))
-        with cursor.copy("COPY processed_event (platform, event_id, processed_at) FROM STDIN") as copy:
-            for e in events:
-                copy.write_row(("discord", e.event_id, e.at))
+                for i, t in zip(threads, rows.threads, strict=True)
+            ],
+        )
+        posts = ids("post", len(rows.posts))
+        copy(
+            "post",
+            "id, thread_id, community_id, member_id, platform, platform_message_id, body, created_at,"
+            " is_opening, counted, like_count, hidden",
+            [
+                (
+                    i,
+                    threads[p.thread],
+                    community,
+                    members[p.author],
+                    "discord",
+                    f"raw-{p.message_id}",
+                    p.text,
+                    p.at,
+                    p.opening,
+                    True,
+                    p.likes,
+                    False,
+                )
+                for i, p in zip(posts, rows.posts, strict=True)
+            ],
+        )
+        copy(
+            "post_like_source",
+            "post_id, member_id, source, platform_event_id, created_at",
+            [
+                (posts[post], members[liker], "👍", f"raw-{event_id}", at)
+                for (post, liker), (event_id, at) in rows.likes.items()
+            ],
+        )
+        copy(
+            "post_like",
+            "post_id, member_id, post_author_id, community_id, created_at",
+            [
+                (posts[post], members[liker], members[rows.posts[post].author], community, at)
+                for (post, liker), (_, at) in rows.likes.items()
+            ],
+        )
+        copy(
+            "processed_event",
+            "platform, event_id, processed_at",
+            [("discord", f"raw-{event_id}", at) for event_id, at in rows.processed],
+        )
         elapsed = time.perf_counter() - start
         connection.rollback()
     return len(events) / elapsed
