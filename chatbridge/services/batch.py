@@ -763,22 +763,19 @@ class _Run:
             (post.thread.id, *post_row[1:9], post.like_delta, post_row[10])
             for post, post_row in self.new_posts
         ]
-        ids = bulk.reserve_ids(session, _POST, len(rows)) if rows else None
-        if ids is None and rows:
-            posts = {(post_row[3], post_row[4]): post for post, post_row in self.new_posts}
-            returned_posts = bulk.insert(
-                session, _POST, self._POST_COLUMNS, rows, returning=("id", "platform", "platform_message_id")
-            )
-            for post_id, platform, key in returned_posts:
-                posts[(platform, key)].id = post_id
+        ids = bulk.reserve_ids(session, _POST, len(rows)) if rows else []
+        for (post, _), post_id in zip(self.new_posts, ids, strict=True):
+            post.id = post_id
         with bulk.pipeline(session):
-            if ids is not None:
-                # Ids known beforehand: the insert returns nothing and joins the pipeline, so the
-                # server writes the posts while the rest of the batch's rows are built.
-                for (post, _), post_id in zip(self.new_posts, ids, strict=True):
-                    post.id = post_id
-                rows = [(post_id, *row) for post_id, row in zip(ids, rows, strict=True)]
-                bulk.insert(session, _POST, ("id", *self._POST_COLUMNS), rows)
+            # Ids known beforehand: the insert returns nothing, so it is a plain executemany on
+            # SQLite and joins the pipeline on PostgreSQL (the server writes the posts while the
+            # rest of the batch's rows are built).
+            bulk.insert(
+                session,
+                _POST,
+                ("id", *self._POST_COLUMNS),
+                [(post_id, *row) for post_id, row in zip(ids, rows, strict=True)],
+            )
             self._write_rest()
 
     def _write_rest(self) -> None:

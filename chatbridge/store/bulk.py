@@ -20,6 +20,7 @@ Only the ingest's fixed set of statements uses this; everything else stays on th
 from __future__ import annotations
 
 import struct
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from sqlalchemy import Column, Integer, Table
 from sqlalchemy.engine import Dialect
 from sqlmodel import Session
 
-from chatbridge.store.types import UTCDateTime, sqlite_utc_text
+from chatbridge.store.types import UTCDateTime, sqlite_utc_datetime, sqlite_utc_text
 
 __all__ = ["Bulk"]
 
@@ -128,16 +129,24 @@ class Bulk:
         with driver.pipeline():
             yield
 
-    def reserve_ids(self, session: Session, table: Table, count: int) -> list[int] | None:
-        """`count` fresh values of `table`'s id sequence, ascending (PostgreSQL).
+    def reserve_ids(self, session: Session, table: Table, count: int) -> list[int]:
+        """`count` fresh ids for `table`, ascending.
 
-        Rows inserted with ids known beforehand need no RETURNING, so their insert can join a
-        pipeline. None on SQLite, where an id exists only once its row is inserted (insert with
-        `returning` there).
+        Rows inserted with ids known beforehand need no RETURNING: on PostgreSQL their insert
+        can join a pipeline, on SQLite it is a plain `executemany` instead of multi-row VALUES
+        whose results must be read back.
+
+        * PostgreSQL: values of the table's id sequence.
+        * SQLite: the ids after the largest one, which is how SQLite numbers a rowid table's rows
+          itself. Safe because the session's transaction holds SQLite's single write lock (the
+          store's transactions begin IMMEDIATE): nobody else can insert into the table before
+          this transaction ends. Not for `reading` sessions.
         """
-        if not self.postgres:
-            return None
         cursor = _cursor(session)
+        if not self.postgres:
+            self._execute(cursor, f"SELECT coalesce(max(id), 0) FROM {table.name}", [])
+            (largest,) = cursor.fetchone()
+            return list(range(largest + 1, largest + 1 + count))
         self._execute(
             cursor,
             "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
@@ -229,13 +238,22 @@ class Bulk:
                 self._bind_columns(table, columns, rows),
             )
             return
+        # SQLite rewrites the index entries of every column a statement sets, changed or not, so
+        # an `add` of 0 is left out: rows are grouped by which of their deltas are non-zero
+        # (a reply moves two of a member's six counters, a like one), one executemany each.
         bound = self._bind_rows(table, columns, rows)
-        sets = [f"{c} = {c} + ?" for c in add] + [f"{c} = ?" for c in assign]
-        sets += [f"{c} = COALESCE(?, {c})" for c in assign_given]
-        cursor.executemany(
-            f"UPDATE {table.name} SET {', '.join(sets)} WHERE {key} = ?",
-            [(*row[1:], row[0]) for row in bound],
-        )
+        groups: dict[tuple[bool, ...], list[tuple[Any, ...]]] = defaultdict(list)
+        width = len(add)
+        for row in bound:
+            moved = tuple(delta != 0 for delta in row[1 : 1 + width])
+            groups[moved].append(
+                (*(d for d, m in zip(row[1 : 1 + width], moved, strict=True) if m), *row[1 + width :], row[0])
+            )
+        for moved, values in groups.items():
+            sets = [f"{c} = {c} + ?" for c, m in zip(add, moved, strict=True) if m]
+            sets += [f"{c} = ?" for c in assign] + [f"{c} = COALESCE(?, {c})" for c in assign_given]
+            if sets:
+                cursor.executemany(f"UPDATE {table.name} SET {', '.join(sets)} WHERE {key} = ?", values)
 
     def delete(
         self, session: Session, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
@@ -375,13 +393,19 @@ class Bulk:
     def _bind_rows(
         self, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
     ) -> list[tuple[Any, ...]]:
+        """Rows with each value through its column's bind processor, column by column (see
+        `_bind_columns`): only the columns that have one (timestamps) are walked in Python."""
         processors = [self._binder(table, c) for c in columns]
         if not any(processors):
             return [tuple(row) for row in rows]
-        return [
-            tuple(v if p is None or v is None else p(v) for p, v in zip(processors, row, strict=True))
-            for row in rows
+        if not rows:
+            return []
+        by_column = list(zip(*rows, strict=True))
+        bound = [
+            values if p is None else [None if v is None else p(v) for v in values]
+            for p, values in zip(processors, by_column, strict=True)
         ]
+        return list(zip(*bound, strict=True))
 
     def _bind_columns(self, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[Any]:
         """Rows to one list per column (PostgreSQL takes each column as one array), each value
@@ -417,7 +441,10 @@ class Bulk:
             key = (table.name, column)
             if key not in self._readers:
                 type_ = _column(table, column).type
-                self._readers[key] = type_.dialect_impl(self.dialect).result_processor(self.dialect, None)
+                if isinstance(type_, UTCDateTime) and not self.postgres:
+                    self._readers[key] = sqlite_utc_datetime
+                else:
+                    self._readers[key] = type_.dialect_impl(self.dialect).result_processor(self.dialect, None)
             processors.append(self._readers[key])
         if not any(processors):
             return [tuple(row) for row in rows]

@@ -168,11 +168,13 @@ def test_reserved_ids_are_fresh_and_never_handed_out_again(store: Engine) -> Non
         community = Community(name="General")
         session.add(community)
         session.flush()
+        earlier = Member(community_id=community.id or 0, display_name="earlier", first_seen_at=T0)
+        session.add(earlier)
+        session.flush()
+        earlier_id = earlier.id
         reserved = bulk.reserve_ids(session, MEMBER, 3)
-        if store.dialect.name == "sqlite":
-            assert reserved is None  # ids come from the insert itself (`returning`)
-            return
-        assert reserved is not None and reserved == sorted(set(reserved)) and len(reserved) == 3
+        assert reserved == sorted(set(reserved)) and len(reserved) == 3
+        assert earlier_id not in reserved
         columns = ("id", "community_id", "display_name", "first_seen_at", "is_bot", *COUNTERS)
         rows = [
             (member_id, community.id, f"m{member_id}", T0, False, *[0] * len(COUNTERS))
