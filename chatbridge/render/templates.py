@@ -7,6 +7,7 @@ inject a link. Filters that build markup (links, dates) return `Trusted` values.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -28,12 +29,22 @@ class Trusted(str):
     __slots__ = ()
 
 
-def _finalize(value: object) -> object:
-    if value is None:
-        return ""
-    if isinstance(value, Trusted | int | float):
-        return value
-    return escape_user_text(str(value))
+ESCAPE_MEMO_SIZE = 4096
+"""Escaped texts a renderer remembers: the same names and trophy titles come back in notice after
+notice (a burst of trophies is thousands of renders), and escaping runs several regexes."""
+
+
+def _finalizer(escape: Callable[[str], str]) -> Callable[[object], object]:
+    """What every `{{ value }}` goes through: escaped, unless composed by the bot itself."""
+
+    def finalize(value: object) -> object:
+        if value is None:
+            return ""
+        if isinstance(value, Trusted | int | float):
+            return value
+        return escape(str(value))
+
+    return finalize
 
 
 def _link(url: str, label: object) -> Trusted:
@@ -59,7 +70,7 @@ class Renderer:
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=False,
-            finalize=_finalize,
+            finalize=_finalizer(functools.lru_cache(maxsize=ESCAPE_MEMO_SIZE)(escape_user_text)),
             # Templates are read once per process: checking every file's mtime on every render
             # costs more than rendering a one-line notice (restart to pick up an edited override).
             auto_reload=False,

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import DateTime, TypeDecorator, TypeEngine
 
-__all__ = ["NaiveDatetimeError", "UTCDateTime", "sqlite_utc_text", "utcnow"]
+__all__ = ["NaiveDatetimeError", "UTCDateTime", "sqlite_utc_datetime", "sqlite_utc_text", "utcnow"]
 
 
 def utcnow() -> datetime:
@@ -39,12 +39,20 @@ def _refuse_naive(value: datetime) -> None:
 def sqlite_utc_text(value: datetime) -> str:
     """What UTCDateTime stores on SQLite, made directly: the bulk ingest binds ~100k of these per
     second, and the generic TypeDecorator chain costs several times more for the same text
-    (`YYYY-MM-DD HH:MM:SS.ffffff` in UTC, exactly SQLAlchemy's SQLite DATETIME format)."""
+    (`YYYY-MM-DD HH:MM:SS.ffffff` in UTC, exactly SQLAlchemy's SQLite DATETIME format: an aware
+    UTC value's ISO form up to its `+00:00`)."""
     if value.tzinfo is not UTC:
         if value.tzinfo is None or value.utcoffset() is None:
             _refuse_naive(value)
         value = value.astimezone(UTC)
-    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+    return value.isoformat(" ", "microseconds")[:26]
+
+
+def sqlite_utc_datetime(text: str) -> datetime:
+    """The aware UTC datetime a UTCDateTime column holds on SQLite, read directly (the inverse of
+    `sqlite_utc_text`; `fromisoformat` is C, SQLAlchemy's reader a regular expression)."""
+    value = datetime.fromisoformat(text)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
