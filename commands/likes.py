@@ -33,16 +33,18 @@ async def like(ctx: Context) -> OutgoingMessage:
     assert ctx.target is not None
     room = ctx.event.room
     before = ingest.has_liked(ctx.session, room.platform, ctx.target.message_id, ctx.member)
-    notices = ingest.add_like(
-        ctx.session,
-        room,
-        ctx.event.actor,
-        ctx.target.message_id,
-        COMMAND_LIKE_SOURCE,
-        ctx.now,
-        ctx.core.ingestor.rules,
+    # A trophy the like earns its author is announced like one earned by a reaction.
+    ctx.notices.extend(
+        ingest.add_like(
+            ctx.session,
+            room,
+            ctx.event.actor,
+            ctx.target.message_id,
+            COMMAND_LIKE_SOURCE,
+            ctx.now,
+            ctx.core.ingestor.rules,
+        )
     )
-    del notices  # trophy announcements for the author are sent by the ingest path only
     return ctx.say("You already like that post." if before else "Liked. 👍")
 
 
