@@ -20,7 +20,7 @@ from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from chatbridge.forum.ranks import Criterion, Trophy
+from chatbridge.forum.ranks import Trophy
 from chatbridge.model import (
     Actor,
     ChatEvent,
@@ -32,6 +32,7 @@ from chatbridge.model import (
     Room,
 )
 from chatbridge.services import directory
+from chatbridge.services.awards import JUDGED, AwardCache, Checkpoint, earned, judged_slot
 from chatbridge.store.bulk import Bulk
 from chatbridge.store.tables import (
     Identity,
@@ -55,21 +56,13 @@ _AWARD = TrophyAward.__table__  # type: ignore[attr-defined]
 _PROCESSED = ProcessedEvent.__table__  # type: ignore[attr-defined]
 _IDENTITY = Identity.__table__  # type: ignore[attr-defined]
 
-_COUNTER_OF: dict[Criterion, str] = {
-    Criterion.MESSAGES: "message_count",
-    Criterion.LIKES_RECEIVED: "likes_received",
-    Criterion.THREADS_STARTED: "threads_started",
-    Criterion.REPLIES_TO_OTHERS: "replies_to_others",
-}
+MOVED_BY_EVENTS = ("message_count", "likes_received", "likes_given", "threads_started", "replies_to_others")
+"""The member counters replies and likes move (trophy points follow the awards)."""
 
-MEMBER_COUNTERS = (
-    "message_count",
-    "likes_received",
-    "likes_given",
-    "threads_started",
-    "replies_to_others",
-    "trophy_points",
-)
+MEMBER_COUNTERS = (*MOVED_BY_EVENTS, "trophy_points")
+
+Notice = tuple[Room, OutgoingMessage, str, str | None]
+"""(room, message, idempotency key, thread id): a notice as the batch path produces it."""
 
 
 def is_fast(event: ChatEvent) -> bool:
@@ -102,12 +95,12 @@ class MemberCache:
 
 @dataclass
 class _MemberState:
+    """What a run does to one member: its counters' movement, and the events that may have
+    earned it a trophy (judged once the counters are written, see services/awards.py)."""
+
     id: int
-    values: dict[str, Any]
-    awarded: set[str]
     delta: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    pending: list[tuple[Trophy, str | None]] | None = None
-    """Trophies not yet awarded, with the counter each reads (None: days since joining)."""
+    checkpoints: list[Checkpoint] = field(default_factory=list)
 
 
 @dataclass
@@ -168,28 +161,33 @@ class FastPath:
     render_locked: Any
     announce: bool
     members: MemberCache = field(default_factory=MemberCache)
+    awards: AwardCache = field(default_factory=AwardCache)
     _bulk: Bulk | None = None
-    checks: list[tuple[Trophy, str | None]] = field(init=False)
-    """Each trophy with the member counter its criterion reads (None: days since joining)."""
+    checks: list[tuple[Trophy, int | None]] = field(init=False)
+    """Each trophy with where its criterion reads (`awards.judged_slot`)."""
 
     def __post_init__(self) -> None:
-        self.checks = [(t, _COUNTER_OF.get(t.criterion)) for t in self.trophies]
+        self.checks = [(t, judged_slot(t)) for t in self.trophies]
 
     rooms: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
     """Room -> (community id, sub-forum id); ids never change once committed."""
     _pending_members: list[tuple[tuple[int, str, str], tuple[int, str]]] = field(default_factory=list)
     _pending_rooms: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
+    _pending_awards: dict[int, frozenset[str]] = field(default_factory=dict)
 
     def committed(self) -> None:
-        """The batch's transaction committed: members created in it may now be cached."""
+        """The batch's transaction committed: what it created and awarded may now be cached."""
         self.members.put_all(self._pending_members)
         self._pending_members.clear()
         self.rooms.update(self._pending_rooms)
         self._pending_rooms.clear()
+        self.awards.put_all(self._pending_awards.items())
+        self._pending_awards.clear()
 
     def rolled_back(self) -> None:
         self._pending_members.clear()
         self._pending_rooms.clear()
+        self._pending_awards.clear()
 
     def bulk(self, session: Session) -> Bulk:
         dialect = session.get_bind().dialect
@@ -206,8 +204,9 @@ class FastPath:
         wanted = [(i, e) for i, e in enumerate(events) if i in fresh]
         run.load(e for _, e in wanted)
         for index, event in wanted:
-            result.notices[index] = run.replay(event)
-        run.write()
+            result.notices[index] = run.replay(index, event)
+        for index, notices in run.write().items():
+            result.notices[index].extend(notices)
         return result
 
 
@@ -258,6 +257,8 @@ class _Run:
         self.new_threads: list[tuple[_ThreadState, dict[str, Any]]] = []
         self.member_ids: dict[tuple[int, str, str], int] = {}
         self.members: dict[int, _MemberState] = {}
+        self.index = 0
+        """The position in the batch of the event being replayed."""
         self.threads: dict[tuple[str, str], _ThreadState] = {}
         self.threads_by_id: dict[int, _ThreadState] = {}
         self.all_threads: list[_ThreadState] = []
@@ -268,7 +269,6 @@ class _Run:
         self.dropped_sources: list[int] = []
         self.touched_likes: dict[tuple[int, int], tuple[_PostState, int, datetime]] = {}
         self.edits: list[tuple[_PostState, str, datetime]] = []
-        self.awards: list[tuple[int, str, int, datetime]] = []
 
     # -- loading ---------------------------------------------------------------------------------
 
@@ -300,7 +300,6 @@ class _Run:
             if isinstance(e, MessagePosted | ReactionAdded | ReactionRemoved) and self._needs_actor(e)
         }
         self._resolve_members(actors, events[0].at if events else None)
-        self._load_member_state()
         self._load_participants(events)
 
     def _needs_actor(self, event: MessagePosted | ReactionAdded | ReactionRemoved) -> bool:
@@ -495,18 +494,6 @@ class _Run:
             self.member_ids[key] = member_id
             self.path._pending_members.append((key, (member_id, str(row["display_name"]))))
 
-    def _load_member_state(self) -> None:
-        ids = set(self.member_ids.values())
-        ids.update(p.author for p in self.posts.values())
-        ids.update(t.starter for t in self.threads.values())
-        names = ("id", "display_name", "joined_at", "first_seen_at", *MEMBER_COUNTERS)
-        for row in self.bulk.select_in(self.session, _MEMBER, names, "id", ids):
-            self.members[row[0]] = _MemberState(row[0], dict(zip(names, row, strict=True)), set())
-        for member_id, key in self.bulk.select_in(
-            self.session, _AWARD, ("member_id", "trophy_key"), "member_id", ids
-        ):
-            self.members[member_id].awarded.add(key)
-
     def _load_participants(self, events: list[ChatEvent]) -> None:
         pairs = set()
         for event in events:
@@ -530,9 +517,18 @@ class _Run:
     def _member(self, event: MessagePosted | ReactionAdded | ReactionRemoved) -> _MemberState | None:
         community = self.places[(event.room.platform, event.room.community_id)]
         member_id = self.member_ids.get((community, event.actor.platform, event.actor.user_id))
-        return self.members.get(member_id) if member_id is not None else None
+        return self._state(member_id) if member_id is not None else None
 
-    def replay(self, event: ChatEvent) -> list[tuple[Room, OutgoingMessage, str, str | None]]:
+    def _state(self, member_id: int) -> _MemberState:
+        state = self.members.get(member_id)
+        if state is None:
+            state = self.members[member_id] = _MemberState(member_id)
+        return state
+
+    def replay(self, index: int, event: ChatEvent) -> list[tuple[Room, OutgoingMessage, str, str | None]]:
+        """Apply one event to the run's state; the notices it produces at once (trophies are
+        judged when the run is written)."""
+        self.index = index
         if isinstance(event, MessagePosted):
             return self._posted(event)
         if isinstance(event, ReactionAdded):
@@ -570,7 +566,8 @@ class _Run:
         if author.id != thread.starter:
             author.delta["replies_to_others"] += 1
         thread.last_activity_at = max(thread.last_activity_at, event.at)
-        return self._trophies(author, event.room, event.thread_id, event.at)
+        self._checkpoint(author, event.room, event.thread_id, event.at)
+        return []
 
     def _started(
         self, event: MessagePosted, author: _MemberState
@@ -613,7 +610,8 @@ class _Run:
         self._new_post(event, thread, author, opening=True, counted=True)
         author.delta["message_count"] += 1
         author.delta["threads_started"] += 1
-        return self._trophies(author, event.room, thread_key, event.at)
+        self._checkpoint(author, event.room, thread_key, event.at)
+        return []
 
     def _new_post(
         self,
@@ -664,10 +662,11 @@ class _Run:
             return []
         post.like_delta += 1
         post.thread.delta["like_count"] += 1
-        author = self.members[post.author]
+        author = self._state(post.author)
         author.delta["likes_received"] += 1
         liker.delta["likes_given"] += 1
-        return self._trophies(author, event.room, post.thread.platform_thread_id, event.at)
+        self._checkpoint(author, event.room, post.thread.platform_thread_id, event.at)
+        return []
 
     def _unliked(self, event: ReactionRemoved) -> None:
         key = self._like_key(event.emoji)
@@ -688,45 +687,15 @@ class _Run:
         self.touched_likes.setdefault((id(post), liker.id), (post, liker.id, event.at))
         post.like_delta -= 1
         post.thread.delta["like_count"] -= 1
-        self.members[post.author].delta["likes_received"] -= 1
+        self._state(post.author).delta["likes_received"] -= 1
         liker.delta["likes_given"] -= 1
 
-    def _trophies(
-        self, member: _MemberState, room: Room, thread_id: str | None, at: datetime
-    ) -> list[tuple[Room, OutgoingMessage, str, str | None]]:
-        """Award what this event made `member` cross, in the configured order, exactly once.
-
-        Runs after almost every event, so it looks only at the member's trophies not yet awarded
-        and reads each one's counter directly.
-        """
-        if member.pending is None:
-            member.pending = [check for check in self.path.checks if check[0].key not in member.awarded]
-        if not member.pending:
-            return []
-        values, delta = member.values, member.delta
-        days: int | None = None
-        earned = []
-        for check in member.pending:
-            trophy, counter = check
-            if counter is not None:
-                value = values[counter] + delta[counter]
-            else:
-                if days is None:
-                    days = max(0, (at - (values["joined_at"] or values["first_seen_at"])).days)
-                value = days
-            if value >= trophy.threshold:
-                earned.append(check)
-        notices = []
-        for check in earned:
-            trophy = check[0]
-            member.pending.remove(check)
-            member.awarded.add(trophy.key)
-            delta["trophy_points"] += trophy.points
-            self.awards.append((member.id, trophy.key, trophy.points, at))
-            if self.path.announce:
-                text = self.path.render_trophy(values["display_name"], trophy)
-                notices.append((room, OutgoingMessage(text), f"trophy:{member.id}:{trophy.key}", thread_id))
-        return notices
+    def _checkpoint(self, member: _MemberState, room: Room, thread_id: str | None, at: datetime) -> None:
+        """The event being replayed may have earned `member` a trophy: note how far the run has
+        moved its counters by now."""
+        if self.path.checks:
+            moved = tuple(member.delta[name] for name in JUDGED)
+            member.checkpoints.append(Checkpoint(self.index, moved, room, thread_id, at))
 
     # -- writing ---------------------------------------------------------------------------------
 
@@ -744,7 +713,8 @@ class _Run:
         "hidden",
     )
 
-    def write(self) -> None:
+    def write(self) -> dict[int, list[Notice]]:
+        """Write the run's difference; the trophy notices it earned, by event position."""
         session, bulk = self.session, self.bulk
         if self.new_threads:
             # RETURNING the natural key maps ids back without asking for row order (which would
@@ -777,6 +747,7 @@ class _Run:
                 [(post_id, *row) for post_id, row in zip(ids, rows, strict=True)],
             )
             self._write_rest()
+            return self._write_members()
 
     def _write_rest(self) -> None:
         """The writes that return nothing: independent of each other, so they may be pipelined."""
@@ -805,24 +776,91 @@ class _Run:
         bulk.insert(
             session, _LIKE, ("post_id", "member_id", "post_author_id", "community_id", "created_at"), added
         )
-        bulk.insert(session, _AWARD, ("member_id", "trophy_key", "points", "awarded_at"), self.awards)
         self._write_counters()
         last_edit = {id(post): (post.id, body, at) for post, body, at in self.edits if post.id is not None}
         bulk.update(session, _POST, "id", list(last_edit.values()), assign=("body", "edited_at"))
 
-    def _write_counters(self) -> None:
+    def _write_members(self) -> dict[int, list[Notice]]:
+        """Move the members' counters, then judge and write the trophies the run earned.
+
+        The update returns each member's counters as they now are, which is all the judging
+        needs (see services/awards.py); nothing about members is read before the run.
+        """
         session, bulk = self.session, self.bulk
-        bulk.update(
+        moving = [m for m in self.members.values() if m.checkpoints or any(m.delta.values())]
+        judging = bool(self.path.checks)
+        standings = bulk.update(
             session,
             _MEMBER,
             "id",
-            [
-                (m.id, *(m.delta[name] for name in MEMBER_COUNTERS))
-                for m in self.members.values()
-                if any(m.delta.values())
-            ],
-            add=MEMBER_COUNTERS,
+            [(m.id, *(m.delta[name] for name in MOVED_BY_EVENTS)) for m in moving],
+            add=MOVED_BY_EVENTS,
+            returning=("id", *JUDGED, "joined_at", "first_seen_at", "display_name") if judging else (),
         )
+        if not judging:
+            return {}
+        after = {row[0]: row for row in standings}
+        judged = [m for m in moving if m.checkpoints and m.id in after]
+        awarded = self._awarded([m.id for m in judged])
+        wins: list[tuple[int, Trophy, Checkpoint, str]] = []
+        for member in judged:
+            row = after[member.id]
+            before = [row[1 + n] - member.delta[name] for n, name in enumerate(JUDGED)]
+            joined = row[5] or row[6]
+            found = earned(self.path.checks, awarded[member.id], before, joined, member.checkpoints)
+            wins.extend((member.id, trophy, checkpoint, row[7]) for trophy, checkpoint in found)
+        for member in judged:
+            self.path._pending_awards[member.id] = awarded[member.id]
+        if not wins:
+            return {}
+        new = set(
+            bulk.insert(
+                session,
+                _AWARD,
+                ("member_id", "trophy_key", "points", "awarded_at"),
+                [(member_id, trophy.key, trophy.points, at.at) for member_id, trophy, at, _ in wins],
+                returning=("member_id", "trophy_key"),
+                skip_conflicts=True,
+            )
+        )
+        points: dict[int, int] = defaultdict(int)
+        notices: dict[int, list[Notice]] = defaultdict(list)
+        for member_id, trophy, checkpoint, name in wins:
+            # Awarded here or, if the insert skipped it, elsewhere meanwhile: held either way.
+            self.path._pending_awards[member_id] |= {trophy.key}
+            if (member_id, trophy.key) not in new:
+                continue
+            points[member_id] += trophy.points
+            if self.path.announce:
+                text = self.path.render_trophy(name, trophy)
+                key = f"trophy:{member_id}:{trophy.key}"
+                notices[checkpoint.index].append(
+                    (checkpoint.room, OutgoingMessage(text), key, checkpoint.thread_id)
+                )
+        bulk.update(session, _MEMBER, "id", list(points.items()), add=("trophy_points",))
+        return notices
+
+    def _awarded(self, member_ids: list[int]) -> dict[int, frozenset[str]]:
+        """The trophies each member holds: remembered from earlier runs, else read."""
+        cache = self.path.awards
+        held: dict[int, frozenset[str]] = {}
+        missing = []
+        for member_id in member_ids:
+            known = cache.get(member_id)
+            if known is None:
+                missing.append(member_id)
+            else:
+                held[member_id] = known
+        read: dict[int, set[str]] = {member_id: set() for member_id in missing}
+        for member_id, key in self.bulk.select_in(
+            self.session, _AWARD, ("member_id", "trophy_key"), "member_id", missing
+        ):
+            read[member_id].add(key)
+        held.update((member_id, frozenset(keys)) for member_id, keys in read.items())
+        return held
+
+    def _write_counters(self) -> None:
+        session, bulk = self.session, self.bulk
         bulk.update(
             session,
             _THREAD,

@@ -213,15 +213,18 @@ class Bulk:
         add: Sequence[str] = (),
         assign: Sequence[str] = (),
         assign_given: Sequence[str] = (),
-    ) -> None:
+        returning: Sequence[str] = (),
+    ) -> list[tuple[Any, ...]]:
         """Per row `(key, *deltas for add, *values for assign, *values for assign_given)`:
         column += delta; column = value; column = value unless the value is None.
 
-        Keys must be unique within one call (on PostgreSQL one statement joins all rows, and a
-        row is updated at most once).
+        With `returning`, those columns of every updated row, as they are after the update
+        (read through their types); a row is found by its key, in no particular order. Keys must
+        be unique within one call (on PostgreSQL one statement joins all rows, and a row is
+        updated at most once).
         """
         if not rows:
-            return
+            return []
         columns = [key, *add, *assign, *assign_given]
         first_given = 1 + len(add) + len(assign)
         cursor = _cursor(session)
@@ -231,29 +234,80 @@ class Bulk:
             sets = [f"{c} = t.{c} + d.c{n}" for n, c in enumerate(add, start=1)]
             sets += [f"{c} = d.c{n}" for n, c in enumerate(assign, start=1 + len(add))]
             sets += [f"{c} = COALESCE(d.c{n}, t.{c})" for n, c in enumerate(assign_given, start=first_given)]
+            back = f" RETURNING {', '.join(f't.{c}' for c in returning)}" if returning else ""
             self._execute(
                 cursor,
                 f"UPDATE {table.name} AS t SET {', '.join(sets)} "
-                f"FROM unnest({arrays}) AS d({alias}) WHERE t.{key} = d.c0",
+                f"FROM unnest({arrays}) AS d({alias}) WHERE t.{key} = d.c0{back}",
                 self._bind_columns(table, columns, rows),
             )
-            return
+            return self._read_rows(table, returning, cursor.fetchall()) if returning else []
         # SQLite rewrites the index entries of every column a statement sets, changed or not, so
         # an `add` of 0 is left out: rows are grouped by which of their deltas are non-zero
-        # (a reply moves two of a member's six counters, a like one), one executemany each.
+        # (a reply moves two of a member's six counters, a like one), one statement shape each.
         bound = self._bind_rows(table, columns, rows)
         groups: dict[tuple[bool, ...], list[tuple[Any, ...]]] = defaultdict(list)
         width = len(add)
         for row in bound:
             moved = tuple(delta != 0 for delta in row[1 : 1 + width])
-            groups[moved].append(
-                (*(d for d, m in zip(row[1 : 1 + width], moved, strict=True) if m), *row[1 + width :], row[0])
-            )
+            deltas = (d for d, m in zip(row[1 : 1 + width], moved, strict=True) if m)
+            groups[moved].append((row[0], *deltas, *row[1 + width :]))
+        found: list[tuple[Any, ...]] = []
         for moved, values in groups.items():
-            sets = [f"{c} = {c} + ?" for c, m in zip(add, moved, strict=True) if m]
+            names = [c for c, m in zip(add, moved, strict=True) if m]
+            sets = [f"{c} = {c} + ?" for c in names]
             sets += [f"{c} = ?" for c in assign] + [f"{c} = COALESCE(?, {c})" for c in assign_given]
-            if sets:
-                cursor.executemany(f"UPDATE {table.name} SET {', '.join(sets)} WHERE {key} = ?", values)
+            if not sets:  # nothing moves: with `returning`, the rows as they are
+                if returning:
+                    found.extend(self.select_in(session, table, returning, key, [v[0] for v in values]))
+                continue
+            if not returning:
+                sql = f"UPDATE {table.name} SET {', '.join(sets)} WHERE {key} = ?"
+                cursor.executemany(sql, [(*v[1:], v[0]) for v in values])
+                continue
+            found.extend(
+                self._sqlite_update_returning(
+                    cursor, table, key, names, assign, assign_given, values, returning
+                )
+            )
+        return found
+
+    def _sqlite_update_returning(
+        self,
+        cursor: Any,
+        table: Table,
+        key: str,
+        add: Sequence[str],
+        assign: Sequence[str],
+        assign_given: Sequence[str],
+        values: list[tuple[Any, ...]],
+        returning: Sequence[str],
+    ) -> list[tuple[Any, ...]]:
+        """One UPDATE ... FROM (VALUES ...) RETURNING per chunk (sqlite3's `executemany` drops
+        returned rows); chunks are padded with rows no key matches, so the text is always the same."""
+        width = len(values[0])
+        size = min(SQLITE_CHUNK, SQLITE_MAX_VARIABLES // width)
+        shape = ("update", table.name, key, tuple(add), tuple(assign), tuple(assign_given), tuple(returning))
+        sql = self._sql.get(shape)
+        if sql is None:
+            sets = [f"{c} = {c} + d.column{n}" for n, c in enumerate(add, start=2)]
+            sets += [f"{c} = d.column{n}" for n, c in enumerate(assign, start=2 + len(add))]
+            sets += [
+                f"{c} = COALESCE(d.column{n}, {c})"
+                for n, c in enumerate(assign_given, start=2 + len(add) + len(assign))
+            ]
+            marks = ", ".join([f"({', '.join('?' * width)})"] * size)
+            sql = self._sql[shape] = (
+                f"UPDATE {table.name} SET {', '.join(sets)} FROM (VALUES {marks}) AS d "
+                f"WHERE {table.name}.{key} = d.column1 RETURNING {', '.join(returning)}"
+            )
+        rows: list[Any] = []
+        for start in range(0, len(values), size):
+            chunk = values[start : start + size]
+            padding = [(None, *chunk[0][1:])] * (size - len(chunk))
+            self._execute(cursor, sql, [value for row in [*chunk, *padding] for value in row])
+            rows.extend(cursor.fetchall())
+        return self._read_rows(table, returning, rows)
 
     def delete(
         self, session: Session, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]

@@ -85,6 +85,28 @@ async def test_trophies_are_awarded_once_and_announced(forum: Forum) -> None:
     assert "First Message" in texts(await chat.say("!trophies bob", as_="carol"))
 
 
+async def test_a_trophy_awarded_by_a_command_meanwhile_is_not_awarded_again(forum: Forum) -> None:
+    """The ingest remembers which trophies a member holds; a like by command awards one behind
+    its back, and the next reaction must not award (or announce, or count) it a second time."""
+    chat = forum.chat
+    thread = await opening_post(forum)
+    await chat.say("Checklist here", as_="bob", thread=thread)
+    reply = chat.last_message_id("bob")
+    await chat.say("!like", as_="alice", thread=thread, reply_to=reply)
+    announced = texts(chat.transcript).count("bob earned the trophy **Somebody Likes You**")
+    assert announced == 1
+
+    await chat.add_reaction(reply, "👍", as_="carol")
+
+    assert texts(chat.transcript).count("bob earned the trophy **Somebody Likes You**") == 1
+    with forum.store() as session:
+        bob = session.exec(select(Member).where(Member.display_name == "bob")).one()
+        awards = session.exec(select(TrophyAward).where(TrophyAward.member_id == bob.id)).all()
+        assert sorted(a.trophy_key for a in awards) == ["first-message", "somebody-likes-you"]
+        assert bob.likes_received == 2
+        assert bob.trophy_points == sum(a.points for a in awards)
+
+
 async def test_rank_titles_climb_with_trophy_points(forum: Forum) -> None:
     chat = forum.chat
     thread = await opening_post(forum)
