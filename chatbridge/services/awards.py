@@ -16,14 +16,19 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
+from typing import NamedTuple
 
 from chatbridge.forum.ranks import Criterion, Trophy
 from chatbridge.model import Room
 
-__all__ = ["JUDGED", "AwardCache", "Checkpoint", "earned", "judged_slot"]
+__all__ = ["JUDGED", "AwardCache", "Checkpoint", "earned", "judged_of", "judged_slot"]
 
 JUDGED = ("message_count", "likes_received", "threads_started", "replies_to_others")
 """The member counters trophy criteria read, in the order checkpoints record them."""
+
+judged_of = itemgetter(*JUDGED)
+"""A mapping of counter movements -> the `JUDGED` ones as a tuple."""
 
 _SLOT_OF: dict[Criterion, int] = {
     Criterion.MESSAGES: 0,
@@ -40,11 +45,11 @@ def judged_slot(trophy: Trophy) -> int | None:
     return _SLOT_OF.get(trophy.criterion)
 
 
-@dataclass(frozen=True, slots=True)
-class Checkpoint:
-    """An event that may have earned its author a trophy."""
+class Checkpoint(NamedTuple):
+    """An event that may have earned its author a trophy (a tuple: a batch makes one per reply
+    and like, and a tuple is made several times faster than a frozen dataclass)."""
 
-    index: int
+    position: int
     """The event's position in its batch (its notices go with it)."""
     moved: tuple[int, ...]
     """How far the batch had moved the author's `JUDGED` counters, this event included."""

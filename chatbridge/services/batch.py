@@ -11,9 +11,10 @@ that crosses a trophy threshold), which the replay test checks against an indepe
 from __future__ import annotations
 
 from collections import OrderedDict, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import insert, update
@@ -32,7 +33,7 @@ from chatbridge.model import (
     Room,
 )
 from chatbridge.services import directory
-from chatbridge.services.awards import JUDGED, AwardCache, Checkpoint, earned, judged_slot
+from chatbridge.services.awards import JUDGED, AwardCache, Checkpoint, earned, judged_of, judged_slot
 from chatbridge.store.bulk import Bulk
 from chatbridge.store.tables import (
     Identity,
@@ -93,13 +94,18 @@ class MemberCache:
             self._ids.popitem(last=False)
 
 
+_counts: Callable[[], defaultdict[str, int]] = partial(defaultdict, int)
+"""A fresh tally of counter movements (a `partial`: called for every member and thread a batch
+touches, and cheaper than a lambda)."""
+
+
 @dataclass
 class _MemberState:
     """What a run does to one member: its counters' movement, and the events that may have
     earned it a trophy (judged once the counters are written, see services/awards.py)."""
 
     id: int
-    delta: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    delta: dict[str, int] = field(default_factory=_counts)
     checkpoints: list[Checkpoint] = field(default_factory=list)
 
 
@@ -112,7 +118,7 @@ class _ThreadState:
     locked: bool
     community_id: int
     last_activity_at: datetime
-    delta: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    delta: dict[str, int] = field(default_factory=_counts)
     last_reply_member_id: int | None = None
 
 
@@ -694,8 +700,7 @@ class _Run:
         """The event being replayed may have earned `member` a trophy: note how far the run has
         moved its counters by now."""
         if self.path.checks:
-            moved = tuple(member.delta[name] for name in JUDGED)
-            member.checkpoints.append(Checkpoint(self.index, moved, room, thread_id, at))
+            member.checkpoints.append(Checkpoint(self.index, judged_of(member.delta), room, thread_id, at))
 
     # -- writing ---------------------------------------------------------------------------------
 
@@ -834,7 +839,7 @@ class _Run:
             if self.path.announce:
                 text = self.path.render_trophy(name, trophy)
                 key = f"trophy:{member_id}:{trophy.key}"
-                notices[checkpoint.index].append(
+                notices[checkpoint.position].append(
                     (checkpoint.room, OutgoingMessage(text), key, checkpoint.thread_id)
                 )
         bulk.update(session, _MEMBER, "id", list(points.items()), add=("trophy_points",))

@@ -28,7 +28,7 @@ def test_the_event_that_crosses_a_threshold_earns_it() -> None:
         CHECKS, frozenset({"first"}), [28, 0, 0, 0], JOINED, [at(3, messages=1), at(7, messages=2)]
     )
 
-    assert [(trophy.key, checkpoint.index) for trophy, checkpoint in found] == [("thirty", 7)]
+    assert [(trophy.key, checkpoint.position) for trophy, checkpoint in found] == [("thirty", 7)]
 
 
 def test_one_event_crossing_several_earns_them_in_the_configured_order() -> None:
@@ -47,7 +47,7 @@ def test_a_like_taken_back_within_the_batch_counts_where_it_stood_at_each_event(
     # Liked at event 2 (moved +1), unliked later: the like at event 2 still crossed the threshold.
     found = earned(CHECKS, frozenset({"first"}), [3, 0, 0, 0], JOINED, [at(2, likes=1)])
 
-    assert [(trophy.key, checkpoint.index) for trophy, checkpoint in found] == [("liked", 2)]
+    assert [(trophy.key, checkpoint.position) for trophy, checkpoint in found] == [("liked", 2)]
 
 
 def test_days_since_joining_are_counted_at_the_event() -> None:
