@@ -25,7 +25,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -194,8 +194,14 @@ def _run(args: list[str], run_as: str | None, cwd: Path, timeout: float) -> None
 
 
 @contextlib.contextmanager
-def running_cluster(bindir: Path | None = None, start_attempts: int = 3) -> Iterator[PostgresCluster]:
-    """initdb + start a cluster in a fresh temp dir; always stop it and remove the dir afterwards."""
+def running_cluster(
+    bindir: Path | None = None, start_attempts: int = 3, settings: Mapping[str, str] | None = None
+) -> Iterator[PostgresCluster]:
+    """initdb + start a cluster in a fresh temp dir; always stop it and remove the dir afterwards.
+
+    `settings` (postgresql.conf names and values) override the test defaults, which trade
+    durability for speed (fsync off); the benchmarks ask for a durable server instead.
+    """
     bindir = bindir or find_postgres_bindir()
     if bindir is None:
         raise PostgresUnavailable(BINARIES_MISSING)
@@ -245,6 +251,7 @@ def running_cluster(bindir: Path | None = None, start_attempts: int = 3) -> Iter
                     "shared_buffers = 32MB\n"
                     "timezone = 'UTC'\n"
                 )
+                conf.writelines(f"{name} = {value}\n" for name, value in (settings or {}).items())
             try:
                 _run(
                     [
