@@ -46,7 +46,7 @@ from chatbridge.services import directory, trophies
 from chatbridge.services.batch import FastPath, is_fast
 from chatbridge.services.moderation import log as modlog
 from chatbridge.services.moderation import sanctions
-from chatbridge.store.engine import DATABASE_UNAVAILABLE
+from chatbridge.store.engine import DATABASE_UNAVAILABLE, writer_engine
 from chatbridge.store.tables import Like, LikeSource, Member, PlatformCursor, Post, ProcessedEvent, Thread
 from chatbridge.store.types import utcnow
 from chatbridge.waiting import get_within
@@ -495,10 +495,13 @@ class Ingestor:
     _queue: asyncio.Queue[_Pending] = field(init=False)
 
     _fast: FastPath = field(init=False)
+    _writes: Engine = field(init=False)
+    """Where batches are written: the store, through connections of the writer's own."""
     _writer: ThreadPoolExecutor | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self._queue = asyncio.Queue(self.queue_size)
+        self._writes = writer_engine(self.engine)
         renderer = self.rules.renderer
         self._fast = FastPath(
             like_keys=self.rules.like_keys,
@@ -522,9 +525,13 @@ class Ingestor:
         Batches are applied on one dedicated thread: one SQLite connection stays warm, and memory
         is not spread over the arenas of a pool of threads.
         """
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer") as writer:
-            self._writer = writer
-            await self._loop()
+        try:
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer") as writer:
+                self._writer = writer
+                await self._loop()
+        finally:
+            if self._writes is not self.engine:
+                self._writes.dispose()  # its connections reopen if the writer runs again
 
     async def _loop(self) -> None:
         try:
@@ -594,7 +601,7 @@ class Ingestor:
         now = self.clock()
         results: list[list[Notice] | BaseException] = []
         try:
-            with Session(self.engine, expire_on_commit=False) as session:
+            with Session(self._writes, expire_on_commit=False) as session:
                 start = 0
                 while start < len(events):
                     end = start

@@ -12,8 +12,8 @@ from sqlalchemy import Engine, make_url, text
 from sqlmodel import Session, select
 
 import support.postgres
-from chatbridge.store import Community, make_engine, normalize_url, redact_url, session_scope
-from chatbridge.store.engine import SQLITE_BUSY_TIMEOUT_MS, reading
+from chatbridge.store import Community, make_engine, normalize_url, redact_url, session_scope, upgrade
+from chatbridge.store.engine import SQLITE_BUSY_TIMEOUT_MS, SQLITE_WRITER_CACHE_KIB, reading, writer_engine
 from support.postgres import BINARIES_MISSING, PostgresCluster, require_postgres_bindir
 
 
@@ -30,6 +30,29 @@ def test_sqlite_connections_use_wal_and_enforce_foreign_keys(sqlite_engine: Engi
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
         assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == SQLITE_BUSY_TIMEOUT_MS
+
+
+def test_the_ingest_writer_has_connections_of_its_own_with_a_larger_cache(sqlite_engine: Engine) -> None:
+    upgrade(sqlite_engine)
+    writer = writer_engine(sqlite_engine)
+    try:
+        assert writer is not sqlite_engine
+        with session_scope(writer) as session:
+            session.add(Community(name="General"))
+        with writer.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA cache_size").scalar() == -SQLITE_WRITER_CACHE_KIB
+            assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        with Session(sqlite_engine) as session:
+            assert [c.name for c in session.exec(select(Community)).all()] == ["General"]
+        with sqlite_engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA cache_size").scalar() == -2000  # SQLite's own
+    finally:
+        writer.dispose()
+
+
+def test_an_in_memory_store_is_written_through_its_own_engine() -> None:
+    engine = make_engine("sqlite://")
+    assert writer_engine(engine) is engine
 
 
 def test_sqlite_savepoints_roll_back_only_the_inner_block(sqlite_engine: Engine) -> None:
