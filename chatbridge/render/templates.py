@@ -34,7 +34,7 @@ ESCAPE_MEMO_SIZE = 4096
 notice (a burst of trophies is thousands of renders), and escaping runs several regexes."""
 
 
-def _finalizer(escape: Callable[[str], str]) -> Callable[[object], object]:
+def finalizer(escape: Callable[[str], str]) -> Callable[[object], object]:
     """What every `{{ value }}` goes through: escaped, unless composed by the bot itself."""
 
     def finalize(value: object) -> object:
@@ -70,7 +70,7 @@ class Renderer:
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=False,
-            finalize=_finalizer(functools.lru_cache(maxsize=ESCAPE_MEMO_SIZE)(escape_user_text)),
+            finalize=finalizer(functools.lru_cache(maxsize=ESCAPE_MEMO_SIZE)(escape_user_text)),
             # Templates are read once per process: checking every file's mtime on every render
             # costs more than rendering a one-line notice (restart to pick up an edited override).
             auto_reload=False,

@@ -449,17 +449,7 @@ class Bulk:
     ) -> list[tuple[Any, ...]]:
         """Rows with each value through its column's bind processor, column by column (see
         `_bind_columns`): only the columns that have one (timestamps) are walked in Python."""
-        processors = [self._binder(table, c) for c in columns]
-        if not any(processors):
-            return [tuple(row) for row in rows]
-        if not rows:
-            return []
-        by_column = list(zip(*rows, strict=True))
-        bound = [
-            values if p is None else [None if v is None else p(v) for v in values]
-            for p, values in zip(processors, by_column, strict=True)
-        ]
-        return list(zip(*bound, strict=True))
+        return _through([self._binder(table, c) for c in columns], rows)
 
     def _bind_columns(self, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[Any]:
         """Rows to one list per column (PostgreSQL takes each column as one array), each value
@@ -500,16 +490,7 @@ class Bulk:
                 else:
                     self._readers[key] = type_.dialect_impl(self.dialect).result_processor(self.dialect, None)
             processors.append(self._readers[key])
-        if not any(processors):
-            return [tuple(row) for row in rows]
-        if not rows:
-            return []
-        by_column = list(zip(*rows, strict=True))
-        read = [
-            values if p is None else [None if v is None else p(v) for v in values]
-            for p, values in zip(processors, by_column, strict=True)
-        ]
-        return list(zip(*read, strict=True))
+        return _through(processors, rows)
 
     def _pg_array(self, table: Table, column: str) -> str:
         """A placeholder for one column's values as an array, cast to the column's type.
@@ -519,6 +500,21 @@ class Bulk:
         binary dumpers write each element's bytes directly, 10-15 times faster.
         """
         return f"%b::{_column(table, column).type.compile(dialect=self.dialect)}[]"
+
+
+def _through(processors: Sequence[Processor], rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
+    """`rows` with each value through its column's processor (None: as it is), column by column:
+    the transpositions are C-level `zip`s, and only the columns that have a processor (timestamps)
+    are walked in Python."""
+    if not any(processors):
+        return [tuple(row) for row in rows]
+    if not rows:
+        return []
+    done = [
+        values if p is None else [None if v is None else p(v) for v in values]
+        for p, values in zip(processors, zip(*rows, strict=True), strict=True)
+    ]
+    return list(zip(*done, strict=True))
 
 
 def _column(table: Table, name: str) -> Column[Any]:

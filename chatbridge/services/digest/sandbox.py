@@ -36,7 +36,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from chatbridge.forum.humanize import plural
 from chatbridge.render.escape import escape_user_text, neutralise_mentions
-from chatbridge.render.templates import Trusted
+from chatbridge.render.templates import Trusted, finalizer
 
 __all__ = [
     "DEFAULT_TEMPLATE",
@@ -73,14 +73,6 @@ class TemplateProblem(Exception):
 
 class _TimeUp(Exception):
     """Raised in the child by its alarm, inside whatever template code is running."""
-
-
-def _finalize(value: object) -> object:
-    if value is None:
-        return ""
-    if isinstance(value, Trusted | int | float):
-        return value
-    return escape_user_text(str(value))
 
 
 def _link(url: object, label: object) -> Trusted:
@@ -128,7 +120,7 @@ class DigestEnvironment(SandboxedEnvironment):
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=False,
-            finalize=_finalize,
+            finalize=finalizer(escape_user_text),
             auto_reload=False,
         )
         self.max_chars = max_chars
