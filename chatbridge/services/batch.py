@@ -62,8 +62,9 @@ MOVED_BY_EVENTS = ("message_count", "likes_received", "likes_given", "threads_st
 
 MEMBER_COUNTERS = (*MOVED_BY_EVENTS, "trophy_points")
 
-Notice = tuple[Room, OutgoingMessage, str, str | None]
-"""(room, message, idempotency key, thread id): a notice as the batch path produces it."""
+NoticeParts = tuple[Room, OutgoingMessage, str, str | None]
+"""(room, message, idempotency key, thread id): what `services.ingest.Notice` is made of, as the
+batch path produces it."""
 
 
 def is_fast(event: ChatEvent) -> bool:
@@ -154,7 +155,7 @@ def actor_time(actor: Actor) -> datetime:
 class BatchResult:
     """What the run produced for each event, in order: (event, notices as (room, message, key, thread))."""
 
-    notices: list[list[tuple[Room, OutgoingMessage, str, str | None]]]
+    notices: list[list[NoticeParts]]
 
 
 @dataclass
@@ -531,7 +532,7 @@ class _Run:
             state = self.members[member_id] = _MemberState(member_id)
         return state
 
-    def replay(self, index: int, event: ChatEvent) -> list[tuple[Room, OutgoingMessage, str, str | None]]:
+    def replay(self, index: int, event: ChatEvent) -> list[NoticeParts]:
         """Apply one event to the run's state; the notices it produces at once (trophies are
         judged when the run is written)."""
         self.index = index
@@ -547,7 +548,7 @@ class _Run:
                 self.edits.append((post, event.text[: 64 * 1024], event.at))
         return []
 
-    def _posted(self, event: MessagePosted) -> list[tuple[Room, OutgoingMessage, str, str | None]]:
+    def _posted(self, event: MessagePosted) -> list[NoticeParts]:
         platform = event.room.platform
         author = self._member(event)
         if author is None or (platform, event.message_id) in self.posts:
@@ -575,9 +576,7 @@ class _Run:
         self._checkpoint(author, event.room, event.thread_id, event.at)
         return []
 
-    def _started(
-        self, event: MessagePosted, author: _MemberState
-    ) -> list[tuple[Room, OutgoingMessage, str, str | None]]:
+    def _started(self, event: MessagePosted, author: _MemberState) -> list[NoticeParts]:
         """A member opened a thread natively (a forum post, a thread root)."""
         platform = event.room.platform
         thread_key = event.thread_id or event.message_id
@@ -649,7 +648,7 @@ class _Run:
         self.new_posts.append((post, row))
         return post
 
-    def _liked(self, event: ReactionAdded) -> list[tuple[Room, OutgoingMessage, str, str | None]]:
+    def _liked(self, event: ReactionAdded) -> list[NoticeParts]:
         key = self._like_key(event.emoji)
         post = self.posts.get((event.room.platform, event.message_id))
         if key is None or event.actor.is_bot or post is None or not post.alive or not post.counted:
@@ -718,7 +717,7 @@ class _Run:
         "hidden",
     )
 
-    def write(self) -> dict[int, list[Notice]]:
+    def write(self) -> dict[int, list[NoticeParts]]:
         """Write the run's difference; the trophy notices it earned, by event position."""
         session, bulk = self.session, self.bulk
         if self.new_threads:
@@ -785,7 +784,7 @@ class _Run:
         last_edit = {id(post): (post.id, body, at) for post, body, at in self.edits if post.id is not None}
         bulk.update(session, _POST, "id", list(last_edit.values()), assign=("body", "edited_at"))
 
-    def _write_members(self) -> dict[int, list[Notice]]:
+    def _write_members(self) -> dict[int, list[NoticeParts]]:
         """Move the members' counters, then judge and write the trophies the run earned.
 
         The update returns each member's counters as they now are, which is all the judging
@@ -829,7 +828,7 @@ class _Run:
             )
         )
         points: dict[int, int] = defaultdict(int)
-        notices: dict[int, list[Notice]] = defaultdict(list)
+        notices: dict[int, list[NoticeParts]] = defaultdict(list)
         for member_id, trophy, checkpoint, name in wins:
             # Awarded here or, if the insert skipped it, elsewhere meanwhile: held either way.
             self.path._pending_awards[member_id] |= {trophy.key}
