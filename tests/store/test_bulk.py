@@ -90,6 +90,24 @@ def test_updates_add_assign_and_keep_what_is_not_given(store: Engine) -> None:
     assert (two.message_count, two.display_name, two.joined_at) == (-1, "Dr Second", later)
 
 
+def test_an_update_returns_every_row_as_it_is_after_it_moved_or_not(store: Engine) -> None:
+    bulk = Bulk(store.dialect)
+    with Session(store) as session:
+        ids = members(session, SQLITE_CHUNK + 3)  # past one chunk of the SQLite statement
+        bulk.update(session, MEMBER, "id", [(i, 5, 0) for i in ids], add=("message_count", "likes_received"))
+        rows = [(i, 1, 0) for i in ids[:-1]] + [(ids[-1], 0, 0)]  # the last one does not move
+        after = bulk.update(
+            session,
+            MEMBER,
+            "id",
+            rows,
+            add=("message_count", "likes_received"),
+            returning=("id", "message_count", "first_seen_at"),
+        )
+        session.commit()
+    assert sorted(after) == [(i, 6, T0) for i in ids[:-1]] + [(ids[-1], 5, T0)]
+
+
 def test_integer_columns_keep_the_extremes_of_their_range(store: Engine) -> None:
     bulk = Bulk(store.dialect)
     low, high = -(2**31), 2**31 - 1
