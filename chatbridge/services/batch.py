@@ -845,12 +845,15 @@ class _Run:
         return notices
 
     def _awarded(self, member_ids: list[int]) -> dict[int, frozenset[str]]:
-        """The trophies each member holds: remembered from earlier runs, else read."""
-        cache = self.path.awards
+        """The trophies each member holds: known from an earlier run in this transaction or a
+        committed one, else read."""
+        cache, pending = self.path.awards, self.path._pending_awards
         held: dict[int, frozenset[str]] = {}
         missing = []
         for member_id in member_ids:
-            known = cache.get(member_id)
+            known = pending.get(member_id)
+            if known is None:
+                known = cache.get(member_id)
             if known is None:
                 missing.append(member_id)
             else:
