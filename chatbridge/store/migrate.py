@@ -11,27 +11,30 @@ transaction, which serialises writers the same way.
 
 Alembic keeps its running environment in module-level state, so call these functions from one
 thread at a time (start-up, the CLI); separate processes are fine.
+
+Alembic is imported only when it has work to do: a bot starting on a store that is already at
+the shipped head (the usual case) checks that with one query and never loads it (about 12 MB of
+a process's memory).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.autogenerate.api import AutogenContext
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import URL, Engine
+from sqlalchemy import URL, Engine, inspect, text
 from sqlmodel.sql.sqltypes import AutoString
 
 from chatbridge.store.engine import make_engine
 from chatbridge.store.tables import metadata
 from chatbridge.store.types import UTCDateTime
+
+if TYPE_CHECKING:
+    from alembic.autogenerate.api import AutogenContext
+    from alembic.config import Config
 
 __all__ = [
     "MIGRATIONS_DIR",
@@ -46,6 +49,7 @@ __all__ = [
     "migration_context_options",
     "pending_differences",
     "render_item",
+    "shipped_head",
     "upgrade",
 ]
 
@@ -61,6 +65,8 @@ class SchemaNotCurrentError(RuntimeError):
 
 def alembic_config() -> Config:
     """An Alembic `Config` pointing at the packaged migrations, without any ini file."""
+    from alembic.config import Config
+
     config = Config()
     # ConfigParser interpolates "%": escape it in paths and templates.
     config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
@@ -112,15 +118,58 @@ def _engine_for(engine_or_url: Engine | str | URL) -> Iterator[Engine]:
 
 def upgrade(engine_or_url: Engine | str | URL, revision: str = "head") -> None:
     """Upgrade the database to `revision` (default: head). Running it again is a no-op."""
-    with _engine_for(engine_or_url) as engine, engine.connect() as connection:
-        config = alembic_config()
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+    with _engine_for(engine_or_url) as engine:
+        if revision == "head" and _at_shipped_head(engine):
+            return
+        from alembic import command
+
+        with engine.connect() as connection:
+            config = alembic_config()
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+
+
+_REVISION = re.compile(r'^revision(?:: str)? = "(?P<id>[^"]+)"', re.MULTILINE)
+_DOWN_REVISION = re.compile(r'^down_revision(?:: [^=]+)? = (?:None|"(?P<id>[^"]+)")', re.MULTILINE)
+
+
+def shipped_head() -> str | None:
+    """The newest revision shipped with this package, read from the migration files themselves
+    (the revision no other one names as its `down_revision`); None when that is not one clear
+    answer, and then Alembic decides (`head_revision`)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        source = path.read_text(encoding="utf-8")
+        found, down = _REVISION.search(source), _DOWN_REVISION.search(source)
+        if found is None:
+            continue
+        if down is None:
+            return None
+        revisions.add(found["id"])
+        if down["id"]:
+            parents.add(down["id"])
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _at_shipped_head(engine: Engine) -> bool:
+    """Whether the store is already at the shipped head, asked without Alembic."""
+    head = shipped_head()
+    if head is None:
+        return False
+    with engine.connect() as connection:
+        if not inspect(connection).has_table("alembic_version"):
+            return False
+        versions = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    return versions == [head]
 
 
 def downgrade(engine_or_url: Engine | str | URL, revision: str) -> None:
     """Downgrade to `revision` ("base" empties the schema). For development and tests only:
     production rolls forward with a new revision instead, since downgrades drop data."""
+    from alembic import command
+
     with _engine_for(engine_or_url) as engine, engine.connect() as connection:
         config = alembic_config()
         config.attributes["connection"] = connection
@@ -129,12 +178,16 @@ def downgrade(engine_or_url: Engine | str | URL, revision: str) -> None:
 
 def current_revision(engine: Engine) -> str | None:
     """The revision the database is at, or None for an empty (never migrated) database."""
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
 
 def head_revision() -> str | None:
-    """The newest revision shipped with this package."""
+    """The newest revision shipped with this package, as Alembic sees it."""
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
@@ -144,6 +197,9 @@ def pending_differences(engine: Engine) -> list[Any]:
     Each entry is an Alembic diff tuple such as `("add_table", Table)` or a list of column
     modifications; see `alembic.autogenerate.compare_metadata`.
     """
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as connection:
         context = MigrationContext.configure(
             connection, opts=migration_context_options(connection.dialect.name)
@@ -170,6 +226,8 @@ def generate_revision(
     Writes into this package's `migrations/versions` (use an editable checkout). Always review the
     result: autogenerate misses renames and CHECK constraint changes.
     """
+    from alembic import command
+
     with _engine_for(engine_or_url) as engine, engine.connect() as connection:
         config = alembic_config()
         config.attributes["connection"] = connection

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import multiprocessing
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ from chatbridge.store import (
     pending_differences,
     upgrade,
 )
-from chatbridge.store.migrate import MIGRATIONS_DIR, alembic_config, downgrade
+from chatbridge.store.migrate import MIGRATIONS_DIR, alembic_config, downgrade, shipped_head
 
 
 @pytest.fixture
@@ -157,6 +159,23 @@ def test_single_linear_history() -> None:
     script = ScriptDirectory.from_config(alembic_config())
     assert len(script.get_heads()) == 1
     assert head_revision() == "0004"
+
+
+def test_the_head_read_from_the_migration_files_is_alembic_s() -> None:
+    assert shipped_head() == head_revision()
+
+
+def test_a_bot_starting_on_a_current_store_never_loads_alembic(tmp_path: Path) -> None:
+    """Alembic is 12 MB of a process's memory, needed only when the schema is behind."""
+    url = f"sqlite:///{tmp_path / 'chatbridge.db'}"
+    upgrade(url)
+    starting = (
+        "import sys; from chatbridge.config import Settings; from chatbridge.core import Core; "
+        f"Core.build(Settings(database_url={url!r})); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'mako')))"
+    )
+    result = subprocess.run([sys.executable, "-c", starting], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
 
 
 def test_packaged_migration_files_exist() -> None:
