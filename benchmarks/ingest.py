@@ -534,6 +534,8 @@ def measure(args: argparse.Namespace) -> None:
                     "0.2x",
                 ),
             ]
+        # The store is set up beforehand (`chatbridge db upgrade`), as a bot usually finds it.
+        upgrade(args.database_url or fresh_url(directory, "chatbridge.db"))
         command = [
             sys.executable,
             __file__,
