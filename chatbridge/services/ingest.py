@@ -482,7 +482,7 @@ class Ingestor:
     clock: Callable[[], datetime]
     max_batch: int = 6000
     """Events per transaction at most. A batch costs per member and thread it touches more than
-    per event, so under load a larger one is cheaper per event (2,000 -> 6,000: about a third
+    per event, so under load a larger one is cheaper per event (2,000 -> 6,000: about a quarter
     more events/s in `benchmarks/ingest.py`); at ordinary rates batches stay small anyway."""
     max_delay: float = 0.02
     queue_size: int = 6000
