@@ -476,9 +476,12 @@ def main() -> None:
         child(args)
         return
     if args.postgres:
-        with durable_postgres() as url:
-            args.database_url = url
-            measure(args)
+        try:
+            with durable_postgres() as url:
+                args.database_url = url
+                measure(args)
+        except RuntimeError as error:  # no server binaries, or the cluster would not start
+            sys.exit(f"ingest.py: cannot run on a throwaway PostgreSQL: {error}")
         return
     measure(args)
 
