@@ -476,12 +476,9 @@ def main() -> None:
         child(args)
         return
     if args.postgres:
-        try:
-            with durable_postgres() as url:
-                args.database_url = url
-                measure(args)
-        except RuntimeError as error:  # no server binaries, or the cluster would not start
-            sys.exit(f"ingest.py: cannot run on a throwaway PostgreSQL: {error}")
+        with durable_postgres() as url:
+            args.database_url = url
+            measure(args)
         return
     measure(args)
 
@@ -497,7 +494,10 @@ def durable_postgres() -> Iterator[str]:
     the statistics of empty tables (sequential scans), which no long-running server has.
     """
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-    from support.postgres import running_cluster
+    from support.postgres import BINARIES_MISSING, find_postgres_bindir, running_cluster
+
+    if find_postgres_bindir() is None:
+        sys.exit(f"ingest.py --postgres: {BINARIES_MISSING}")
 
     settings = {
         "fsync": "on",
