@@ -203,15 +203,7 @@ class Backfill:
                 continue
             if not message.author.bot and self.is_command(message.content):
                 continue
-            event = translate.posted(
-                message_id=message.id,
-                place=place,
-                actor=translate.actor_of(message.author, webhook=message.webhook_id is not None),
-                content=message.content,
-                message_type=message.type,
-                at=message.created_at,
-                reply_to=message.reference.message_id if message.reference else None,
-            )
+            event = translate.message_posted(message, place)
             if event is None:
                 continue
             submitted.append(await self.submit(event))

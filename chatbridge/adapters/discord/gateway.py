@@ -63,15 +63,7 @@ class GatewayEvents(CatchUp, OwnTimeouts):
             place = await self._place(message.channel.id, message.channel)
             if place is None:
                 return []
-            event = translate.posted(
-                message_id=message.id,
-                place=place,
-                actor=translate.actor_of(message.author, webhook=message.webhook_id is not None),
-                content=message.content,
-                message_type=message.type,
-                at=message.created_at,
-                reply_to=message.reference.message_id if message.reference else None,
-            )
+            event = translate.message_posted(message, place)
             return [event] if event is not None else []
 
         self._enqueue(posted)

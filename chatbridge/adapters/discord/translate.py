@@ -247,6 +247,19 @@ def posted(
     )
 
 
+def message_posted(message: discord.Message, place: Place) -> MessagePosted | None:
+    """`posted` for a message as discord.py hands it over, live or read back from history."""
+    return posted(
+        message_id=message.id,
+        place=place,
+        actor=actor_of(message.author, webhook=message.webhook_id is not None),
+        content=message.content,
+        message_type=message.type,
+        at=message.created_at,
+        reply_to=message.reference.message_id if message.reference else None,
+    )
+
+
 def thread_opened(*, place: Place, actor: Actor, text: str, at: datetime) -> MessagePosted:
     """A thread in a text channel: its opening post is the message it was started from.
 
