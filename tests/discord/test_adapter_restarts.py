@@ -218,22 +218,29 @@ async def test_two_processes_receiving_the_same_events_count_them_once(
         assert first.member(community.alice).threads_started == 1
 
 
-async def test_threads_archived_while_away_are_read_back_private_ones_too(
-    discord_py_on_double: DiscordDouble, community: Community, tmp_path: Path
-) -> None:
-    double = discord_py_on_double
-    url = sqlite_url(tmp_path)
+async def threads_archived_while_away(
+    double: DiscordDouble, url: str, community: Community
+) -> tuple[int, int]:
+    """A public and a private thread, each with a reply; then, while the bot is down, both get
+    another reply and go quiet, and Discord archives them."""
     async with discord_forum(double, url, announce_trophies=False) as forum:
         await caught_up(forum)
         public = await double.create_thread(community.general, community.alice, "Journal club")
         private = await double.create_thread(community.general, community.alice, "Rota swaps", private=True)
         for thread_id in (public, private):
             await reply(forum, thread_id, community.bob, "First!")
-
-    # While the bot is down both threads get a reply and go quiet: Discord archives them.
     for thread_id in (public, private):
         await double.post_message(thread_id, community.bob, "Said while away.", dispatch=False)
         await double.archive_thread(thread_id, dispatch=False)
+    return public, private
+
+
+async def test_threads_archived_while_away_are_read_back_private_ones_too(
+    discord_py_on_double: DiscordDouble, community: Community, tmp_path: Path
+) -> None:
+    double = discord_py_on_double
+    url = sqlite_url(tmp_path)
+    public, private = await threads_archived_while_away(double, url, community)
     async with discord_forum(double, url, announce_trophies=False) as forum:
         await caught_up(forum)
         await forum.settle()
@@ -249,16 +256,7 @@ async def test_without_manage_threads_private_archived_threads_are_skipped_with_
 ) -> None:
     double = discord_py_on_double
     url = sqlite_url(tmp_path)
-    async with discord_forum(double, url, announce_trophies=False) as forum:
-        await caught_up(forum)
-        public = await double.create_thread(community.general, community.alice, "Journal club")
-        private = await double.create_thread(community.general, community.alice, "Rota swaps", private=True)
-        for thread_id in (public, private):
-            await reply(forum, thread_id, community.bob, "First!")
-
-    for thread_id in (public, private):
-        await double.post_message(thread_id, community.bob, "Said while away.", dispatch=False)
-        await double.archive_thread(thread_id, dispatch=False)
+    public, private = await threads_archived_while_away(double, url, community)
     double.deny_permission("GET", "/channels/{channel_id}/threads/archived/private", times=None)
     with caplog.at_level(logging.INFO, logger="chatbridge.adapters.discord.backfill"):
         async with discord_forum(double, url, announce_trophies=False) as forum:
