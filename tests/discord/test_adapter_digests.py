@@ -12,8 +12,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +26,8 @@ from support.discord_double import Community, DiscordDouble, RestCall, payloads
 from support.discord_double import options as opt
 from support.discord_forum import DiscordForum, discord_forum, reply
 from support.forum import sqlite_url
+from support.schedule import ZONE, ShiftedClock, coming_slot
 
-ZONE = "Europe/London"
 HEADER = "the week in review"
 HOSTILE_TITLE = "@everyone <@&123> **bold** [x](javascript:alert(1))"
 HOSTILE_NAME = "@here Dr. <@&42>"
@@ -37,26 +36,6 @@ MENTION = re.compile(r"<@[!&]?\d+>")
 UNESCAPED_LINK_TO_SCRIPT = re.compile(r"(?<!\\)\]\(\s*<?javascript", re.IGNORECASE)
 LIMITS = {"content": 2_000, "description": 4_096, "message": 6_000}
 """Discord's limits: characters of content, of one embed's description, of a message in total."""
-
-
-@dataclass
-class ShiftedClock:
-    """Real time plus an offset: the bot's clock, moved to a fire time instead of sleeping to it."""
-
-    offset: timedelta = field(default_factory=timedelta)
-
-    def __call__(self) -> datetime:
-        return datetime.now(UTC) + self.offset
-
-    def move_to(self, moment: datetime) -> None:
-        self.offset = moment - datetime.now(UTC)
-
-
-def coming_slot(now: datetime) -> tuple[WeeklySlot, datetime]:
-    """A weekly slot a couple of hours from now (London time), and its fire time."""
-    local = (now + timedelta(hours=2)).astimezone(WeeklySlot.of(0, 0, ZONE).zone)
-    slot = WeeklySlot.of(local.weekday(), local.hour, ZONE)
-    return slot, slot.next(now)
 
 
 async def opened_post(forum: DiscordForum, community: Community, author: int, title: str, body: str) -> int:

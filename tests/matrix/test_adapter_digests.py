@@ -10,8 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,34 +22,14 @@ from chatbridge.sandbox import Homeserver
 from chatbridge.services.digest.schedule import WEEKDAYS, WeeklySlot
 from chatbridge.store.tables import DigestRun, OutboxItem
 from support.matrix_forum import WAIT, Forum, Member, body, open_forum
+from support.schedule import ZONE, ShiftedClock, coming_slot
 
 pytestmark = pytest.mark.synapse
 
 MakeMember = Callable[[str], Awaitable[AsyncClient]]
 
-ZONE = "Europe/London"
 HEADER = "the week in review"
 HOSTILE_TITLE = "<script>alert(1)</script> @room **bold** [x](javascript:alert(1)) <b>loud</b>"
-
-
-@dataclass
-class ShiftedClock:
-    """Real time plus an offset: the bot's clock, moved to a fire time instead of sleeping to it."""
-
-    offset: timedelta = field(default_factory=timedelta)
-
-    def __call__(self) -> datetime:
-        return datetime.now(UTC) + self.offset
-
-    def move_to(self, moment: datetime) -> None:
-        self.offset = moment - datetime.now(UTC)
-
-
-def coming_slot(now: datetime) -> tuple[WeeklySlot, datetime]:
-    """A weekly slot a couple of hours from now (London time), and its fire time."""
-    local = (now + timedelta(hours=2)).astimezone(WeeklySlot.of(0, 0, ZONE).zone)
-    slot = WeeklySlot.of(local.weekday(), local.hour, ZONE)
-    return slot, slot.next(now)
 
 
 @pytest.fixture
