@@ -24,7 +24,7 @@ from chatbridge.store.tables import ProfileField
 from support.discord_double import Community, DiscordDouble, payloads
 from support.discord_double import options as opt
 from support.discord_double.state import InteractionState
-from support.discord_forum import TEST_TUNING, DiscordForum, discord_forum, reply
+from support.discord_forum import TEST_TUNING, discord_forum, forum_post, reply
 from support.forum import sqlite_url
 
 EPHEMERAL = payloads.EPHEMERAL_FLAG
@@ -40,13 +40,6 @@ def commands(*handlers: Any) -> types.ModuleType:
 
 async def answer(double: DiscordDouble, interaction: InteractionState, count: int = 1) -> dict[str, Any]:
     return await double.wait_for_interaction_response(interaction, count=count)
-
-
-async def opened_post(forum: DiscordForum, community: Community, title: str, body: str) -> int:
-    """Alice opens a forum post in #questions; returns its thread id once the forum has it."""
-    thread_id, _ = await forum.double.create_forum_post(community.forum, community.alice, title, body)
-    await forum.applied.wait(lambda e: isinstance(e, MessagePosted) and e.thread_id == str(thread_id))
-    return thread_id
 
 
 # -- the shape of the commands -----------------------------------------------------------------
@@ -160,7 +153,9 @@ async def test_thread_new_in_a_forum_creates_a_forum_post_and_answers(
 ) -> None:
     double = discord_py_on_double
     async with discord_forum(double, sqlite_url(tmp_path)) as forum:
-        first = await opened_post(forum, community, "Syncope work-up", "Young athlete, normal ECG")
+        first = await forum_post(
+            forum, community.forum, community.alice, "Syncope work-up", "Young athlete, normal ECG"
+        )
         asked = await double.run_slash_command(
             "thread",
             opt.subcommand(
@@ -273,8 +268,10 @@ async def test_thread_options_autocomplete_titles_from_the_store(
 ) -> None:
     double = discord_py_on_double
     async with discord_forum(double, sqlite_url(tmp_path)) as forum:
-        await opened_post(forum, community, "Syncope work-up", "Young athlete")
-        await opened_post(forum, community, "Statins in the elderly", "Primary prevention at 80?")
+        await forum_post(forum, community.forum, community.alice, "Syncope work-up", "Young athlete")
+        await forum_post(
+            forum, community.forum, community.alice, "Statins in the elderly", "Primary prevention at 80?"
+        )
         typing = await double.autocomplete(
             "thread",
             opt.subcommand("show", opt.string("thread", "sync", focused=True)),
@@ -319,7 +316,9 @@ async def test_like_from_the_message_menu_counts_once_and_answers_privately(
 ) -> None:
     double = discord_py_on_double
     async with discord_forum(double, sqlite_url(tmp_path)) as forum:
-        thread_id = await opened_post(forum, community, "Syncope work-up", "Young athlete")
+        thread_id = await forum_post(
+            forum, community.forum, community.alice, "Syncope work-up", "Young athlete"
+        )
         answer_id = await reply(forum, thread_id, community.bob, "Check the QT interval.")
         liked = await double.use_message_command(
             "Like", channel_id=thread_id, message_id=answer_id, user_id=community.alice
@@ -339,7 +338,9 @@ async def test_share_from_the_message_menu_links_the_post_in_context(
 ) -> None:
     double = discord_py_on_double
     async with discord_forum(double, sqlite_url(tmp_path)) as forum:
-        thread_id = await opened_post(forum, community, "Syncope work-up", "Young athlete, normal ECG")
+        thread_id = await forum_post(
+            forum, community.forum, community.alice, "Syncope work-up", "Young athlete, normal ECG"
+        )
         shared = await double.use_message_command(
             "Share", channel_id=thread_id, message_id=thread_id, user_id=community.bob
         )
@@ -354,7 +355,7 @@ async def test_view_profile_from_the_user_menu_shows_their_card(
 ) -> None:
     double = discord_py_on_double
     async with discord_forum(double, sqlite_url(tmp_path)) as forum:
-        await opened_post(forum, community, "Syncope work-up", "Young athlete")
+        await forum_post(forum, community.forum, community.alice, "Syncope work-up", "Young athlete")
         viewed = await double.use_user_command(
             "View profile", target_id=community.alice, channel_id=community.general, user_id=community.bob
         )
@@ -371,7 +372,9 @@ async def test_report_message_asks_for_the_rest_in_a_modal_and_files_the_report(
 ) -> None:
     double = discord_py_on_double
     async with discord_forum(double, sqlite_url(tmp_path)) as forum:
-        thread_id = await opened_post(forum, community, "Statins", "Stop them all at 75, trust me")
+        thread_id = await forum_post(
+            forum, community.forum, community.alice, "Statins", "Stop them all at 75, trust me"
+        )
         reported = await double.use_message_command(
             "Report message", channel_id=thread_id, message_id=thread_id, user_id=community.bob
         )

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from chatbridge.model import CursorMoved, MessageDeleted, MessagePosted
 from support.discord_double import Community, DiscordDouble
-from support.discord_forum import TEST_TUNING, DiscordForum, discord_forum, reply
+from support.discord_forum import TEST_TUNING, DiscordForum, discord_forum, forum_post, reply
 from support.forum import sqlite_url
 
 
@@ -26,15 +26,6 @@ def deleted_ids(forum: DiscordForum) -> set[str]:
     return {e.message_id for e in forum.applied.events if isinstance(e, MessageDeleted)}
 
 
-async def forum_post(
-    forum: DiscordForum, community: Community, author: int, title: str, *, at: datetime | None = None
-) -> int:
-    """`author` opens a forum post; returns its id once the forum has applied it."""
-    thread_id, _ = await forum.double.create_forum_post(community.forum, author, title, "Go", at=at)
-    await forum.applied.wait(lambda e: isinstance(e, MessagePosted) and e.message_id == str(thread_id))
-    return thread_id
-
-
 async def test_replies_and_opening_posts_deleted_while_away_stop_counting_once(
     discord_py_on_double: DiscordDouble, community: Community, tmp_path: Path
 ) -> None:
@@ -44,7 +35,7 @@ async def test_replies_and_opening_posts_deleted_while_away_stop_counting_once(
     community.guild.add_member(dana)
     async with discord_forum(double, url, announce_trophies=False) as forum:
         await caught_up(forum)
-        syncope = await forum_post(forum, community, community.alice, "Syncope work-up")
+        syncope = await forum_post(forum, community.forum, community.alice, "Syncope work-up")
         qt = await reply(forum, syncope, community.bob, "Check the QT interval.")
         agree = await reply(forum, syncope, dana, "Agree.")
         echo = await reply(forum, syncope, community.bob, "And an echo.")
@@ -57,7 +48,7 @@ async def test_replies_and_opening_posts_deleted_while_away_stop_counting_once(
         await forum.applied.wait(lambda e: isinstance(e, MessagePosted) and e.message_id == str(ecg))
         wellens = await reply(forum, ecg, community.bob, "Looks like Wellens.")
 
-        rota = await forum_post(forum, community, dana, "Night rota swap")
+        rota = await forum_post(forum, community.forum, dana, "Night rota swap")
         await reply(forum, rota, community.alice, "I can take Friday.")
         await forum.settle()
         assert forum.member(community.bob).message_count == 3
@@ -126,10 +117,10 @@ async def test_a_deletion_outside_the_swept_window_or_past_its_budget_stays_coun
     month_ago = datetime.now(UTC) - timedelta(days=30)
     async with discord_forum(double, url, tuning=tuning, announce_trophies=False) as forum:
         await caught_up(forum)
-        old = await forum_post(forum, community, community.alice, "Old question", at=month_ago)
+        old = await forum_post(forum, community.forum, community.alice, "Old question", at=month_ago)
         answer = await double.post_message(old, community.bob, "Old answer", at=month_ago)
         await forum.applied.wait(lambda e: isinstance(e, MessagePosted) and e.message_id == answer["id"])
-        busy = await forum_post(forum, community, community.alice, "Busy thread")
+        busy = await forum_post(forum, community.forum, community.alice, "Busy thread")
         answers = [await reply(forum, busy, community.bob, f"answer {n}") for n in range(4)]
         await forum.settle()
     await double.delete_message(old, int(answer["id"]), dispatch=False)

@@ -18,13 +18,13 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from chatbridge.model import ChatEvent, MemberJoined, MessagePosted, ReactionAdded
+from chatbridge.model import ChatEvent, MemberJoined, ReactionAdded
 from chatbridge.render.escape import escape_user_text
 from chatbridge.services.digest.schedule import WEEKDAYS, WeeklySlot
 from chatbridge.store.tables import DigestRun, OutboxItem
 from support.discord_double import Community, DiscordDouble, RestCall, payloads
 from support.discord_double import options as opt
-from support.discord_forum import DiscordForum, discord_forum, reply
+from support.discord_forum import DiscordForum, discord_forum, forum_post, reply
 from support.forum import sqlite_url
 from support.schedule import ZONE, ShiftedClock, coming_slot
 
@@ -36,12 +36,6 @@ MENTION = re.compile(r"<@[!&]?\d+>")
 UNESCAPED_LINK_TO_SCRIPT = re.compile(r"(?<!\\)\]\(\s*<?javascript", re.IGNORECASE)
 LIMITS = {"content": 2_000, "description": 4_096, "message": 6_000}
 """Discord's limits: characters of content, of one embed's description, of a message in total."""
-
-
-async def opened_post(forum: DiscordForum, community: Community, author: int, title: str, body: str) -> int:
-    thread_id, _ = await forum.double.create_forum_post(community.forum, author, title, body)
-    await forum.applied.wait(lambda e: isinstance(e, MessagePosted) and e.thread_id == str(thread_id))
-    return thread_id
 
 
 async def like(forum: DiscordForum, thread_id: int, message_id: int, member: int) -> None:
@@ -70,7 +64,7 @@ async def a_busy_week(forum: DiscordForum, community: Community) -> None:
         for n in range(2, 6)
     ]
     for title in titles:
-        thread_id = await opened_post(forum, community, community.alice, title, "What would you do?")
+        thread_id = await forum_post(forum, community.forum, community.alice, title, "What would you do?")
         answers = [
             await reply(
                 forum, thread_id, who, f"{name} thinks: " + "check the basics, then think again. " * 4
@@ -268,7 +262,7 @@ async def test_an_admins_template_cannot_ping_and_a_broken_one_is_reported_in_th
     slot, fire = coming_slot(clock())
     async with discord_forum(double, sqlite_url(tmp_path), clock=clock, settings_extra=extra) as forum:
         assert forum.app is not None
-        thread_id = await opened_post(forum, community, community.alice, HOSTILE_TITLE, "Thoughts?")
+        thread_id = await forum_post(forum, community.forum, community.alice, HOSTILE_TITLE, "Thoughts?")
         await reply(forum, thread_id, community.bob, "Start with the history.")
         answer = await schedule(forum, community, slot, opt.string("template", "ours.md.j2"))
         assert "with the template ours.md.j2" in answer

@@ -18,16 +18,8 @@ from chatbridge.model import (
 )
 from chatbridge.store.tables import Identity, Like, SubForum
 from support.discord_double import Community, DiscordDouble, Intent
-from support.discord_forum import DiscordForum, discord_forum, reply
+from support.discord_forum import discord_forum, forum_post, reply
 from support.forum import sqlite_url
-
-
-async def opened_post(forum: DiscordForum, community: Community, title: str, body: str) -> int:
-    thread_id, _ = await forum.double.create_forum_post(
-        community.forum, community.alice, title, body, tags=["cardiology"]
-    )
-    await forum.applied.wait(lambda e: isinstance(e, MessagePosted) and e.thread_id == str(thread_id))
-    return thread_id
 
 
 async def test_guild_channels_become_sub_forums_and_private_ones_are_marked(
@@ -56,7 +48,14 @@ async def test_a_forum_post_opens_a_thread_and_replies_count(
 ) -> None:
     double = discord_py_on_double
     async with discord_forum(double, sqlite_url(tmp_path), message_content=False) as forum:
-        thread_id = await opened_post(forum, community, "Syncope work-up", "Young athlete, normal ECG")
+        thread_id = await forum_post(
+            forum,
+            community.forum,
+            community.alice,
+            "Syncope work-up",
+            "Young athlete, normal ECG",
+            tags=["cardiology"],
+        )
         await reply(forum, thread_id, community.bob, "Check the QT interval.")
         await double.post_message(community.general, community.bob, "Plain chat outside threads")
         await reply(forum, thread_id, community.bob, "And an echo.")
@@ -94,7 +93,9 @@ async def test_likes_come_from_raw_reactions_on_uncached_messages(
     double = discord_py_on_double
     url = sqlite_url(tmp_path)
     async with discord_forum(double, url) as forum:
-        thread_id = await opened_post(forum, community, "Syncope work-up", "Young athlete")
+        thread_id = await forum_post(
+            forum, community.forum, community.alice, "Syncope work-up", "Young athlete", tags=["cardiology"]
+        )
         answer = await reply(forum, thread_id, community.bob, "Check the QT interval.")
 
     async with discord_forum(double, url) as forum:  # a fresh client: the message is not cached
@@ -126,7 +127,9 @@ async def test_edits_and_deletions_change_the_forum(
 ) -> None:
     double = discord_py_on_double
     async with discord_forum(double, sqlite_url(tmp_path)) as forum:
-        thread_id = await opened_post(forum, community, "Syncope work-up", "Young athlete")
+        thread_id = await forum_post(
+            forum, community.forum, community.alice, "Syncope work-up", "Young athlete", tags=["cardiology"]
+        )
         answer = await reply(forum, thread_id, community.bob, "Chekc the QT")
         await double.edit_message(thread_id, answer, "Check the QT interval.")
         await forum.applied.wait(lambda e: isinstance(e, MessageEdited))
@@ -162,7 +165,9 @@ async def test_members_join_and_leave_and_bots_are_flagged(
         await double.member_leaves(community.guild_id, community.carol)
         await forum.applied.wait(lambda e: isinstance(e, MemberLeft))
 
-        thread_id = await opened_post(forum, community, "Syncope work-up", "Young athlete")
+        thread_id = await forum_post(
+            forum, community.forum, community.alice, "Syncope work-up", "Young athlete", tags=["cardiology"]
+        )
         await double.post_message(thread_id, helper, "Automated reminder: be kind.")
         (said,) = await forum.applied.wait(
             lambda e: isinstance(e, MessagePosted) and e.actor.user_id == str(helper)

@@ -20,7 +20,7 @@ from chatbridge.model import (
 )
 from chatbridge.store.tables import TrophyAward
 from support.discord_double import Community, DiscordDouble
-from support.discord_forum import TEST_TUNING, DiscordForum, discord_forum, reply
+from support.discord_forum import TEST_TUNING, DiscordForum, discord_forum, forum_post, reply
 from support.forum import sqlite_url
 
 REACTION_USERS = "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}"
@@ -30,12 +30,6 @@ async def caught_up(forum: DiscordForum) -> None:
     """The guild's catch-up (thread backfill, then the like sweep) is applied."""
     await forum.applied.wait(lambda e: isinstance(e, CursorMoved) and e.scope.startswith("guild:"))
     await forum.settle()
-
-
-async def opened_post(forum: DiscordForum, community: Community, title: str) -> int:
-    thread_id, _ = await forum.double.create_forum_post(community.forum, community.alice, title, "Go")
-    await forum.applied.wait(lambda e: isinstance(e, MessagePosted) and e.thread_id == str(thread_id))
-    return thread_id
 
 
 def reactions(kind: type[ReactionAdded | ReactionRemoved]) -> Callable[[ChatEvent], bool]:
@@ -56,7 +50,7 @@ async def test_likes_given_and_taken_back_while_away_are_counted_after_a_restart
     community.guild.add_member(dana)
     async with discord_forum(double, url) as forum:
         await caught_up(forum)
-        thread_id = await opened_post(forum, community, "Syncope work-up")
+        thread_id = await forum_post(forum, community.forum, community.alice, "Syncope work-up")
         qt = await reply(forum, thread_id, community.bob, "Check the QT interval.")
         echo = await reply(forum, thread_id, community.bob, "And an echo.")
         await reply(forum, thread_id, dana, "Agree with both.")
@@ -106,7 +100,7 @@ async def test_the_like_sweep_is_bounded_by_its_window_and_budget(
     tuning = dataclasses.replace(TEST_TUNING, backfill=dataclasses.replace(TEST_TUNING.backfill, likes=sweep))
     async with discord_forum(double, url, tuning=tuning, announce_trophies=False) as forum:
         await caught_up(forum)
-        thread_id = await opened_post(forum, community, "Busy thread")
+        thread_id = await forum_post(forum, community.forum, community.alice, "Busy thread")
         answers = [await reply(forum, thread_id, community.bob, f"answer {n}") for n in range(4)]
         month_ago = datetime.now(UTC) - timedelta(days=30)
         old_thread, _ = await double.create_forum_post(
@@ -136,7 +130,7 @@ async def test_clearing_reactions_takes_back_the_likes_they_carried(
     dana = double.world.add_user("dana")
     community.guild.add_member(dana)
     async with discord_forum(double, sqlite_url(tmp_path), announce_trophies=False) as forum:
-        thread_id = await opened_post(forum, community, "Syncope work-up")
+        thread_id = await forum_post(forum, community.forum, community.alice, "Syncope work-up")
         qt = await reply(forum, thread_id, community.bob, "Check the QT interval.")
         echo = await reply(forum, thread_id, community.bob, "And an echo.")
         for message, emoji, who in (
@@ -176,7 +170,7 @@ async def test_a_bulk_deletion_removes_every_post_it_names(
 ) -> None:
     double = discord_py_on_double
     async with discord_forum(double, sqlite_url(tmp_path), announce_trophies=False) as forum:
-        thread_id = await opened_post(forum, community, "Syncope work-up")
+        thread_id = await forum_post(forum, community.forum, community.alice, "Syncope work-up")
         spam = [await reply(forum, thread_id, community.bob, f"buy pills {n}") for n in range(3)]
         kept = await reply(forum, thread_id, community.bob, "Check the QT interval.")
         await double.add_reaction(thread_id, spam[0], "👍", community.alice)

@@ -13,14 +13,8 @@ from chatbridge.adapters.discord import translate
 from chatbridge.model import ChatEvent, CursorMoved, MessagePosted, ReactionAdded
 from chatbridge.store.tables import PlatformCursor, Thread
 from support.discord_double import Community, DiscordDouble
-from support.discord_forum import DiscordForum, discord_forum, reply
+from support.discord_forum import DiscordForum, discord_forum, forum_post, reply
 from support.forum import sqlite_url
-
-
-async def opened_post(forum: DiscordForum, community: Community, title: str, body: str) -> int:
-    thread_id, _ = await forum.double.create_forum_post(community.forum, community.alice, title, body)
-    await forum.applied.wait(lambda e: isinstance(e, MessagePosted) and e.thread_id == str(thread_id))
-    return thread_id
 
 
 def in_thread(thread_id: int) -> Callable[[ChatEvent], bool]:
@@ -42,7 +36,9 @@ async def test_a_dropped_connection_resumes_and_the_replay_counts_once(
 ) -> None:
     double = discord_py_on_double
     async with discord_forum(double, sqlite_url(tmp_path)) as forum:
-        thread_id = await opened_post(forum, community, "Syncope work-up", "Young athlete")
+        thread_id = await forum_post(
+            forum, community.forum, community.alice, "Syncope work-up", "Young athlete"
+        )
         answer = await reply(forum, thread_id, community.bob, "Check the QT interval.")
         resumed = forum.platform.client.wait_for("resumed")
         async with double.holding_reconnects():
@@ -68,7 +64,9 @@ async def test_a_forced_re_identify_backfills_what_was_posted_and_liked_meanwhil
     double = discord_py_on_double
     async with discord_forum(double, sqlite_url(tmp_path)) as forum:
         await caught_up(forum)
-        thread_id = await opened_post(forum, community, "Syncope work-up", "Young athlete")
+        thread_id = await forum_post(
+            forum, community.forum, community.alice, "Syncope work-up", "Young athlete"
+        )
         before = await reply(forum, thread_id, community.bob, "Check the QT interval.")
         await forum.settle()  # the thread's position is stored
 
@@ -114,7 +112,9 @@ async def test_a_restart_catches_up_from_the_stored_positions(
     url = sqlite_url(tmp_path)
     async with discord_forum(double, url) as forum:
         await caught_up(forum)
-        thread_id = await opened_post(forum, community, "Syncope work-up", "Young athlete")
+        thread_id = await forum_post(
+            forum, community.forum, community.alice, "Syncope work-up", "Young athlete"
+        )
         await reply(forum, thread_id, community.bob, "Check the QT interval.")
 
     offline = [
@@ -151,7 +151,7 @@ async def test_backfill_is_bounded_per_thread(
     )
     async with discord_forum(double, url, tuning=tuning, announce_trophies=False) as forum:
         await caught_up(forum)
-        thread_id = await opened_post(forum, community, "Busy thread", "Go")
+        thread_id = await forum_post(forum, community.forum, community.alice, "Busy thread", "Go")
     for n in range(5):
         await double.post_message(thread_id, community.bob, f"offline {n}", dispatch=False)
     async with discord_forum(double, url, tuning=tuning, announce_trophies=False) as forum:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import ModuleType
@@ -131,6 +131,23 @@ async def discord_forum(
             yield DiscordForum(double, core, platform, applied, app)
     finally:
         core.engine.dispose()
+
+
+async def forum_post(
+    forum: DiscordForum,
+    channel_id: int,
+    author: int,
+    title: str,
+    body: str = "Go",
+    *,
+    tags: Iterable[str] = (),
+    at: datetime | None = None,
+) -> int:
+    """`author` opens a post in the forum channel; returns its thread id once the forum has applied
+    its opening (the starter message shares the thread's id)."""
+    thread_id, _ = await forum.double.create_forum_post(channel_id, author, title, body, tags=tags, at=at)
+    await forum.applied.wait(lambda e: isinstance(e, MessagePosted) and e.message_id == str(thread_id))
+    return thread_id
 
 
 async def reply(forum: DiscordForum, thread_id: int, author: int, text: str) -> int:
