@@ -28,7 +28,7 @@ from support.discord_double import options as opt
 from support.discord_double.options import Option
 from support.discord_double.recording import RestCall
 from support.discord_double.state import InteractionState
-from support.discord_forum import TEST_TUNING, Applied, DiscordForum, discord_settings
+from support.discord_forum import TEST_TUNING, Applied, DiscordForum, discord_settings, forum_post
 from support.forum import sqlite_url
 
 EPHEMERAL = payloads.EPHEMERAL_FLAG
@@ -297,8 +297,7 @@ async def test_timeouts_given_by_hand_are_in_the_case_log_once_and_the_bots_own_
         return isinstance(event, ModerationObserved)
 
     async with moderated(double, sqlite_url(tmp_path), queue) as forum:
-        thread, _ = await double.create_forum_post(community.forum, alice, "Night shifts", "Any tips?")
-        await forum.applied.wait(lambda e: isinstance(e, MessagePosted) and e.thread_id == str(thread))
+        await forum_post(forum, community.forum, alice, "Night shifts", "Any tips?")
 
         # Bob mutes through the bot: its own timeout shows up in the audit log too.
         muted = await double.run_slash_command(
@@ -469,8 +468,7 @@ async def test_a_report_names_the_author_outside_threads_and_one_about_a_moderat
         assert "Mute author" in labels(double.world.message(queue, int(card.response["id"])))
 
         # Bob moderates: a report about him is for the admins, and never shows in his queue.
-        thread, _ = await double.create_forum_post(community.forum, bob, "Statins", "Stop them all at 75.")
-        await forum.applied.wait(lambda e: isinstance(e, MessagePosted) and e.thread_id == str(thread))
+        thread = await forum_post(forum, community.forum, bob, "Statins", "Stop them all at 75.")
         about_bob = await double.use_message_command(
             "Report message", channel_id=thread, message_id=thread, user_id=alice
         )
