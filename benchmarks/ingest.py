@@ -36,6 +36,7 @@ from measure import peak_rss_mb
 from sqlalchemy import make_url
 from sqlmodel import Session
 
+from chatbridge.app import settle_heap
 from chatbridge.config import Settings
 from chatbridge.core import Core
 from chatbridge.dispatch import Dispatcher
@@ -399,6 +400,7 @@ async def chatbridge_ingest(url: str, events: Iterable[ChatEvent]) -> float:
     next, so the queue is kept full and its bound applies back-pressure.
     """
     core = Core.build(Settings(database_url=url))
+    settle_heap()  # as `chatbridge run` does once started
     senders = core.ingestor.queue_size
     dispatcher, platform = Dispatcher(core), Discarding()
     source = iter(events)
@@ -425,6 +427,7 @@ async def chatbridge_ingest(url: str, events: Iterable[ChatEvent]) -> float:
 async def durability(url: str, events: list[ChatEvent], rate: float) -> list[float]:
     """Arrival -> durable, with events arriving at a steady `rate` per second (a busy community)."""
     core = Core.build(Settings(database_url=url))
+    settle_heap()
     waits: list[float] = []
 
     async def one(event: ChatEvent) -> None:

@@ -13,7 +13,7 @@ import pytest
 from sqlmodel import Session, select
 
 from chatbridge.adapters.memory import MemoryPlatform
-from chatbridge.app import Application
+from chatbridge.app import YOUNG_COLLECTION_EVERY, Application
 from chatbridge.config import Settings
 from chatbridge.core import Core
 from chatbridge.logs import RedactingFilter
@@ -24,10 +24,12 @@ async def test_sigterm_stops_the_application_after_flushing_accepted_events(tmp_
     chat = MemoryPlatform()
     core = Core.build(Settings(database_url=f"sqlite:///{tmp_path / 'store.db'}"), clock=chat.now)
     app = Application(core, [chat])
+    thresholds = gc.get_threshold()
     serving = asyncio.create_task(app.serve_forever())
     await asyncio.wait_for(chat.started.wait(), timeout=10)
     await asyncio.sleep(0)  # serve_forever sets the start-up heap aside once the platforms are up
     assert gc.get_freeze_count() > 0
+    assert gc.get_threshold()[0] == YOUNG_COLLECTION_EVERY
     thread = await chat.start_thread("Handover", "How do you hand over at 7am?", as_="alice")
     await chat.say("SBAR, always.", as_="bob", thread=thread)
     os.kill(os.getpid(), signal.SIGTERM)
@@ -36,6 +38,7 @@ async def test_sigterm_stops_the_application_after_flushing_accepted_events(tmp_
         assert len(session.exec(select(Post)).all()) == 2
     core.engine.dispose()
     gc.unfreeze()  # the rest of the test session collects as usual
+    gc.set_threshold(*thresholds)
 
 
 @pytest.mark.parametrize(
