@@ -18,7 +18,6 @@ from functools import partial
 from typing import Any
 
 from sqlalchemy import insert, update
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from chatbridge.forum.ranks import Trophy
@@ -140,13 +139,6 @@ class _PostState:
     update of a row inserted in the same transaction re-runs every foreign-key check)."""
 
 
-@dataclass(frozen=True, slots=True)
-class _CommunityRef:
-    """Just the id `directory.resolve_member` needs, without loading the community row."""
-
-    id: int
-
-
 def actor_time(actor: Actor) -> datetime:
     return actor.joined_at or datetime.now().astimezone()
 
@@ -195,6 +187,12 @@ class FastPath:
         self._pending_members.clear()
         self._pending_rooms.clear()
         self._pending_awards.clear()
+
+    def lock_communities(self, session: Session, events: Iterable[ChatEvent]) -> None:
+        """Take the ingest locks of the communities `events` happen in, as far as they are known
+        (see `Bulk.lock_communities`); before anything in the transaction touches a member."""
+        known = (self.rooms.get((e.room.platform, e.room.room_id)) for e in events)
+        self.bulk(session).lock_communities(session, {place[0] for place in known if place is not None})
 
     def bulk(self, session: Session) -> Bulk:
         dialect = session.get_bind().dialect
@@ -293,6 +291,7 @@ class _Run:
                 known = (place.community.id, place.subforum.id or 0)
                 self.path._pending_rooms[room_key] = known
             self.places[key], self.subforums[room_key] = known
+        self.bulk.lock_communities(self.session, self.places.values())
         self.starting = {
             (e.room.platform, e.thread_id or e.message_id)
             for e in events
@@ -454,7 +453,9 @@ class _Run:
     def _create_members(
         self, missing: dict[tuple[int, str, str], tuple[int, Actor]], at: datetime | None
     ) -> None:
-        """New members in bulk; if another writer races us to an identity, fall back to one by one."""
+        """New members in bulk. Another writer may create some of them meanwhile (a second
+        shard, a command): their identities are then taken already, so the members made here
+        for them are dropped again and the other writer's are used."""
         keys = sorted(missing)
         members = [
             {
@@ -467,39 +468,45 @@ class _Run:
             }
             for key in keys
         ]
-        try:
-            with self.session.begin_nested():
-                ids = [
-                    row[0]
-                    for row in self.session.execute(
-                        insert(_MEMBER).returning(_MEMBER.c.id, sort_by_parameter_order=True), members
-                    )
-                ]
-                self.session.execute(
-                    insert(_IDENTITY),
-                    [
-                        {
-                            "member_id": member_id,
-                            "community_id": key[0],
-                            "platform": key[1],
-                            "platform_user_id": key[2],
-                            "display_name": row["display_name"],
-                        }
-                        for key, member_id, row in zip(keys, ids, members, strict=True)
-                    ],
-                )
-        except IntegrityError:
-            ids = []
-            for key in keys:
-                community_id, actor = missing[key]
-                member = directory.resolve_member(
-                    self.session, _CommunityRef(community_id), actor, at or actor_time(actor)
-                )
-                assert member.id is not None
-                ids.append(member.id)
+        ids = [
+            row[0]
+            for row in self.session.execute(
+                insert(_MEMBER).returning(_MEMBER.c.id, sort_by_parameter_order=True), members
+            )
+        ]
+        claimed = self.bulk.insert(
+            self.session,
+            _IDENTITY,
+            ("member_id", "community_id", "platform", "platform_user_id", "display_name"),
+            [
+                (member_id, *key, row["display_name"])
+                for key, member_id, row in zip(keys, ids, members, strict=True)
+            ],
+            returning=("member_id",),
+            skip_conflicts=True,
+        )
+        mine = {member_id for (member_id,) in claimed}
+        lost = [(key, member_id) for key, member_id in zip(keys, ids, strict=True) if member_id not in mine]
+        winners: dict[tuple[int, str, str], tuple[int, str]] = {}
+        if lost:
+            self.bulk.delete(self.session, _MEMBER, ("id",), [(member_id,) for _, member_id in lost])
+            groups: dict[tuple[int, str], list[str]] = defaultdict(list)
+            for community_id, platform, user_id in (key for key, _ in lost):
+                groups[(community_id, platform)].append(user_id)
+            for (community_id, platform), user_ids in groups.items():
+                for user_id, member_id, name in self.bulk.select_in(
+                    self.session,
+                    _IDENTITY,
+                    ("platform_user_id", "member_id", "display_name"),
+                    "platform_user_id",
+                    user_ids,
+                    where={"community_id": community_id, "platform": platform},
+                ):
+                    winners[(community_id, platform, user_id)] = (member_id, name)
         for key, member_id, row in zip(keys, ids, members, strict=True):
-            self.member_ids[key] = member_id
-            self.path._pending_members.append((key, (member_id, str(row["display_name"]))))
+            entry = winners[key] if member_id not in mine else (member_id, str(row["display_name"]))
+            self.member_ids[key] = entry[0]
+            self.path._pending_members.append((key, entry))
 
     def _load_participants(self, events: list[ChatEvent]) -> None:
         pairs = set()

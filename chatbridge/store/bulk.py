@@ -43,6 +43,8 @@ SQLITE_MAX_VARIABLES = 32_766  # SQLite's SQLITE_MAX_VARIABLE_NUMBER since 3.32
 
 Processor = Callable[[Any], Any] | None
 
+INGEST_LOCK_SPACE = 0x63686272  # "chbr": the first key of chatbridge's advisory locks
+
 _INT4_OID = 23
 _INT4_ARRAY_OID = 1007
 _ARRAY_HEADER = struct.Struct(">iiIii")  # dimensions, has nulls, element type; length, lower bound
@@ -308,6 +310,22 @@ class Bulk:
             self._execute(cursor, sql, [value for row in [*chunk, *padding] for value in row])
             rows.extend(cursor.fetchall())
         return self._read_rows(table, returning, rows)
+
+    def lock_communities(self, session: Session, community_ids: Iterable[int]) -> None:
+        """Hold each community's ingest lock until the transaction ends (PostgreSQL).
+
+        Two writers updating the counters of the same members, each in its own order (one batch
+        may also interleave set-based runs with single events), can deadlock; PostgreSQL then
+        fails one of them after a second. A member belongs to one community, so writers holding
+        its lock take turns instead, while writers of different communities (Discord shards
+        share no guild) still run side by side. Locks are taken in id order. SQLite needs
+        nothing: a write transaction holds the whole store.
+        """
+        if not self.postgres:
+            return
+        cursor = _cursor(session)
+        for community_id in sorted(set(community_ids)):
+            self._execute(cursor, "SELECT pg_advisory_xact_lock(%s, %s)", [INGEST_LOCK_SPACE, community_id])
 
     def delete(
         self, session: Session, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]

@@ -5,6 +5,8 @@ PostgreSQL, whose set-based statements (arrays and `unnest`) are a different cod
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import random
 from collections import defaultdict
 from collections.abc import AsyncIterator
@@ -145,8 +147,6 @@ def _room_of(threads: list[tuple[str, Room]], thread: str) -> Room:
 
 
 async def deliver(forum: Forum, events: list[ChatEvent]) -> None:
-    import asyncio
-
     dispatcher = Dispatcher(forum.core)
     for start in range(0, len(events), 400):
         await asyncio.gather(*(dispatcher.handle(e, forum.chat) for e in events[start : start + 400]))
@@ -171,6 +171,31 @@ async def test_a_replayed_stream_counts_exactly_once(forum: Forum) -> None:
     await deliver(forum, first_pass)
     await deliver(forum, second_pass)
 
+    assert_counts(forum, truth)
+
+
+async def test_two_bots_sharing_a_store_count_exactly_once(
+    forum: Forum, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two bot processes (say two Discord shards) write one store at once, each its own rooms'
+    events, the same members in both. Neither may wait on the other forever (a deadlock, which
+    PostgreSQL breaks by failing a batch) or lose a race to create a member."""
+    events, truth = record(seed=20251126, size=4_000)
+    rooms: set[str] = set()
+    warm = next(n for n, e in enumerate(events) if rooms.add(e.room.room_id) or len(rooms) == 3)
+    await deliver(forum, events[: warm + 1])  # the community and its rooms, as both find them
+    rest = events[warm + 1 :]
+    async with running_forum(database_url) as other:
+        mine = [e for e in rest if e.room.room_id == "room-0"]
+        theirs = [e for e in rest if e.room.room_id != "room-0"]
+        await asyncio.gather(deliver(forum, mine), deliver(other, theirs))
+
+    assert_counts(forum, truth)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+
+
+def assert_counts(forum: Forum, truth: Truth) -> None:
+    """Every count in the store equals the ground truth."""
     counted = {p for p in truth.alive if p not in truth.opening}
     expected_messages: dict[str, int] = defaultdict(int)
     expected_received: dict[str, int] = defaultdict(int)
