@@ -181,7 +181,6 @@ class Member(StoreModel, table=True):
     __table_args__ = (
         Index(None, "community_id", "trophy_points"),
         Index(None, "community_id", "likes_received"),
-        Index(None, "community_id", "message_count"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
