@@ -112,8 +112,11 @@ class AwardCache:
         return found
 
     def put_all(self, entries: Iterable[tuple[int, frozenset[str]]]) -> None:
+        known = self._keys
         for member_id, keys in entries:
-            self._keys[member_id] = keys
-            self._keys.move_to_end(member_id)
-        while len(self._keys) > self.capacity:
-            self._keys.popitem(last=False)
+            if known.get(member_id) is keys:
+                continue  # the set this cache gave out (`get` made it recent): nothing new
+            known[member_id] = keys
+            known.move_to_end(member_id)
+        while len(known) > self.capacity:
+            known.popitem(last=False)
