@@ -24,6 +24,8 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
 from itertools import chain, repeat
 from typing import Any
 
@@ -38,6 +40,9 @@ __all__ = ["Bulk"]
 SQLITE_CHUNK = 500
 """Rows per SQLite IN list or multi-row VALUES: every chunk is padded to this size, so each
 statement's text (and its prepared form in sqlite3's statement cache) is the same every time."""
+
+UTC_TEXTS_REMEMBERED = 16_384
+"""Timestamps `Bulk` keeps formatted for SQLite: more than a batch's events."""
 
 SQLITE_MAX_VARIABLES = 32_766  # SQLite's SQLITE_MAX_VARIABLE_NUMBER since 3.32
 
@@ -106,6 +111,12 @@ class Bulk:
     _readers: dict[tuple[str, str], Processor] = field(default_factory=dict)
     _sql: dict[tuple[Any, ...], str] = field(default_factory=dict)
     _int4_dumper: type[Any] | None = None
+    _utc_text: Callable[[datetime], str] = field(init=False)
+    """`sqlite_utc_text`, remembering its last results: one event's time is bound several
+    times (its processed-event row, its post or like and like source), so most calls repeat."""
+
+    def __post_init__(self) -> None:
+        self._utc_text = lru_cache(maxsize=UTC_TEXTS_REMEMBERED)(sqlite_utc_text)
 
     @property
     def postgres(self) -> bool:
@@ -453,7 +464,7 @@ class Bulk:
         if key not in self._binders:
             type_ = _column(table, column).type
             if isinstance(type_, UTCDateTime) and not self.postgres:
-                self._binders[key] = sqlite_utc_text
+                self._binders[key] = self._utc_text
             else:
                 self._binders[key] = type_.dialect_impl(self.dialect).bind_processor(self.dialect)
         return self._binders[key]
