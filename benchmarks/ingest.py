@@ -6,10 +6,13 @@ stream, it is slow), and (b) raw sqlite3 executemany of equivalent rows into the
 member, identity, thread, post, like, like source and processed event the stream leaves in the
 store, computed independently (`equivalent.py`); on PostgreSQL also (c) raw psycopg COPY of those
 rows into the given store. Also: how long an event waits until it is durable (p50/p99 of submit ->
-commit) and peak RSS.
+commit, on a fresh store) and peak RSS.
+
+Each figure is taken in several rounds (default 3), interleaved and each on a fresh store, and the
+medians are printed with the rounds' range: a shared machine drifts by 10% and more within minutes.
 
     .venv/bin/python benchmarks/ingest.py                 # 200k events, 1k threads, 10k members
-    .venv/bin/python benchmarks/ingest.py --events 20000  # quicker
+    .venv/bin/python benchmarks/ingest.py --events 20000 --rounds 1  # quicker
     .venv/bin/python benchmarks/ingest.py --postgres      # on a throwaway durable PostgreSQL
     .venv/bin/python benchmarks/ingest.py --database-url postgresql+psycopg://...   # on yours
 """
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import random
 import sqlite3
 import statistics
@@ -26,8 +30,9 @@ import sys
 import tempfile
 import time
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -451,7 +456,7 @@ async def durability(url: str, events: list[ChatEvent], rate: float) -> list[flo
 
 def child(args: argparse.Namespace) -> None:
     """Only chatbridge's ingest, events generated lazily: its peak RSS is the figure to report."""
-    url = args.database_url or f"sqlite:///{args.child}"
+    url = args.database_url
     rate = asyncio.run(chatbridge_ingest(url, stream(args.events, args.threads, args.members)))
     print(f"{rate} {peak_rss_mb()}")
 
@@ -465,7 +470,13 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=10_000)
     parser.add_argument("--naive-events", type=int, default=3_000)
     parser.add_argument(
-        "--database-url", help="measure chatbridge's path on this store instead of a temp SQLite"
+        "--rounds",
+        type=int,
+        default=3,
+        help="times each measurement is taken, interleaved, each on a fresh store (medians are reported)",
+    )
+    parser.add_argument(
+        "--database-url", help="measure chatbridge's path on this store instead of a temp SQLite (one round)"
     )
     parser.add_argument(
         "--postgres",
@@ -479,18 +490,22 @@ def main() -> None:
         child(args)
         return
     if args.postgres:
-        with durable_postgres() as url:
-            args.database_url = url
-            measure(args)
+        with durable_postgres() as fresh_database:
+            measure(args, fresh_database)
         return
-    measure(args)
+    if args.database_url:
+        given = iter([args.database_url])
+        args.rounds = 1
+        measure(args, lambda: next(given, args.database_url))
+        return
+    measure(args, None)
 
 
 @contextmanager
-def durable_postgres() -> Iterator[str]:
+def durable_postgres() -> Iterator[Callable[[], str]]:
     """A fresh PostgreSQL cluster set up like a production server, not like the tests' one:
     every commit flushed to disk (fsync, synchronous_commit, full_page_writes on) and 256 MB of
-    shared buffers (the tests run with fsync off and 32 MB).
+    shared buffers (the tests run with fsync off and 32 MB). Yields a maker of fresh databases.
 
     Autovacuum looks at the tables every second instead of every minute: a store that starts
     empty and takes 200k events in half a minute would otherwise be planned all run long with
@@ -503,67 +518,79 @@ def durable_postgres() -> Iterator[str]:
         sys.exit(f"ingest.py --postgres: {BINARIES_MISSING}")
 
     settings = {
+        "autovacuum_naptime": "1s",
         "fsync": "on",
         "synchronous_commit": "on",
         "full_page_writes": "on",
         "shared_buffers": "256MB",
     }
     with running_cluster(settings=settings) as cluster:
-        yield cluster.url(cluster.create_database("ingest_bench"))
+        names = (f"ingest_bench_{n}" for n in itertools.count())
+        yield lambda: cluster.url(cluster.create_database(next(names)))
 
 
-def measure(args: argparse.Namespace) -> None:
-    """On SQLite: against baselines (a) and (b). On PostgreSQL: against (c), and the absolute
-    target (the SQLite baselines say nothing about a PostgreSQL run)."""
+@dataclass
+class Round:
+    rate: float
+    peak: float
+    baselines: list[float]
+
+
+def measure(args: argparse.Namespace, fresh_database: Callable[[], str] | None) -> None:
+    """Rounds of: the baselines, then chatbridge, each on a fresh store; then one paced run.
+
+    On SQLite: against baselines (a) and (b). On PostgreSQL: against (c), and the absolute
+    target (the SQLite baselines say nothing about a PostgreSQL run). A shared machine drifts
+    by 10% and more within minutes, so the rounds are interleaved and the medians reported.
+    """
     events = list(stream(args.events, args.threads, args.members))
-    postgres = is_postgres(args.database_url)
+    postgres = fresh_database is not None and is_postgres(probe := fresh_database())
+    names: list[tuple[str, str | None]] = (
+        [("(c) raw psycopg COPY of the same rows into this PostgreSQL", None)]
+        if postgres
+        else [
+            ("(a) naive session+commit per event", "20x"),
+            ("(b) raw sqlite3 executemany of the same rows", "0.2x"),
+        ]
+    )
+    rounds: list[Round] = []
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
-        if postgres:
-            baselines = [
-                (
-                    "(c) raw psycopg COPY of the same rows into this PostgreSQL",
-                    raw_postgres(args.database_url, events),
-                    None,
-                )
-            ]
-        else:
-            baselines = [
-                (
-                    "(a) naive session+commit per event",
-                    naive(fresh_url(directory, "naive.db"), events[: args.naive_events]),
-                    "20x",
-                ),
-                (
-                    "(b) raw sqlite3 executemany of the same rows",
-                    raw_executemany(directory / "raw.db", events),
-                    "0.2x",
-                ),
-            ]
-        # The store is set up beforehand (`chatbridge db upgrade`), as a bot usually finds it.
-        upgrade(args.database_url or fresh_url(directory, "chatbridge.db"))
-        command = [
-            sys.executable,
-            __file__,
-            "--child",
-            str(directory / "chatbridge.db"),
-            "--events",
-            str(args.events),
-        ]
-        command += ["--threads", str(args.threads), "--members", str(args.members)]
-        if args.database_url:
-            command += ["--database-url", args.database_url]
-        rate_text, peak_text = subprocess.run(
-            command, check=True, capture_output=True, text=True
-        ).stdout.split()
-        rate, peak = float(rate_text), float(peak_text)
+        for n in range(args.rounds):
+            if postgres:
+                assert fresh_database is not None
+                url = probe if n == 0 else fresh_database()
+                baselines = [raw_postgres(url, events)]
+            else:
+                url = fresh_database() if fresh_database else fresh_url(directory, f"chatbridge-{n}.db")
+                baselines = [
+                    naive(fresh_url(directory, f"naive-{n}.db"), events[: args.naive_events]),
+                    raw_executemany(directory / f"raw-{n}.db", events),
+                ]
+            # The store is set up beforehand (`chatbridge db upgrade`), as a bot usually finds it.
+            upgrade(url)
+            command = [sys.executable, __file__, "--child", "-", "--database-url", url]
+            command += ["--events", str(args.events), "--threads", str(args.threads)]
+            command += ["--members", str(args.members)]
+            rate_text, peak_text = subprocess.run(
+                command, check=True, capture_output=True, text=True
+            ).stdout.split()
+            rounds.append(Round(float(rate_text), float(peak_text), baselines))
+            print(f"round {n + 1}: {float(rate_text):,.0f} events/s", file=sys.stderr)
         paced = events[: min(len(events), int(args.paced_rate * 10))]
-        waits = asyncio.run(
-            durability(args.database_url or fresh_url(directory, "paced.db"), paced, args.paced_rate)
+        # The paced run needs a store without the stream in it (else every event is a redelivery).
+        paced_url = (
+            None
+            if args.database_url
+            else fresh_database()
+            if fresh_database
+            else fresh_url(directory, "paced.db")
         )
-    p50, p99 = statistics.median(waits), waits[int(len(waits) * 0.99)]
+        waits = asyncio.run(durability(paced_url, paced, args.paced_rate)) if paced_url else []
     print(
-        f"stream: {len(events):,} events, {args.threads:,} threads, {args.members:,} members", file=sys.stderr
+        f"stream: {len(events):,} events, {args.threads:,} threads, {args.members:,} members; "
+        f"{len(rounds)} rounds",
+        file=sys.stderr,
     )
     where = (
         "PostgreSQL (target >= 10,000/s)"
@@ -572,15 +599,33 @@ def measure(args: argparse.Namespace) -> None:
         if args.database_url
         else "SQLite"
     )
-    print(f"chatbridge ingest: {rate:,.0f} events/s on {where}")
-    for name, baseline, target in baselines:
+    rates = [r.rate for r in rounds]
+    print(f"chatbridge ingest: {statistics.median(rates):,.0f} events/s on {where}{_spread(rates, ',.0f')}")
+    for k, (name, target) in enumerate(names):
+        baseline = [r.baselines[k] for r in rounds]
+        ratios = [r.rate / r.baselines[k] for r in rounds]
         wanted = f"  (target >= {target})" if target else ""
-        print(f"  vs {name} ({baseline:,.0f}/s): {rate / baseline:.2f}x{wanted}")
-    print(
-        f"durable after arrival at {args.paced_rate:,.0f} events/s: p50 {p50 * 1000:.0f} ms, "
-        f"p99 {p99 * 1000:.0f} ms (target p99 <= 100 ms)"
-    )
-    print(f"peak RSS of the ingesting process: {peak:.0f} MB (target < 150 MB)")
+        print(
+            f"  vs {name} ({statistics.median(baseline):,.0f}/s): "
+            f"{statistics.median(ratios):.2f}x{_spread(ratios, '.2f', 'x')}{wanted}"
+        )
+    if waits:
+        p50, p99 = statistics.median(waits), waits[int(len(waits) * 0.99)]
+        print(
+            f"durable after arrival at {args.paced_rate:,.0f} events/s: p50 {p50 * 1000:.0f} ms, "
+            f"p99 {p99 * 1000:.0f} ms (target p99 <= 100 ms)"
+        )
+    else:
+        print("durable after arrival: not measured on a given store (it holds the stream already)")
+    peak = max(r.peak for r in rounds)
+    print(f"peak RSS of the ingesting process: {peak:.0f} MB, the largest of the rounds (target < 150 MB)")
+
+
+def _spread(values: list[float], spec: str, unit: str = "") -> str:
+    """The rounds' range, after a median (nothing for a single round)."""
+    if len(values) < 2:
+        return ""
+    return f" (rounds {format(min(values), spec)}{unit} to {format(max(values), spec)}{unit})"
 
 
 if __name__ == "__main__":
