@@ -41,8 +41,9 @@ SQLITE_CHUNK = 500
 """Rows per SQLite IN list or multi-row VALUES: every chunk is padded to this size, so each
 statement's text (and its prepared form in sqlite3's statement cache) is the same every time."""
 
-UTC_TEXTS_REMEMBERED = 16_384
-"""Timestamps `Bulk` keeps formatted for SQLite: more than a batch's events."""
+UTC_TEXTS_REMEMBERED = 8_192
+"""Timestamps `Bulk` keeps formatted for SQLite: more than a batch's events (the ingest's batches
+hold at most 6,000), about 3 MB."""
 
 SQLITE_MAX_VARIABLES = 32_766  # SQLite's SQLITE_MAX_VARIABLE_NUMBER since 3.32
 
