@@ -191,8 +191,10 @@ class FastPath:
     def lock_communities(self, session: Session, events: Iterable[ChatEvent]) -> None:
         """Take the ingest locks of the communities `events` happen in, as far as they are known
         (see `Bulk.lock_communities`); before anything in the transaction touches a member."""
-        known = (self.rooms.get((e.room.platform, e.room.room_id)) for e in events)
-        self.bulk(session).lock_communities(session, {place[0] for place in known if place is not None})
+        bulk = self.bulk(session)
+        if bulk.postgres:
+            known = (self.rooms.get((e.room.platform, e.room.room_id)) for e in events)
+            bulk.lock_communities(session, {place[0] for place in known if place is not None})
 
     def bulk(self, session: Session) -> Bulk:
         dialect = session.get_bind().dialect
