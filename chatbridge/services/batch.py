@@ -459,34 +459,39 @@ class _Run:
         shard, a command): their identities are then taken already, so the members made here
         for them are dropped again and the other writer's are used."""
         keys = sorted(missing)
-        members = [
-            {
-                "community_id": missing[key][0],
-                "display_name": missing[key][1].display_name or missing[key][1].user_id,
-                "joined_at": missing[key][1].joined_at,
-                "first_seen_at": at or actor_time(missing[key][1]),
-                "is_bot": missing[key][1].is_bot,
-                **dict.fromkeys(MEMBER_COUNTERS, 0),
-            }
-            for key in keys
-        ]
-        ids = [
-            row[0]
-            for row in self.session.execute(
-                insert(_MEMBER).returning(_MEMBER.c.id, sort_by_parameter_order=True), members
+        names = [missing[key][1].display_name or missing[key][1].user_id for key in keys]
+        ids = self.bulk.reserve_ids(self.session, _MEMBER, len(keys))
+        with self.bulk.pipeline(self.session):
+            # Ids known beforehand: the members' insert returns nothing and joins the pipeline
+            # (PostgreSQL) ahead of the identities', whose answer is the only one waited for.
+            self.bulk.insert(
+                self.session,
+                _MEMBER,
+                (
+                    "id",
+                    "community_id",
+                    "display_name",
+                    "joined_at",
+                    "first_seen_at",
+                    "is_bot",
+                    *MEMBER_COUNTERS,
+                ),
+                [
+                    (member_id, key[0], name, actor.joined_at, at or actor_time(actor), actor.is_bot)
+                    + (0,) * len(MEMBER_COUNTERS)
+                    for member_id, key, name, actor in zip(
+                        ids, keys, names, (missing[key][1] for key in keys), strict=True
+                    )
+                ],
             )
-        ]
-        claimed = self.bulk.insert(
-            self.session,
-            _IDENTITY,
-            ("member_id", "community_id", "platform", "platform_user_id", "display_name"),
-            [
-                (member_id, *key, row["display_name"])
-                for key, member_id, row in zip(keys, ids, members, strict=True)
-            ],
-            returning=("member_id",),
-            skip_conflicts=True,
-        )
+            claimed = self.bulk.insert(
+                self.session,
+                _IDENTITY,
+                ("member_id", "community_id", "platform", "platform_user_id", "display_name"),
+                [(member_id, *key, name) for key, member_id, name in zip(keys, ids, names, strict=True)],
+                returning=("member_id",),
+                skip_conflicts=True,
+            )
         mine = {member_id for (member_id,) in claimed}
         lost = [(key, member_id) for key, member_id in zip(keys, ids, strict=True) if member_id not in mine]
         winners: dict[tuple[int, str, str], tuple[int, str]] = {}
@@ -505,8 +510,8 @@ class _Run:
                     where={"community_id": community_id, "platform": platform},
                 ):
                     winners[(community_id, platform, user_id)] = (member_id, name)
-        for key, member_id, row in zip(keys, ids, members, strict=True):
-            entry = winners[key] if member_id not in mine else (member_id, str(row["display_name"]))
+        for key, member_id, name in zip(keys, ids, names, strict=True):
+            entry = winners[key] if member_id not in mine else (member_id, name)
             self.member_ids[key] = entry[0]
             self.path._pending_members.append((key, entry))
 
