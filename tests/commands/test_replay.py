@@ -28,6 +28,7 @@ from chatbridge.model import (
     ReactionRemoved,
     Room,
 )
+from chatbridge.store.bulk import Bulk
 from chatbridge.store.tables import Like, Member, Post, Thread
 from support.forum import Forum, running_forum
 
@@ -177,10 +178,37 @@ async def test_a_replayed_stream_counts_exactly_once(forum: Forum) -> None:
 async def test_two_bots_sharing_a_store_count_exactly_once(
     forum: Forum, database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Two bot processes (say two Discord shards) write one store at once, each its own rooms'
-    events, the same members in both. Neither may wait on the other forever (a deadlock, which
-    PostgreSQL breaks by failing a batch) or lose a race to create a member."""
-    events, truth = record(seed=20251126, size=4_000)
+    """Two bot processes (say a Matrix and a Discord bot bridged into one community) write one
+    store at once, each its own rooms' events, the same members in both. Neither may wait on the
+    other forever (a deadlock, which PostgreSQL breaks by failing a batch) or lose a race to
+    create a member."""
+    truth = await two_bots_deliver(forum, database_url, seed=20251126)
+
+    assert_counts(forum, truth)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+
+
+async def test_a_deadlock_between_two_bots_is_retried_and_loses_nothing(
+    forum: Forum, database_url: str, database_kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Without the community lock the two bots deadlock on members' rows (PostgreSQL fails one
+    batch of each pair). The failed batch is retried whole, as when the database is briefly
+    unavailable: not split into single events, which could deadlock again and be dropped."""
+    if database_kind != "postgresql":
+        pytest.skip("only PostgreSQL lets two writers hold rows at once")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Bulk, "lock_communities", lambda self, session, community_ids: None)
+        truth = await two_bots_deliver(forum, database_url, seed=20251127)
+
+    assert_counts(forum, truth)
+    assert "deadlock detected" in caplog.text  # else this test proved nothing
+    assert "one by one" not in caplog.text and "could not be applied" not in caplog.text
+
+
+async def two_bots_deliver(forum: Forum, database_url: str, seed: int) -> Truth:
+    """A recorded stream, its first room's events delivered by `forum`, the others' by a second
+    bot on the same store, at the same time; returns the stream's truth."""
+    events, truth = record(seed=seed, size=4_000)
     rooms: set[str] = set()
     warm = next(n for n, e in enumerate(events) if rooms.add(e.room.room_id) or len(rooms) == 3)
     await deliver(forum, events[: warm + 1])  # the community and its rooms, as both find them
@@ -189,9 +217,7 @@ async def test_two_bots_sharing_a_store_count_exactly_once(
         mine = [e for e in rest if e.room.room_id == "room-0"]
         theirs = [e for e in rest if e.room.room_id != "room-0"]
         await asyncio.gather(deliver(forum, mine), deliver(other, theirs))
-
-    assert_counts(forum, truth)
-    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+    return truth
 
 
 def assert_counts(forum: Forum, truth: Truth) -> None:
