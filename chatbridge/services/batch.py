@@ -417,27 +417,13 @@ class _Run:
                 self.member_ids[key] = cached[0]
                 if actor.display_name and cached[1] != actor.display_name:
                     renamed.append((key, cached[0], actor))
-        groups: dict[tuple[int, str], list[str]] = defaultdict(list)
-        for community_id, platform, user_id in missing:
-            groups[(community_id, platform)].append(user_id)
-        for (community_id, platform), user_ids in groups.items():
-            rows = self.bulk.select_in(
-                self.session,
-                _IDENTITY,
-                ("platform_user_id", "member_id", "display_name"),
-                "platform_user_id",
-                user_ids,
-                where={"community_id": community_id, "platform": platform},
-            )
-            found = []
-            for user_id, member_id, name in rows:
-                key = (community_id, platform, user_id)
-                self.member_ids[key] = member_id
-                found.append((key, (member_id, name)))
-                actor = missing.pop(key)[1]
-                if actor.display_name and name != actor.display_name:
-                    renamed.append((key, member_id, actor))
-            cache.put_all(found)
+        found = self._identities(list(missing))
+        for key, (member_id, name) in found.items():
+            self.member_ids[key] = member_id
+            actor = missing.pop(key)[1]
+            if actor.display_name and name != actor.display_name:
+                renamed.append((key, member_id, actor))
+        cache.put_all(found.items())
         if missing:
             self._create_members(missing, at)
         self.session.flush()
@@ -497,23 +483,29 @@ class _Run:
         winners: dict[tuple[int, str, str], tuple[int, str]] = {}
         if lost:
             self.bulk.delete(self.session, _MEMBER, ("id",), [(member_id,) for _, member_id in lost])
-            groups: dict[tuple[int, str], list[str]] = defaultdict(list)
-            for community_id, platform, user_id in (key for key, _ in lost):
-                groups[(community_id, platform)].append(user_id)
-            for (community_id, platform), user_ids in groups.items():
-                for user_id, member_id, name in self.bulk.select_in(
-                    self.session,
-                    _IDENTITY,
-                    ("platform_user_id", "member_id", "display_name"),
-                    "platform_user_id",
-                    user_ids,
-                    where={"community_id": community_id, "platform": platform},
-                ):
-                    winners[(community_id, platform, user_id)] = (member_id, name)
+            winners = self._identities([key for key, _ in lost])
         for key, member_id, name in zip(keys, ids, names, strict=True):
             entry = winners[key] if member_id not in mine else (member_id, name)
             self.member_ids[key] = entry[0]
             self.path._pending_members.append((key, entry))
+
+    def _identities(self, keys: list[tuple[int, str, str]]) -> dict[tuple[int, str, str], tuple[int, str]]:
+        """(community id, platform, user id) -> (member id, name) of the stored identities among `keys`."""
+        groups: dict[tuple[int, str], list[str]] = defaultdict(list)
+        for community_id, platform, user_id in keys:
+            groups[(community_id, platform)].append(user_id)
+        found: dict[tuple[int, str, str], tuple[int, str]] = {}
+        for (community_id, platform), user_ids in groups.items():
+            for user_id, member_id, name in self.bulk.select_in(
+                self.session,
+                _IDENTITY,
+                ("platform_user_id", "member_id", "display_name"),
+                "platform_user_id",
+                user_ids,
+                where={"community_id": community_id, "platform": platform},
+            ):
+                found[(community_id, platform, user_id)] = (member_id, name)
+        return found
 
     def _load_participants(self, events: list[ChatEvent]) -> None:
         pairs = set()
