@@ -281,19 +281,21 @@ class _Run:
 
     def load(self, events: Iterable[ChatEvent]) -> None:
         events = list(events)
+        unlocked: set[int] = set()
         for event in events:
             key = (event.room.platform, event.room.community_id)
             room_key = (event.room.platform, event.room.room_id)
             if room_key in self.subforums:
                 continue
             known = self.path.rooms.get(room_key)
-            if known is None:
+            if known is None:  # not cached, so its community's lock was not taken with the batch's
                 place = directory.resolve_place(self.session, event.room, event.at)
                 assert place.community.id is not None and place.subforum is not None
                 known = (place.community.id, place.subforum.id or 0)
                 self.path._pending_rooms[room_key] = known
+                unlocked.add(known[0])
             self.places[key], self.subforums[room_key] = known
-        self.bulk.lock_communities(self.session, self.places.values())
+        self.bulk.lock_communities(self.session, unlocked)
         self.starting = {
             (e.room.platform, e.thread_id or e.message_id)
             for e in events
