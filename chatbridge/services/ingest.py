@@ -15,7 +15,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -499,13 +498,10 @@ class Ingestor:
     _writes: Engine = field(init=False)
     """Where batches are written: the store, through connections of the writer's own."""
     _writer: ThreadPoolExecutor | None = field(init=False, default=None)
-    _dbapi: Any = field(init=False)
-    """The driver module (sqlite3, psycopg), whose own errors the set-based path raises."""
 
     def __post_init__(self) -> None:
         self._queue = asyncio.Queue(self.queue_size)
         self._writes = writer_engine(self.engine)
-        self._dbapi = self._writes.dialect.loaded_dbapi
         renderer = self.rules.renderer
         self._fast = FastPath(
             like_keys=self.rules.like_keys,
@@ -603,6 +599,7 @@ class Ingestor:
     def _apply_batch(self, events: list[ChatEvent]) -> list[list[Notice] | BaseException]:
         """One transaction: runs of common events take the set-based path, the rest the ORM rules."""
         now = self.clock()
+        dbapi = self._writes.dialect.loaded_dbapi  # the driver: the set-based path raises its errors
         results: list[list[Notice] | BaseException] = []
         try:
             with Session(self._writes, expire_on_commit=False) as session:
@@ -621,11 +618,11 @@ class Ingestor:
                         results.append(apply_event(session, events[start], self.rules, now))
                         start += 1
                 session.commit()
-        except self._dbapi.Error as error:
+        except dbapi.Error as error:
             # The set-based statements run on the driver's cursor, so their errors arrive unwrapped;
             # wrapped like the ORM's, a deadlock or a lost connection is retried as unavailable.
             self._fast.rolled_back()
-            raise DBAPIError.instance(None, None, error, self._dbapi.Error) from error
+            raise DBAPIError.instance(None, None, error, dbapi.Error) from error
         except BaseException:
             self._fast.rolled_back()
             raise
