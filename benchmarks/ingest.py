@@ -494,9 +494,8 @@ def main() -> None:
             measure(args, fresh_database)
         return
     if args.database_url:
-        given = iter([args.database_url])
         args.rounds = 1
-        measure(args, lambda: next(given, args.database_url))
+        measure(args, lambda: args.database_url)
         return
     measure(args, None)
 
@@ -544,7 +543,7 @@ def measure(args: argparse.Namespace, fresh_database: Callable[[], str] | None) 
     by 10% and more within minutes, so the rounds are interleaved and the medians reported.
     """
     events = list(stream(args.events, args.threads, args.members))
-    postgres = fresh_database is not None and is_postgres(probe := fresh_database())
+    postgres = args.postgres or is_postgres(args.database_url)
     names: list[tuple[str, str | None]] = (
         [("(c) raw psycopg COPY of the same rows into this PostgreSQL", None)]
         if postgres
@@ -557,12 +556,10 @@ def measure(args: argparse.Namespace, fresh_database: Callable[[], str] | None) 
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         for n in range(args.rounds):
+            url = fresh_database() if fresh_database else fresh_url(directory, f"chatbridge-{n}.db")
             if postgres:
-                assert fresh_database is not None
-                url = probe if n == 0 else fresh_database()
                 baselines = [raw_postgres(url, events)]
             else:
-                url = fresh_database() if fresh_database else fresh_url(directory, f"chatbridge-{n}.db")
                 baselines = [
                     naive(fresh_url(directory, f"naive-{n}.db"), events[: args.naive_events]),
                     raw_executemany(directory / f"raw-{n}.db", events),
@@ -579,13 +576,9 @@ def measure(args: argparse.Namespace, fresh_database: Callable[[], str] | None) 
             print(f"round {n + 1}: {float(rate_text):,.0f} events/s", file=sys.stderr)
         paced = events[: min(len(events), int(args.paced_rate * 10))]
         # The paced run needs a store without the stream in it (else every event is a redelivery).
-        paced_url = (
-            None
-            if args.database_url
-            else fresh_database()
-            if fresh_database
-            else fresh_url(directory, "paced.db")
-        )
+        paced_url = None
+        if not args.database_url:
+            paced_url = fresh_database() if fresh_database else fresh_url(directory, "paced.db")
         waits = asyncio.run(durability(paced_url, paced, args.paced_rate)) if paced_url else []
     print(
         f"stream: {len(events):,} events, {args.threads:,} threads, {args.members:,} members; "
