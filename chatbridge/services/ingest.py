@@ -469,12 +469,15 @@ class _Named:
 class _Pending:
     event: ChatEvent
     done: asyncio.Future[list[Notice]]
+    arrived: float
+    """The event loop's clock when the event was submitted: a batch's wait is counted from it."""
 
 
 @dataclass
 class Ingestor:
     """Group commit: events queue up (bounded, so producers wait instead of memory growing) and a
-    single writer applies them in batches, each batch one transaction, at most `max_delay` apart.
+    single writer applies them in batches, each batch one transaction. A batch is written once it
+    is full or its oldest event has waited `max_delay`, whichever comes first.
     """
 
     engine: Engine
@@ -515,8 +518,9 @@ class Ingestor:
 
     async def submit(self, event: ChatEvent) -> list[Notice]:
         """Queue an event and wait until it is durable; returns the notices it produced."""
-        done: asyncio.Future[list[Notice]] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Pending(event, done))
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[list[Notice]] = loop.create_future()
+        await self._queue.put(_Pending(event, done, loop.time()))
         return await done
 
     async def run(self) -> None:
@@ -537,7 +541,9 @@ class Ingestor:
         try:
             while True:
                 batch = [await self._queue.get()]
-                deadline = asyncio.get_running_loop().time() + self.max_delay
+                # Counted from the oldest event's arrival, not from now: events that queued up
+                # while the previous batch was written have waited already, and go at once.
+                deadline = batch[0].arrived + self.max_delay
                 while len(batch) < self.max_batch:
                     # Take what is already queued without a timed wait per item (a timeout
                     # context per event costs more than the rest of the hand-over).

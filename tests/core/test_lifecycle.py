@@ -7,9 +7,14 @@ import gc
 import logging
 import os
 import signal
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event as sa_event
 from sqlmodel import Session, select
 
 from chatbridge.adapters.memory import MemoryPlatform
@@ -17,6 +22,8 @@ from chatbridge.app import YOUNG_COLLECTION_EVERY, Application
 from chatbridge.config import Settings
 from chatbridge.core import Core
 from chatbridge.logs import RedactingFilter
+from chatbridge.model import Actor, MessagePosted, PlatformName, Room
+from chatbridge.services.ingest import Ingestor
 from chatbridge.store.tables import Post
 
 
@@ -97,63 +104,124 @@ async def test_a_worker_outlives_a_locked_database_and_a_bug_still_stops_the_bot
     holder.close()
 
 
-async def test_events_wait_out_a_locked_database_and_none_is_lost(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    import sqlite3
-    from datetime import UTC, datetime
-
-    from sqlalchemy import event as sa_event
-
-    from chatbridge.model import Actor, MessagePosted, PlatformName, Room
-    from chatbridge.services.ingest import Ingestor
-
-    url = f"sqlite:///{tmp_path / 'forum.db'}"
-    core = Core.build(Settings(database_url=url))
+def _impatient_core(tmp_path: Path) -> Core:
+    """A store whose connections give up on a lock at once (instead of after 10 s)."""
+    core = Core.build(Settings(database_url=f"sqlite:///{tmp_path / 'forum.db'}"))
 
     @sa_event.listens_for(core.engine, "connect")
     def impatient(dbapi_connection: sqlite3.Connection, _record: object) -> None:
-        dbapi_connection.execute("PRAGMA busy_timeout=0")  # fail at once instead of after 10 s
+        dbapi_connection.execute("PRAGMA busy_timeout=0")
 
     core.engine.dispose()  # connections opened by the migration reconnect with the listener
+    return core
 
-    ingestor = Ingestor(core.engine, core.ingestor.rules, core.clock, retry_pause=0.01)
-    room = Room(PlatformName.MEMORY, "console", "general", "General Discussion")
-    opening = MessagePosted(
-        event_id="e1",
-        at=datetime(2025, 7, 16, 9, 0, tzinfo=UTC),
-        room=room,
-        actor=Actor(PlatformName.MEMORY, "alice", "alice"),
-        message_id="m1",
-        text="Night shifts as a new resident",
-        thread_id="m1",
-        starts_thread=True,
-    )
+
+def _holding(tmp_path: Path) -> sqlite3.Connection:
+    """A long transaction elsewhere that holds the store until it commits."""
     holder = sqlite3.connect(tmp_path / "forum.db", isolation_level=None)
-    holder.execute("BEGIN EXCLUSIVE")  # a long transaction elsewhere holds the store
+    holder.execute("BEGIN EXCLUSIVE")
+    return holder
 
-    retrying = asyncio.Event()
 
-    class Retries(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            if "retrying 1 events" in record.getMessage():
-                retrying.set()  # logged on the event loop's thread
+def _posted(message_id: str, text: str, author: str, *, thread: str | None = None) -> MessagePosted:
+    return MessagePosted(
+        event_id=f"e-{message_id}",
+        at=datetime(2025, 7, 16, 9, 0, tzinfo=UTC),
+        room=Room(PlatformName.MEMORY, "console", "general", "General Discussion"),
+        actor=Actor(PlatformName.MEMORY, author, author),
+        message_id=message_id,
+        text=text,
+        thread_id=thread or message_id,
+        starts_thread=thread is None,
+    )
 
-    async def release_after_the_first_retry() -> None:
-        await retrying.wait()
+
+class _RetryLog(logging.Handler):
+    """Sets `retrying` once the ingestor logs that it waits out an unavailable store."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.retrying = asyncio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "retrying 1 events" in record.getMessage():
+            self.retrying.set()  # logged on the event loop's thread
+
+
+@contextmanager
+def _watching_retries() -> Iterator[_RetryLog]:
+    watcher = _RetryLog()
+    logging.getLogger("chatbridge.services.ingest").addHandler(watcher)
+    try:
+        yield watcher
+    finally:
+        logging.getLogger("chatbridge.services.ingest").removeHandler(watcher)
+
+
+def _stored_messages(core: Core) -> list[str]:
+    with Session(core.engine) as session:
+        return sorted(p.platform_message_id for p in session.exec(select(Post)).all())
+
+
+async def test_events_wait_out_a_locked_database_and_none_is_lost(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    core = _impatient_core(tmp_path)
+    ingestor = Ingestor(core.engine, core.ingestor.rules, core.clock, retry_pause=0.01)
+    holder = _holding(tmp_path)
+
+    async def release_after_the_first_retry(watcher: _RetryLog) -> None:
+        await watcher.retrying.wait()
         holder.execute("COMMIT")
 
-    watcher = Retries()
-    logging.getLogger("chatbridge.services.ingest").addHandler(watcher)
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.WARNING), _watching_retries() as watcher:
         async with asyncio.TaskGroup() as group:
             writer = group.create_task(ingestor.run())
-            group.create_task(release_after_the_first_retry())
-            await ingestor.submit(opening)  # returns once durable
+            group.create_task(release_after_the_first_retry(watcher))
+            await ingestor.submit(_posted("m1", "Night shifts as a new resident", "alice"))  # once durable
             writer.cancel()
-    with Session(core.engine) as session:
-        assert [p.platform_message_id for p in session.exec(select(Post)).all()] == ["m1"]
-    logging.getLogger("chatbridge.services.ingest").removeHandler(watcher)
+    assert _stored_messages(core) == ["m1"]
     assert "the database is unavailable (database is locked); retrying 1 events" in caplog.text
+    holder.close()
+    core.engine.dispose()
+
+
+class _MovableClock(asyncio.SelectorEventLoop):
+    """An event loop whose clock the test moves forward: timers fire as if that time had passed."""
+
+    ahead = 0.0
+
+    def time(self) -> float:
+        return super().time() + self.ahead
+
+
+def test_events_that_queued_behind_a_slow_batch_are_written_without_waiting_again(tmp_path: Path) -> None:
+    """`max_delay` bounds an event's wait from its arrival. An event that queued while the batch
+    before it waited out a locked store has waited already: it goes as soon as the writer is free,
+    not `max_delay` after. With an hour's `max_delay`, the old rule would hang here."""
+    core = _impatient_core(tmp_path)
+    ingestor = Ingestor(core.engine, core.ingestor.rules, core.clock, max_delay=3600, retry_pause=0.01)
+    holder = _holding(tmp_path)
+
+    async def conversation(loop: _MovableClock) -> None:
+        with _watching_retries() as watcher:
+            async with asyncio.TaskGroup() as group:
+                writer = group.create_task(ingestor.run())
+                opening = group.create_task(ingestor.submit(_posted("m1", "Handover at 7am?", "alice")))
+                await asyncio.sleep(0)
+                loop.ahead += 3600  # the opening's batch has waited its hour: it is written...
+                await asyncio.wait_for(watcher.retrying.wait(), timeout=60)  # ...and waits out the lock
+                reply = group.create_task(ingestor.submit(_posted("m2", "SBAR.", "bob", thread="m1")))
+                await asyncio.sleep(0)
+                loop.ahead += 3600  # the reply has waited its hour behind it
+                holder.execute("COMMIT")
+                await asyncio.wait_for(asyncio.gather(opening, reply), timeout=60)  # (after the move)
+                writer.cancel()
+
+    with asyncio.Runner(loop_factory=_MovableClock) as runner:
+        loop = runner.get_loop()
+        assert isinstance(loop, _MovableClock)
+        runner.run(conversation(loop))
+    assert _stored_messages(core) == ["m1", "m2"]
     holder.close()
     core.engine.dispose()
