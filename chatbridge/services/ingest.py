@@ -46,7 +46,7 @@ from chatbridge.services import directory, trophies
 from chatbridge.services.batch import FastPath, is_fast
 from chatbridge.services.moderation import log as modlog
 from chatbridge.services.moderation import sanctions
-from chatbridge.store.engine import DATABASE_UNAVAILABLE, writer_engine
+from chatbridge.store.engine import DATABASE_UNAVAILABLE, checkpoint, writer_engine
 from chatbridge.store.tables import Like, LikeSource, Member, PlatformCursor, Post, ProcessedEvent, Thread
 from chatbridge.store.types import utcnow
 from chatbridge.waiting import get_within
@@ -495,12 +495,20 @@ class Ingestor:
     """Times a batch is tried again while the database is unavailable (pauses double from
     `retry_pause` up to 5 s, about 20 s in all) before its events are tried one by one."""
     retry_pause: float = 0.1
+    checkpoint_every: int = 1000
+    """Events written between two WAL checkpoints at most (SQLite; see `store.engine.checkpoint`)."""
+    checkpoint_interval: float = 10.0
+    """Seconds between two WAL checkpoints at most, when fewer events than that arrive."""
     _queue: asyncio.Queue[_Pending] = field(init=False)
 
     _fast: FastPath = field(init=False)
     _writes: Engine = field(init=False)
     """Where batches are written: the store, through connections of the writer's own."""
     _writer: ThreadPoolExecutor | None = field(init=False, default=None)
+    _unchecked: int = field(init=False, default=0)
+    """Events written since the last checkpoint."""
+    _checked_at: float = field(init=False, default=0.0)
+    """When the last checkpoint ran (or the writer started), on the event loop's clock."""
 
     def __post_init__(self) -> None:
         self._queue = asyncio.Queue(self.queue_size)
@@ -532,6 +540,7 @@ class Ingestor:
         try:
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer") as writer:
                 self._writer = writer
+                self._checked_at = asyncio.get_running_loop().time()
                 await self._loop()
         finally:
             if self._writes is not self.engine:
@@ -556,6 +565,7 @@ class Ingestor:
                         break
                     batch.append(item)
                 await self._write(batch)
+                await self._checkpoint_when_due(len(batch))
         finally:
             rest: list[_Pending] = []
             while not self._queue.empty():
@@ -567,6 +577,26 @@ class Ingestor:
         self, work: Callable[[list[ChatEvent]], list[list[Notice] | BaseException]], events: list[ChatEvent]
     ) -> list[list[Notice] | BaseException]:
         return await asyncio.get_running_loop().run_in_executor(self._writer, work, events)
+
+    async def _checkpoint_when_due(self, written: int) -> None:
+        """Checkpoint a SQLite store's WAL after a batch was handed back, when enough was written.
+
+        On the writer's thread, so the next batch waits for it, and the WAL starts over instead
+        of growing; but its producers are already answered, and the event loop takes their next
+        events meanwhile (the checkpoint runs in SQLite, without the GIL).
+        """
+        if self._writes is self.engine:  # PostgreSQL, or a SQLite store that checkpoints on commit
+            return
+        self._unchecked += written
+        now = asyncio.get_running_loop().time()
+        if self._unchecked < self.checkpoint_every and now - self._checked_at < self.checkpoint_interval:
+            return
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._writer, checkpoint, self._writes)
+        except (DBAPIError, self._writes.dialect.loaded_dbapi.Error) as error:
+            # Nothing is lost: the pages stay in the WAL, and the next checkpoint copies them.
+            log.warning("ingest: could not checkpoint the store (%s); trying again later", error)
+        self._unchecked, self._checked_at = 0, now
 
     async def _write(self, batch: list[_Pending]) -> None:
         events = [p.event for p in batch]

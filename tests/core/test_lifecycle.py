@@ -8,7 +8,7 @@ import logging
 import os
 import signal
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -186,6 +186,16 @@ async def test_events_wait_out_a_locked_database_and_none_is_lost(
     core.engine.dispose()
 
 
+async def _eventually(check: Callable[[], bool], seconds: float = 30) -> bool:
+    """Whether `check` holds within `seconds` (looked at every 10 ms)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while asyncio.get_running_loop().time() < deadline:
+        if check():
+            return True
+        await asyncio.sleep(0.01)
+    return check()
+
+
 class _MovableClock(asyncio.SelectorEventLoop):
     """An event loop whose clock the test moves forward: timers fire as if that time had passed."""
 
@@ -224,4 +234,32 @@ def test_events_that_queued_behind_a_slow_batch_are_written_without_waiting_agai
         runner.run(conversation(loop))
     assert _stored_messages(core) == ["m1", "m2"]
     holder.close()
+    core.engine.dispose()
+
+
+async def test_the_writer_copies_its_wal_into_the_database_file_after_handing_batches_back(
+    tmp_path: Path,
+) -> None:
+    """The ingest checkpoints SQLite's WAL itself, after a batch's producers are answered (not
+    inside the commit, where every event of a busy batch would wait for it)."""
+    core = Core.build(Settings(database_url=f"sqlite:///{tmp_path / 'forum.db'}"))
+    watcher = sqlite3.connect(tmp_path / "forum.db")  # open throughout: no last-close checkpoint
+    watcher.execute("PRAGMA wal_checkpoint")  # the schema, written by the migration, is in the file
+
+    def in_the_database_file() -> list[str]:
+        file_only = sqlite3.connect(f"file:{tmp_path / 'forum.db'}?immutable=1", uri=True)  # skips the WAL
+        try:
+            return sorted(row[0] for row in file_only.execute("SELECT platform_message_id FROM post"))
+        finally:
+            file_only.close()
+
+    ingestor = Ingestor(core.engine, core.ingestor.rules, core.clock, checkpoint_every=2)
+    async with asyncio.TaskGroup() as group:
+        writer = group.create_task(ingestor.run())
+        await ingestor.submit(_posted("m1", "Handover at 7am?", "alice"))  # once durable (in the WAL)
+        await ingestor.submit(_posted("m2", "SBAR.", "bob", thread="m1"))
+        # The checkpoint follows the answer, on the writer's thread.
+        assert await _eventually(lambda: in_the_database_file() == ["m1", "m2"])
+        writer.cancel()
+    watcher.close()
     core.engine.dispose()
