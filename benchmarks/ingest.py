@@ -490,8 +490,8 @@ def main() -> None:
         child(args)
         return
     if args.postgres:
-        with durable_postgres() as fresh_database:
-            measure(args, fresh_database)
+        with durable_postgres() as (fresh_database, drop_database):
+            measure(args, fresh_database, drop_database)
         return
     if args.database_url:
         args.rounds = 1
@@ -501,10 +501,11 @@ def main() -> None:
 
 
 @contextmanager
-def durable_postgres() -> Iterator[Callable[[], str]]:
+def durable_postgres() -> Iterator[tuple[Callable[[], str], Callable[[str], None]]]:
     """A fresh PostgreSQL cluster set up like a production server, not like the tests' one:
     every commit flushed to disk (fsync, synchronous_commit, full_page_writes on) and 256 MB of
-    shared buffers (the tests run with fsync off and 32 MB). Yields a maker of fresh databases.
+    shared buffers (the tests run with fsync off and 32 MB). Yields a maker of fresh databases
+    and a way to drop one once it is measured.
 
     Autovacuum looks at the tables every second instead of every minute: a store that starts
     empty and takes 200k events in half a minute would otherwise be planned all run long with
@@ -525,7 +526,10 @@ def durable_postgres() -> Iterator[Callable[[], str]]:
     }
     with running_cluster(settings=settings) as cluster:
         names = (f"ingest_bench_{n}" for n in itertools.count())
-        yield lambda: cluster.url(cluster.create_database(next(names)))
+        yield (
+            lambda: cluster.url(cluster.create_database(next(names))),
+            lambda url: cluster.drop_database(make_url(url).database or ""),
+        )
 
 
 @dataclass
@@ -535,8 +539,15 @@ class Round:
     baselines: list[float]
 
 
-def measure(args: argparse.Namespace, fresh_database: Callable[[], str] | None) -> None:
+def measure(
+    args: argparse.Namespace,
+    fresh_database: Callable[[], str] | None,
+    drop_database: Callable[[str], None] | None = None,
+) -> None:
     """Rounds of: the baselines, then chatbridge, each on a fresh store; then one paced run.
+
+    A PostgreSQL round's database is dropped once measured: autovacuum would otherwise work
+    through its 200k rows while the next round runs, and on two cores that would be measured too.
 
     On SQLite: against baselines (a) and (b). On PostgreSQL: against (c), and the absolute
     target (the SQLite baselines say nothing about a PostgreSQL run). A shared machine drifts
@@ -574,6 +585,8 @@ def measure(args: argparse.Namespace, fresh_database: Callable[[], str] | None) 
             ).stdout.split()
             rounds.append(Round(float(rate_text), float(peak_text), baselines))
             print(f"round {n + 1}: {float(rate_text):,.0f} events/s", file=sys.stderr)
+            if drop_database is not None:
+                drop_database(url)
         paced = events[: min(len(events), int(args.paced_rate * 10))]
         # The paced run needs a store without the stream in it (else every event is a redelivery).
         paced_url = None
