@@ -455,8 +455,15 @@ async def durability(url: str, events: list[ChatEvent], rate: float) -> list[flo
 
 
 def child(args: argparse.Namespace) -> None:
-    """Only chatbridge's ingest, events generated lazily: its peak RSS is the figure to report."""
+    """Only chatbridge's ingest, events generated lazily: its peak RSS is the figure to report.
+
+    `--child paced`: the paced run instead, which prints every wait (seconds, one per line).
+    """
     url = args.database_url
+    if args.child == "paced":
+        events = list(itertools.islice(stream(args.events, args.threads, args.members), args.paced_events))
+        print("\n".join(map(str, asyncio.run(durability(url, events, args.paced_rate)))))
+        return
     rate = asyncio.run(chatbridge_ingest(url, stream(args.events, args.threads, args.members)))
     print(f"{rate} {peak_rss_mb()}")
 
@@ -485,6 +492,7 @@ def main() -> None:
     )
     parser.add_argument("--paced-rate", type=float, default=1_000, help="events/s for the durability run")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--paced-events", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args)
@@ -587,12 +595,19 @@ def measure(
             print(f"round {n + 1}: {float(rate_text):,.0f} events/s", file=sys.stderr)
             if drop_database is not None:
                 drop_database(url)
-        paced = events[: min(len(events), int(args.paced_rate * 10))]
-        # The paced run needs a store without the stream in it (else every event is a redelivery).
-        paced_url = None
+        paced = min(len(events), int(args.paced_rate * 10))
+        # The paced run needs a store without the stream in it (else every event is a redelivery),
+        # and a process of its own, like the bot's: this one holds the whole stream and the
+        # baselines' rows.
+        waits: list[float] = []
         if not args.database_url:
             paced_url = fresh_database() if fresh_database else fresh_url(directory, "paced.db")
-        waits = asyncio.run(durability(paced_url, paced, args.paced_rate)) if paced_url else []
+            command = [sys.executable, __file__, "--child", "paced", "--database-url", paced_url]
+            command += ["--events", str(args.events), "--threads", str(args.threads)]
+            command += ["--members", str(args.members), "--paced-events", str(paced)]
+            command += ["--paced-rate", str(args.paced_rate)]
+            output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+            waits = [float(line) for line in output.split()]
     print(
         f"stream: {len(events):,} events, {args.threads:,} threads, {args.members:,} members; "
         f"{len(rounds)} rounds",
