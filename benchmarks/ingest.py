@@ -41,10 +41,10 @@ from measure import peak_rss_mb
 from sqlalchemy import make_url
 from sqlmodel import Session
 
-from chatbridge.app import settle_heap
 from chatbridge.config import Settings
 from chatbridge.core import Core
 from chatbridge.dispatch import Dispatcher
+from chatbridge.heap import settle_heap
 from chatbridge.model import (
     Actor,
     ChatEvent,

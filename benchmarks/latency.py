@@ -28,9 +28,10 @@ from pathlib import Path
 from measure import peak_rss_mb  # benchmarks/ is the script's own directory
 
 from chatbridge.adapters.memory import MemoryPlatform
-from chatbridge.app import Application, settle_heap
+from chatbridge.app import Application
 from chatbridge.config import Settings
 from chatbridge.core import Core
+from chatbridge.heap import settle_heap
 from chatbridge.store.engine import make_engine
 from chatbridge.store.migrate import upgrade
 from chatbridge.store.types import sqlite_utc_text

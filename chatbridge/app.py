@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import signal
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 
 from chatbridge.core import Core
 from chatbridge.dispatch import Dispatcher
+from chatbridge.heap import settle_heap
 from chatbridge.model import ChatEvent, CommandInvoked, MemberJoined, MessagePosted
 from chatbridge.platform import EventSink, Platform
 from chatbridge.services.digest.runner import DigestRunner, digest_executors, trophy_titles
@@ -116,35 +116,6 @@ class Application:
         finally:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
-
-
-YOUNG_COLLECTION_EVERY = 10_000
-"""Tracked objects allocated (net) between two young collections; Python's default is 700."""
-
-
-def settle_heap() -> None:
-    """Set everything allocated during start-up (modules, SQLAlchemy's mappers and caches, the
-    compiled templates) aside from the garbage collector for the life of the process, and
-    collect young objects less often.
-
-    Why: the collector's full passes walk every tracked object. Start-up objects never become
-    garbage, yet they are most of the heap, so each pass over them stalls whatever is running (a
-    1M-post digest took 250 ms with them walked, 210 ms without; command latency tails shrink the
-    same way). `gc.freeze` is meant for this.
-
-    A full pass also follows every tenth collection of the middle generation, which follows every
-    tenth young one. The ingest keeps a batch's working state (thousands of small objects) alive
-    for the batch, so at Python's default of a young collection every 700 allocations that state
-    is promoted and full passes come every 70,000: about 80 of them for 200k events in
-    `benchmarks/ingest.py`, 56 ms each over the queued events and their producers, 4.5 s of a
-    24 s run. Every 10,000 allocations there were 3 (all collections: 1.4 s instead of 5.9 s,
-    and 8,300 -> 11,600 events/s). The young generation then holds at most 10,000 objects of
-    garbage cycles before they are freed, about a megabyte. The benchmarks call this at the
-    same point as `chatbridge run`.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(YOUNG_COLLECTION_EVERY, *gc.get_threshold()[1:])
 
 
 async def _logged(

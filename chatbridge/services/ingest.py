@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session, col, select
 
 from chatbridge.forum.ranks import TrophyConfig
+from chatbridge.heap import collection_paused
 from chatbridge.model import (
     Actor,
     ChatEvent,
@@ -633,7 +634,16 @@ class Ingestor:
                     pending.done.set_result(result)
 
     def _apply_batch(self, events: list[ChatEvent]) -> list[list[Notice] | BaseException]:
-        """One transaction: runs of common events take the set-based path, the rest the ORM rules."""
+        """One transaction: runs of common events take the set-based path, the rest the ORM rules.
+
+        With the cyclic garbage collector paused: a batch's working state is alive until the
+        batch ends and is then freed by reference counting, so walking it finds nothing (see
+        `heap.collection_paused`).
+        """
+        with collection_paused():
+            return self._apply_batch_now(events)
+
+    def _apply_batch_now(self, events: list[ChatEvent]) -> list[list[Notice] | BaseException]:
         now = self.clock()
         dbapi = self._writes.dialect.loaded_dbapi  # the driver: the set-based path raises its errors
         results: list[list[Notice] | BaseException] = []

@@ -8,6 +8,8 @@ import logging
 import os
 import signal
 import sqlite3
+import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -18,9 +20,10 @@ from sqlalchemy import event as sa_event
 from sqlmodel import Session, select
 
 from chatbridge.adapters.memory import MemoryPlatform
-from chatbridge.app import YOUNG_COLLECTION_EVERY, Application
+from chatbridge.app import Application
 from chatbridge.config import Settings
 from chatbridge.core import Core
+from chatbridge.heap import YOUNG_COLLECTION_EVERY
 from chatbridge.logs import RedactingFilter
 from chatbridge.model import Actor, MessagePosted, PlatformName, Room
 from chatbridge.services.ingest import Ingestor
@@ -262,4 +265,40 @@ async def test_the_writer_copies_its_wal_into_the_database_file_after_handing_ba
         assert await _eventually(lambda: in_the_database_file() == ["m1", "m2"])
         writer.cancel()
     watcher.close()
+    core.engine.dispose()
+
+
+async def test_the_writer_applies_batches_without_the_garbage_collector(tmp_path: Path) -> None:
+    """A batch's working state is freed by reference counting; no collection walks it meanwhile.
+    Young collections are asked for after every allocation here, so one started by anything the
+    writer does while it applies a batch would be seen (in the stack of the code that made it)."""
+    core = Core.build(Settings(database_url=f"sqlite:///{tmp_path / 'forum.db'}"))
+    ingestor = Ingestor(core.engine, core.ingestor.rules, core.clock)
+    during_batches: list[str] = []
+
+    def seen(phase: str, _info: dict[str, int]) -> None:
+        frame = sys._getframe(1)
+        while phase == "start" and frame is not None:
+            if frame.f_code is Ingestor._apply_batch_now.__code__:
+                during_batches.append(threading.current_thread().name)
+                return
+            frame = frame.f_back
+
+    thresholds = gc.get_threshold()
+    gc.callbacks.append(seen)
+    gc.set_threshold(1)
+    try:
+        async with asyncio.TaskGroup() as group:
+            writer = group.create_task(ingestor.run())
+            await ingestor.submit(_posted("m1", "Handover at 7am?", "alice"))
+            await asyncio.gather(
+                *(ingestor.submit(_posted(f"m{n}", "SBAR.", f"member{n}", thread="m1")) for n in range(2, 40))
+            )
+            writer.cancel()
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.callbacks.remove(seen)
+    assert during_batches == []
+    assert gc.isenabled()
+    assert len(_stored_messages(core)) == 39
     core.engine.dispose()
