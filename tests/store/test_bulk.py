@@ -253,3 +253,22 @@ def test_the_fast_sqlite_timestamp_is_the_column_type_s_own_text(value: datetime
 def test_the_fast_sqlite_timestamp_refuses_naive_values() -> None:
     with pytest.raises(NaiveDatetimeError):
         sqlite_utc_text(datetime(2025, 7, 16, 9, 30))
+
+
+def test_booleans_are_stored_as_the_orm_stores_them(store: Engine) -> None:
+    bulk = Bulk(store.dialect)
+    with Session(store) as session:
+        community = Community(name="General")
+        session.add(community)
+        session.flush()
+        reserved = bulk.reserve_ids(session, MEMBER, 2)
+        columns = ("id", "community_id", "display_name", "first_seen_at", "is_bot", *COUNTERS)
+        rows = [
+            (member_id, community.id, "m", T0, is_bot, *[0] * len(COUNTERS))
+            for member_id, is_bot in zip(reserved, (True, False), strict=True)
+        ]
+        bulk.insert(session, MEMBER, columns, rows)
+        session.commit()
+        bots = session.exec(select(Member.id).where(Member.is_bot)).all()
+        people = session.exec(select(Member.id).where(~Member.is_bot)).all()  # type: ignore[arg-type]
+    assert (bots, people) == ([reserved[0]], [reserved[1]])
