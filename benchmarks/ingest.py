@@ -276,9 +276,10 @@ def raw_postgres(url: str, events: list[ChatEvent]) -> float:
         cursor = connection.cursor()
 
         def ids(table: str, count: int) -> list[int]:
-            cursor.execute(
-                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, count]
-            )
+            (sequence,) = cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table]).fetchone() or [
+                ""
+            ]
+            cursor.execute("SELECT nextval(%s::regclass) FROM generate_series(1, %s)", [sequence, count])
             return sorted(row[0] for row in cursor.fetchall())
 
         def copy(table: str, columns: str, values: Iterable[tuple[object, ...]]) -> None:

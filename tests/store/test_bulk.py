@@ -204,8 +204,10 @@ def test_reserved_ids_are_fresh_and_never_handed_out_again(store: Engine) -> Non
         session.add(later)
         session.commit()
         names = dict(bulk.select_in(session, MEMBER, ("id", "display_name"), "id", [*reserved, later.id]))
+        (after,) = bulk.reserve_ids(session, MEMBER, 1)  # PostgreSQL: the sequence as named the first time
     assert names == {**{member_id: f"m{member_id}" for member_id in reserved}, later.id: "later"}
     assert later.id not in reserved
+    assert after > max(names)
 
 
 def test_select_in_reads_through_the_column_types_past_one_chunk(store: Engine) -> None:
