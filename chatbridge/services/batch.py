@@ -139,6 +139,18 @@ class _PostState:
     update of a row inserted in the same transaction re-runs every foreign-key check)."""
 
 
+@dataclass
+class _Standings:
+    """What judging a run's trophies starts from (see `_Run._move_members`)."""
+
+    judged: list[_MemberState]
+    """The members whose counters an event of the run moved towards a trophy."""
+    after: dict[int, tuple[Any, ...]]
+    """Member id -> (id, *JUDGED counters, joined_at, first_seen_at, display_name) after the run."""
+    awarded: dict[int, frozenset[str]]
+    """Member id -> the keys of the trophies it held before the run."""
+
+
 def actor_time(actor: Actor) -> datetime:
     return actor.joined_at or datetime.now().astimezone()
 
@@ -748,10 +760,11 @@ class _Run:
         ids = bulk.reserve_ids(session, _POST, len(rows)) if rows else []
         for (post, _), post_id in zip(self.new_posts, ids, strict=True):
             post.id = post_id
+        standings = self._move_members()
         with bulk.pipeline(session):
             # Ids known beforehand: the insert returns nothing, so it is a plain executemany on
             # SQLite and joins the pipeline on PostgreSQL (the server writes the posts while the
-            # rest of the batch's rows are built).
+            # rest of the batch's rows are built, and while its trophies are judged).
             bulk.insert(
                 session,
                 _POST,
@@ -759,7 +772,7 @@ class _Run:
                 [(post_id, *row) for post_id, row in zip(ids, rows, strict=True)],
             )
             self._write_rest()
-            return self._write_members()
+            return self._award(standings)
 
     def _write_rest(self) -> None:
         """The writes that return nothing: independent of each other, so they may be pipelined."""
@@ -792,37 +805,45 @@ class _Run:
         last_edit = {id(post): (post.id, body, at) for post, body, at in self.edits if post.id is not None}
         bulk.update(session, _POST, "id", list(last_edit.values()), assign=("body", "edited_at"))
 
-    def _write_members(self) -> dict[int, list[NoticeParts]]:
-        """Move the members' counters, then judge and write the trophies the run earned.
+    def _move_members(self) -> _Standings:
+        """Move the members' counters; when trophies are judged, each judged member's counters
+        as they now are (the update returns them: all the judging needs, see services/awards.py;
+        nothing about members is read before the run) and the trophies it holds.
 
-        The update returns each member's counters as they now are, which is all the judging
-        needs (see services/awards.py); nothing about members is read before the run.
+        First of the run's writes, outside the pipeline: on PostgreSQL its answer is waited for
+        alone, and the trophies are judged while the server writes the rest (`_award`).
         """
-        session, bulk = self.session, self.bulk
         moving = [m for m in self.members.values() if m.checkpoints or any(m.delta.values())]
         judging = bool(self.path.checks)
-        standings = bulk.update(
-            session,
+        rows = self.bulk.update(
+            self.session,
             _MEMBER,
             "id",
             [(m.id, *(m.delta[name] for name in MOVED_BY_EVENTS)) for m in moving],
             add=MOVED_BY_EVENTS,
             returning=("id", *JUDGED, "joined_at", "first_seen_at", "display_name") if judging else (),
         )
-        if not judging:
-            return {}
-        after = {row[0]: row for row in standings}
+        after = {row[0]: row for row in rows}
         judged = [m for m in moving if m.checkpoints and m.id in after]
-        awarded = self._awarded([m.id for m in judged])
-        wins: list[tuple[int, Trophy, Checkpoint, str]] = []
-        for member in judged:
-            row = after[member.id]
+        return _Standings(judged, after, self._awarded([m.id for m in judged]) if judging else {})
+
+    def _award(self, standings: _Standings) -> dict[int, list[NoticeParts]]:
+        """Judge and write the trophies the run earned; their notices, by event position.
+
+        Notices are rendered before the awards are written (PostgreSQL: while the server still
+        writes the run's rows); one whose award turns out to be made elsewhere meanwhile is
+        dropped unsent.
+        """
+        session, bulk = self.session, self.bulk
+        wins: list[tuple[int, Trophy, Checkpoint, str | None]] = []
+        for member in standings.judged:
+            row, awarded = standings.after[member.id], standings.awarded[member.id]
             before = [row[1 + n] - member.delta[name] for n, name in enumerate(JUDGED)]
             joined = row[5] or row[6]
-            found = earned(self.path.checks, awarded[member.id], before, joined, member.checkpoints)
-            wins.extend((member.id, trophy, checkpoint, row[7]) for trophy, checkpoint in found)
-        for member in judged:
-            self.path._pending_awards[member.id] = awarded[member.id]
+            for trophy, checkpoint in earned(self.path.checks, awarded, before, joined, member.checkpoints):
+                text = self.path.render_trophy(row[7], trophy) if self.path.announce else None
+                wins.append((member.id, trophy, checkpoint, text))
+            self.path._pending_awards[member.id] = awarded
         if not wins:
             return {}
         new = set(
@@ -837,14 +858,13 @@ class _Run:
         )
         points: dict[int, int] = defaultdict(int)
         notices: dict[int, list[NoticeParts]] = defaultdict(list)
-        for member_id, trophy, checkpoint, name in wins:
+        for member_id, trophy, checkpoint, text in wins:
             # Awarded here or, if the insert skipped it, elsewhere meanwhile: held either way.
             self.path._pending_awards[member_id] |= {trophy.key}
             if (member_id, trophy.key) not in new:
                 continue
             points[member_id] += trophy.points
-            if self.path.announce:
-                text = self.path.render_trophy(name, trophy)
+            if text is not None:
                 key = f"trophy:{member_id}:{trophy.key}"
                 notices[checkpoint.position].append(
                     (checkpoint.room, OutgoingMessage(text), key, checkpoint.thread_id)
