@@ -43,7 +43,7 @@ statement's text (and its prepared form in sqlite3's statement cache) is the sam
 
 UTC_TEXTS_REMEMBERED = 8_192
 """Timestamps `Bulk` keeps formatted for SQLite: more than a batch's events (the ingest's batches
-hold at most 6,000), about 3 MB."""
+hold at most 8,000), about 3 MB."""
 
 SQLITE_MAX_VARIABLES = 32_766  # SQLite's SQLITE_MAX_VARIABLE_NUMBER since 3.32
 
