@@ -316,8 +316,10 @@ class _Run:
         self.posting = {(e.room.platform, e.message_id) for e in events if isinstance(e, MessagePosted)}
         self._load_threads({(e.room.platform, e.thread_id) for e in events if isinstance(e, MessagePosted)})
         self._load_posts({(e.room.platform, e.message_id) for e in events if hasattr(e, "message_id")})
-        actors = {
-            (self.places[(e.room.platform, e.room.community_id)], e.actor)
+        # By identity, the latest event's actor winning (its display name is the newest); keyed
+        # by strings, not by the actors, whose hash walks all their fields.
+        actors: dict[tuple[int, str, str], Actor] = {
+            (self.places[(e.room.platform, e.room.community_id)], e.actor.platform, e.actor.user_id): e.actor
             for e in events
             if isinstance(e, MessagePosted | ReactionAdded | ReactionRemoved) and self._needs_actor(e)
         }
@@ -418,12 +420,14 @@ class _Run:
         for post in by_id.values():
             post.initial_likers = frozenset(m for m, keys in post.sources.items() if keys)
 
-    def _resolve_members(self, actors: set[tuple[int, Actor]], at: datetime | None) -> None:
+    def _resolve_members(self, actors: dict[tuple[int, str, str], Actor], at: datetime | None) -> None:
+        """The member ids of `actors` ((community id, platform, user id) -> actor), created for
+        newcomers; display names that changed are updated."""
         cache = self.path.members
         missing: dict[tuple[int, str, str], tuple[int, Actor]] = {}
         renamed: list[tuple[tuple[int, str, str], int, Actor]] = []
-        for community_id, actor in actors:
-            key: tuple[int, str, str] = (community_id, actor.platform, actor.user_id)
+        for key, actor in actors.items():
+            community_id = key[0]
             cached = cache.get(key)
             if cached is None:
                 missing[key] = (community_id, actor)

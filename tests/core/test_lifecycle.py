@@ -12,6 +12,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from chatbridge.heap import YOUNG_COLLECTION_EVERY
 from chatbridge.logs import RedactingFilter
 from chatbridge.model import Actor, MessagePosted, PlatformName, Room
 from chatbridge.services.ingest import Ingestor
-from chatbridge.store.tables import Post
+from chatbridge.store.tables import Member, Post
 
 
 async def test_sigterm_stops_the_application_after_flushing_accepted_events(tmp_path: Path) -> None:
@@ -301,4 +302,24 @@ async def test_the_writer_applies_batches_without_the_garbage_collector(tmp_path
     assert during_batches == []
     assert gc.isenabled()
     assert len(_stored_messages(core)) == 39
+    core.engine.dispose()
+
+
+async def test_a_member_renamed_within_a_batch_keeps_the_newest_name(tmp_path: Path) -> None:
+    core = Core.build(Settings(database_url=f"sqlite:///{tmp_path / 'forum.db'}"))
+    ingestor = Ingestor(core.engine, core.ingestor.rules, core.clock)
+    opening = _posted("m1", "Handover at 7am?", "alice")
+    names = ["Dr B", "Dr Bee", "Dr Beatrice"]
+    replies = [
+        replace(_posted(f"m{n}", "SBAR.", "bob", thread="m1"), actor=Actor(PlatformName.MEMORY, "bob", name))
+        for n, name in enumerate(names, start=2)
+    ]
+    async with asyncio.TaskGroup() as group:
+        writer = group.create_task(ingestor.run())
+        await ingestor.submit(opening)
+        await asyncio.gather(*(ingestor.submit(reply) for reply in replies))  # one batch
+        writer.cancel()
+    with Session(core.engine) as session:
+        bob = session.exec(select(Member).where(Member.display_name.startswith("Dr"))).one()  # type: ignore[attr-defined]
+    assert (bob.display_name, bob.message_count) == ("Dr Beatrice", 3)
     core.engine.dispose()
