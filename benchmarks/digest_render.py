@@ -33,8 +33,8 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlmodel import Session, select
 
-from chatbridge.app import settle_heap
 from chatbridge.config import Settings
+from chatbridge.heap import settle_heap
 from chatbridge.model import PlatformName
 from chatbridge.render.markdown import to_matrix
 from chatbridge.services.digest.content import DigestRules, build_digest
