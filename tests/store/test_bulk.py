@@ -30,13 +30,18 @@ COUNTERS = (
 )
 
 
-def members(session: Session, count: int) -> list[int]:
+def general(session: Session) -> int:
+    """A community's id, for members to belong to."""
     community = Community(name="General")
     session.add(community)
     session.flush()
+    return community.id or 0
+
+
+def members(session: Session, count: int) -> list[int]:
+    community_id = general(session)
     rows = [
-        Member(community_id=community.id or 0, display_name=f"member {n}", first_seen_at=T0)
-        for n in range(count)
+        Member(community_id=community_id, display_name=f"member {n}", first_seen_at=T0) for n in range(count)
     ]
     session.add_all(rows)
     session.flush()
@@ -183,10 +188,8 @@ def test_a_statement_that_fails_in_a_pipeline_fails_the_transaction(store: Engin
 def test_reserved_ids_are_fresh_and_never_handed_out_again(store: Engine) -> None:
     bulk = Bulk(store.dialect)
     with Session(store) as session:
-        community = Community(name="General")
-        session.add(community)
-        session.flush()
-        earlier = Member(community_id=community.id or 0, display_name="earlier", first_seen_at=T0)
+        community_id = general(session)
+        earlier = Member(community_id=community_id, display_name="earlier", first_seen_at=T0)
         session.add(earlier)
         session.flush()
         earlier_id = earlier.id
@@ -195,12 +198,12 @@ def test_reserved_ids_are_fresh_and_never_handed_out_again(store: Engine) -> Non
         assert earlier_id not in reserved
         columns = ("id", "community_id", "display_name", "first_seen_at", "is_bot", *COUNTERS)
         rows = [
-            (member_id, community.id, f"m{member_id}", T0, False, *[0] * len(COUNTERS))
+            (member_id, community_id, f"m{member_id}", T0, False, *[0] * len(COUNTERS))
             for member_id in reserved
         ]
         with bulk.pipeline(session):
             bulk.insert(session, MEMBER, columns, rows)
-        later = Member(community_id=community.id or 0, display_name="later", first_seen_at=T0)
+        later = Member(community_id=community_id, display_name="later", first_seen_at=T0)
         session.add(later)
         session.commit()
         names = dict(bulk.select_in(session, MEMBER, ("id", "display_name"), "id", [*reserved, later.id]))
@@ -260,13 +263,11 @@ def test_the_fast_sqlite_timestamp_refuses_naive_values() -> None:
 def test_booleans_are_stored_as_the_orm_stores_them(store: Engine) -> None:
     bulk = Bulk(store.dialect)
     with Session(store) as session:
-        community = Community(name="General")
-        session.add(community)
-        session.flush()
+        community_id = general(session)
         reserved = bulk.reserve_ids(session, MEMBER, 2)
         columns = ("id", "community_id", "display_name", "first_seen_at", "is_bot", *COUNTERS)
         rows = [
-            (member_id, community.id, "m", T0, is_bot, *[0] * len(COUNTERS))
+            (member_id, community_id, "m", T0, is_bot, *[0] * len(COUNTERS))
             for member_id, is_bot in zip(reserved, (True, False), strict=True)
         ]
         bulk.insert(session, MEMBER, columns, rows)
