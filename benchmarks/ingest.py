@@ -276,10 +276,9 @@ def raw_postgres(url: str, events: list[ChatEvent]) -> float:
         cursor = connection.cursor()
 
         def ids(table: str, count: int) -> list[int]:
-            (sequence,) = cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table]).fetchone() or [
-                ""
-            ]
-            cursor.execute("SELECT nextval(%s::regclass) FROM generate_series(1, %s)", [sequence, count])
+            named = cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table]).fetchone()
+            assert named is not None
+            cursor.execute("SELECT nextval(%s::regclass) FROM generate_series(1, %s)", [named[0], count])
             return sorted(row[0] for row in cursor.fetchall())
 
         def copy(table: str, columns: str, values: Iterable[tuple[object, ...]]) -> None:
