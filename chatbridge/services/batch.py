@@ -11,7 +11,7 @@ that crosses a trophy threshold), which the replay test checks against an indepe
 from __future__ import annotations
 
 from collections import OrderedDict, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -46,6 +46,8 @@ from chatbridge.store.tables import (
 )
 
 CHUNK = 500
+SEND_POSTS_EVERY = 500
+"""Posts a run replays before it sends their insert (see `_Run.send_posts`)."""
 MEMBER_CACHE_SIZE = 100_000
 _MEMBER = Member.__table__  # type: ignore[attr-defined]
 _THREAD = Thread.__table__  # type: ignore[attr-defined]
@@ -222,10 +224,15 @@ class FastPath:
         result = BatchResult([[] for _ in events])
         wanted = [(i, e) for i, e in enumerate(events) if i in fresh]
         run.load(e for _, e in wanted)
-        for index, event in wanted:
-            result.notices[index] = run.replay(index, event)
-        for index, notices in run.write().items():
-            result.notices[index].extend(notices)
+        with bulk.pipeline(session):
+            # PostgreSQL: the server writes the posts replayed so far while the rest is replayed.
+            run.reserve([e for _, e in wanted])
+            for index, event in wanted:
+                result.notices[index] = run.replay(index, event)
+                if len(run.unsent) >= SEND_POSTS_EVERY:
+                    run.send_posts()
+            for index, notices in run.write().items():
+                result.notices[index].extend(notices)
         return result
 
 
@@ -273,7 +280,16 @@ class _Run:
         self.posting: set[tuple[str, str]] = set()
         """Messages posted in this run: a reaction to one needs its actor as much as one to a
         stored post (a newcomer's first act may be liking a post written moments before)."""
-        self.new_threads: list[tuple[_ThreadState, dict[str, Any]]] = []
+        self.new_threads: list[dict[str, Any]] = []
+        """Rows of the threads started by the run and not sent yet."""
+        self.thread_ids: Iterator[int] = iter(())
+        self.post_ids: Iterator[int] = iter(())
+        """Ids reserved for the threads and posts the run may create, taken in order."""
+        self.reacted: set[tuple[str, str]] = set()
+        """Messages some reaction of the run is about: posted in the run, they are sent last,
+        once their like count is known (see `send_posts`)."""
+        self.unsent: list[tuple[_PostState, tuple[Any, ...]]] = []
+        self.held: list[tuple[_PostState, tuple[Any, ...]]] = []
         self.member_ids: dict[tuple[int, str, str], int] = {}
         self.members: dict[int, _MemberState] = {}
         self.index = 0
@@ -283,7 +299,6 @@ class _Run:
         self.all_threads: list[_ThreadState] = []
         self.posts: dict[tuple[str, str], _PostState] = {}
         self.participants: set[tuple[int, int]] = set()  # (id() of the thread state, member id)
-        self.new_posts: list[tuple[_PostState, tuple[Any, ...]]] = []
         self.new_source_info: dict[tuple[int, int, str], tuple[str, datetime]] = {}
         self.dropped_sources: list[int] = []
         self.touched_likes: dict[tuple[int, int], tuple[_PostState, int, datetime]] = {}
@@ -539,6 +554,29 @@ class _Run:
         )
         self.participants.update((id(self.threads_by_id[t]), m) for t, m in found)
 
+    def reserve(self, events: Sequence[ChatEvent]) -> None:
+        """Reserve ids for the threads and posts the run may create (at most one per message
+        posted in a known thread or starting one), so a post's row is complete once replayed and
+        can be sent at once (`send_posts`); ids left unused are skipped, as after a rollback."""
+        starting = posts = 0
+        for event in events:
+            if isinstance(event, MessagePosted):
+                platform = event.room.platform
+                if event.starts_thread:
+                    starting += 1
+                    posts += 1
+                elif (platform, event.thread_id) in self.threads or (
+                    platform,
+                    event.thread_id,
+                ) in self.starting:
+                    posts += 1
+            elif isinstance(event, ReactionAdded | ReactionRemoved):
+                self.reacted.add((event.room.platform, event.message_id))
+        if starting:
+            self.thread_ids = iter(self.bulk.reserve_ids(self.session, _THREAD, starting))
+        if posts:
+            self.post_ids = iter(self.bulk.reserve_ids(self.session, _POST, posts))
+
     # -- replaying -------------------------------------------------------------------------------
 
     def _like_key(self, emoji: str) -> str | None:
@@ -610,30 +648,29 @@ class _Run:
         first_line = body.strip().splitlines()[0] if body.strip() else "Untitled"
         title = (event.thread_title or first_line)[:300]
         community_id = self.places[(platform, event.room.community_id)]
-        thread = _ThreadState(None, thread_key, title, author.id, False, community_id, event.at)
+        thread_id = next(self.thread_ids)
+        thread = _ThreadState(thread_id, thread_key, title, author.id, False, community_id, event.at)
         self.threads[(platform, thread_key)] = thread
         self.all_threads.append(thread)
         self.new_threads.append(
-            (
-                thread,
-                {
-                    "community_id": community_id,
-                    "subforum_id": self.subforums[(platform, event.room.room_id)],
-                    "platform": platform,
-                    "platform_thread_id": thread_key,
-                    "title": title,
-                    "starter_member_id": author.id,
-                    "created_at": event.at,
-                    "last_activity_at": event.at,
-                    "reply_count": 0,
-                    "like_count": 0,
-                    "participant_count": 1,
-                    "locked": False,
-                    "pinned": False,
-                    "removed": False,
-                    "tags": list(event.thread_tags),
-                },
-            )
+            {
+                "id": thread_id,
+                "community_id": community_id,
+                "subforum_id": self.subforums[(platform, event.room.room_id)],
+                "platform": platform,
+                "platform_thread_id": thread_key,
+                "title": title,
+                "starter_member_id": author.id,
+                "created_at": event.at,
+                "last_activity_at": event.at,
+                "reply_count": 0,
+                "like_count": 0,
+                "participant_count": 1,
+                "locked": False,
+                "pinned": False,
+                "removed": False,
+                "tags": list(event.thread_tags),
+            }
         )
         self.participants.add((id(thread), author.id))
         self._new_post(event, thread, author, opening=True, counted=True)
@@ -652,12 +689,14 @@ class _Run:
         counted: bool,
     ) -> _PostState:
         platform = event.room.platform
+        post_id = next(self.post_ids)
         post = _PostState(
-            event.message_id, None, thread, author.id, thread.community_id, True, counted, new=True
+            event.message_id, post_id, thread, author.id, thread.community_id, True, counted, new=True
         )
         self.posts[(platform, event.message_id)] = post
         row = (
-            None,  # the thread's id, known once new threads are written
+            post_id,
+            thread.id,
             thread.community_id,
             author.id,
             platform,
@@ -666,10 +705,10 @@ class _Run:
             event.at,
             opening,
             counted,
-            0,  # the like count: written from `like_delta` once the run is replayed
+            0,  # the like count (of a post the run's reactions are about: set by `write`)
             False,
         )
-        self.new_posts.append((post, row))
+        (self.held if (platform, event.message_id) in self.reacted else self.unsent).append((post, row))
         return post
 
     def _liked(self, event: ReactionAdded) -> list[NoticeParts]:
@@ -741,42 +780,39 @@ class _Run:
         "hidden",
     )
 
-    def write(self) -> dict[int, list[NoticeParts]]:
-        """Write the run's difference; the trophy notices it earned, by event position."""
-        session, bulk = self.session, self.bulk
+    def send_posts(self) -> None:
+        """Send the inserts of the threads and posts replayed so far, threads first.
+
+        On PostgreSQL they join the run's pipeline: the server writes them while the rest of the
+        run is replayed. A post that some reaction of the run is about is held until `write`,
+        when its like count is known: written with the row, not by a later update (an update of
+        a row inserted in the same transaction re-runs every foreign-key check).
+        """
         if self.new_threads:
-            # RETURNING the natural key maps ids back without asking for row order (which would
-            # make SQLAlchemy insert row by row). Threads are few; their tags are JSON, so they
-            # stay on Core.
-            by_key = {
-                (row["platform"], row["platform_thread_id"]): thread for thread, row in self.new_threads
-            }
-            returned = session.execute(
-                insert(_THREAD).returning(_THREAD.c.id, _THREAD.c.platform, _THREAD.c.platform_thread_id),
-                [row for _, row in self.new_threads],
-            )
-            for thread_id, platform, key in returned:
-                by_key[(platform, key)].id = thread_id
-        rows = [
-            (post.thread.id, *post_row[1:9], post.like_delta, post_row[10])
-            for post, post_row in self.new_posts
-        ]
-        ids = bulk.reserve_ids(session, _POST, len(rows)) if rows else []
-        for (post, _), post_id in zip(self.new_posts, ids, strict=True):
-            post.id = post_id
-        standings = self._move_members()
-        with bulk.pipeline(session):
+            # Threads are few, and their tags are JSON: they stay on Core.
+            self.session.execute(insert(_THREAD), self.new_threads)
+            self.new_threads = []
+        if self.unsent:
             # Ids known beforehand: the insert returns nothing, so it is a plain executemany on
-            # SQLite and joins the pipeline on PostgreSQL (the server writes the posts while the
-            # rest of the batch's rows are built, and while its trophies are judged).
-            bulk.insert(
-                session,
-                _POST,
-                ("id", *self._POST_COLUMNS),
-                [(post_id, *row) for post_id, row in zip(ids, rows, strict=True)],
+            # SQLite and joins the pipeline on PostgreSQL.
+            self.bulk.insert(
+                self.session, _POST, ("id", *self._POST_COLUMNS), [row for _, row in self.unsent]
             )
-            self._write_rest()
-            return self._award(standings)
+            self.unsent = []
+
+    def write(self) -> dict[int, list[NoticeParts]]:
+        """Write the run's difference; the trophy notices it earned, by event position.
+
+        Inside the run's pipeline (PostgreSQL): the members' counters are moved after the posts,
+        and their answer waited for; the remaining writes are sent before the trophies are
+        judged, so the server writes them meanwhile (`_award`).
+        """
+        self.unsent.extend((post, (*row[:10], post.like_delta, row[11])) for post, row in self.held)
+        self.held = []
+        self.send_posts()
+        standings = self._move_members()
+        self._write_rest()
+        return self._award(standings)
 
     def _write_rest(self) -> None:
         """The writes that return nothing: independent of each other, so they may be pipelined."""
@@ -814,8 +850,8 @@ class _Run:
         as they now are (the update returns them: all the judging needs, see services/awards.py;
         nothing about members is read before the run) and the trophies it holds.
 
-        First of the run's writes, outside the pipeline: on PostgreSQL its answer is waited for
-        alone, and the trophies are judged while the server writes the rest (`_award`).
+        On PostgreSQL its answer is the one the run waits for; the trophies are then judged while
+        the server writes the rest (`_award`).
         """
         moving = [m for m in self.members.values() if m.checkpoints or any(m.delta.values())]
         judging = bool(self.path.checks)

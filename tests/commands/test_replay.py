@@ -28,6 +28,7 @@ from chatbridge.model import (
     ReactionRemoved,
     Room,
 )
+from chatbridge.services import batch
 from chatbridge.store.bulk import Bulk
 from chatbridge.store.tables import Like, Member, Post, Thread
 from support.forum import Forum, running_forum
@@ -171,6 +172,20 @@ async def test_a_replayed_stream_counts_exactly_once(forum: Forum) -> None:
 
     await deliver(forum, first_pass)
     await deliver(forum, second_pass)
+
+    assert_counts(forum, truth)
+
+
+async def test_posts_sent_while_their_batch_is_replayed_count_exactly_once(
+    forum: Forum, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch sends the inserts of the posts it has replayed while it replays the rest; here
+    every few posts, so that threads started, replied to and liked within one batch fall on
+    both sides of those sends in every order."""
+    monkeypatch.setattr(batch, "SEND_POSTS_EVERY", 3)
+    events, truth = record(seed=20261207, size=3_000)
+
+    await deliver(forum, events)
 
     assert_counts(forum, truth)
 
