@@ -283,8 +283,9 @@ class _Run:
         self.new_threads: list[dict[str, Any]] = []
         """Rows of the threads started by the run and not sent yet."""
         self.thread_ids: Iterator[int] = iter(())
+        """Ids reserved for the threads the run may start, taken in order (see `reserve`)."""
         self.post_ids: Iterator[int] = iter(())
-        """Ids reserved for the threads and posts the run may create, taken in order."""
+        """Ids reserved for the posts the run may create, taken in order."""
         self.reacted: set[tuple[str, str]] = set()
         """Messages some reaction of the run is about: posted in the run, they are sent last,
         once their like count is known (see `send_posts`)."""
@@ -561,14 +562,11 @@ class _Run:
         starting = posts = 0
         for event in events:
             if isinstance(event, MessagePosted):
-                platform = event.room.platform
+                thread_key = (event.room.platform, event.thread_id or "")
                 if event.starts_thread:
                     starting += 1
                     posts += 1
-                elif (platform, event.thread_id) in self.threads or (
-                    platform,
-                    event.thread_id,
-                ) in self.starting:
+                elif thread_key in self.threads or thread_key in self.starting:
                     posts += 1
             elif isinstance(event, ReactionAdded | ReactionRemoved):
                 self.reacted.add((event.room.platform, event.message_id))
