@@ -113,7 +113,7 @@ class _MemberState:
 
 @dataclass
 class _ThreadState:
-    id: int | None
+    id: int
     platform_thread_id: str
     title: str
     starter: int
@@ -127,7 +127,7 @@ class _ThreadState:
 @dataclass
 class _PostState:
     key: str
-    id: int | None
+    id: int
     thread: _ThreadState
     author: int
     community_id: int
@@ -427,7 +427,7 @@ class _Run:
             self.posts[(platform, row[1])] = _PostState(
                 row[1], row[0], thread, row[3], row[4], row[5] is None, bool(row[6])
             )
-        by_id = {p.id: p for p in self.posts.values() if p.id is not None}
+        by_id = {p.id: p for p in self.posts.values()}
         sources = self.bulk.select_in(
             self.session, _SOURCE, ("id", "post_id", "member_id", "source"), "post_id", by_id
         )
@@ -548,7 +548,7 @@ class _Run:
                 thread = self.threads.get((event.room.platform, event.thread_id or ""))
                 community = self.places[(event.room.platform, event.room.community_id)]
                 member = self.member_ids.get((community, event.actor.platform, event.actor.user_id))
-                if thread is not None and thread.id is not None and member is not None:
+                if thread is not None and member is not None:
                     pairs.add((thread.id, member))
         found = self.bulk.select_pairs(
             self.session, _POST, ("thread_id", "member_id"), pairs, condition="t.counted"
@@ -840,7 +840,7 @@ class _Run:
             session, _LIKE, ("post_id", "member_id", "post_author_id", "community_id", "created_at"), added
         )
         self._write_counters()
-        last_edit = {id(post): (post.id, body, at) for post, body, at in self.edits if post.id is not None}
+        last_edit = {id(post): (post.id, body, at) for post, body, at in self.edits}
         bulk.update(session, _POST, "id", list(last_edit.values()), assign=("body", "edited_at"))
 
     def _move_members(self) -> _Standings:
@@ -958,6 +958,6 @@ class _Run:
             session,
             _POST,
             "id",
-            [(p.id, p.like_delta) for p in self.posts.values() if p.like_delta and p.id and not p.new],
+            [(p.id, p.like_delta) for p in self.posts.values() if p.like_delta and not p.new],
             add=("like_count",),
         )
