@@ -805,7 +805,11 @@ class _Run:
         and their answer waited for; the remaining writes are sent before the trophies are
         judged, so the server writes them meanwhile (`_award`).
         """
-        self.unsent.extend((post, (*row[:10], post.like_delta, row[11])) for post, row in self.held)
+        # The held rows, with the like count their posts have once the run is replayed.
+        likes_at = 1 + self._POST_COLUMNS.index("like_count")
+        self.unsent.extend(
+            (post, (*row[:likes_at], post.like_delta, *row[likes_at + 1 :])) for post, row in self.held
+        )
         self.held = []
         self.send_posts()
         standings = self._move_members()
