@@ -402,7 +402,9 @@ async def chatbridge_ingest(url: str, events: Iterable[ChatEvent]) -> float:
 
     Concurrent producers (think: gateway connections and webhook handlers), as many as the
     ingestor's queue holds, each submit one event and wait until it is durable before taking the
-    next, so the queue is kept full and its bound applies back-pressure.
+    next: every batch is a full queue, and the next one forms only once it is written (more
+    producers would queue the next batch meanwhile, which measured 4% faster on PostgreSQL but
+    holds twice the events in memory; this is the conservative model).
     """
     core = Core.build(Settings(database_url=url))
     settle_heap()  # as `chatbridge run` does once started
