@@ -282,7 +282,7 @@ class Post(StoreModel, table=True):
     community_id: int
     """The thread's community, copied for the community-wide indexes; no foreign key of its own:
     the thread's already guarantees it (and takes the post with the thread and its community),
-    and on PostgreSQL each key checked costs every inserted post about 4 us (see migration 0006)."""
+    and on PostgreSQL every key is checked for every inserted post (see migration 0006)."""
     member_id: int = Field(foreign_key="member.id")
     platform: str = Field(sa_type=PLATFORM)
     platform_message_id: str = Field(sa_type=PLATFORM_ID)
