@@ -28,6 +28,7 @@ from chatbridge.platform import EventSink, Platform
 from chatbridge.registry import CommandSpec, ParsedCommand, Syntax, UsageError, convert_options, syntax_for
 from chatbridge.services import directory
 from chatbridge.services.ingest import Notice, first_delivery
+from chatbridge.services.moderation import mute_gate
 
 if TYPE_CHECKING:
     from chatbridge.core import Core
@@ -144,6 +145,10 @@ class Dispatcher:
                 if not first_delivery(session, event):
                     return None
                 ctx = self._context(session, event, spec, platform)
+                muted = self._muted_refusal(ctx, spec, event)
+                if muted is not None:
+                    session.commit()
+                    return _error_reply(muted)
                 if ctx.privilege < spec.privilege:
                     session.commit()
                     named = self.core.registry.invocation(spec, _syntax(event), full=False)
@@ -170,6 +175,14 @@ class Dispatcher:
         if isinstance(reply, str):
             return OutgoingMessage(reply, ephemeral=spec.ephemeral)
         return reply if isinstance(reply, OutgoingMessage) else None
+
+    def _muted_refusal(self, ctx: Context, spec: CommandSpec, event: CommandInvoked) -> str | None:
+        """A muted member (moderators included) gets only the commands declared
+        `allowed_while_muted`; everything else is one polite line saying until when, and how to
+        appeal."""
+        if spec.allowed_while_muted:
+            return None
+        return mute_gate.check(self.core, ctx.session, ctx.member, ctx.now, _syntax(event))
 
     def _usage_reply(self, error: UsageError, event: CommandInvoked) -> OutgoingMessage:
         if error.spec is None:

@@ -105,6 +105,9 @@ class CommandSpec:
     context_menu: ContextMenu | None = None
     needs_target_message: bool = False
     aliases: tuple[str, ...] = ()
+    allowed_while_muted: bool = False
+    """Whether a muted member may still use it (help, appeal, their own card); dispatch refuses
+    every other command to them, so a mute holds on every platform without each command checking."""
 
     @property
     def name(self) -> str:
@@ -133,6 +136,7 @@ def command(
     context_menu: ContextMenu | None = None,
     needs_target_message: bool = False,
     aliases: Iterable[str] = (),
+    allowed_while_muted: bool = False,
 ) -> Callable[[Handler], Handler]:
     """Declare a command. The decorator only annotates the function; `Registry` collects it."""
 
@@ -147,6 +151,7 @@ def command(
             context_menu=context_menu,
             needs_target_message=needs_target_message,
             aliases=tuple(aliases),
+            allowed_while_muted=allowed_while_muted,
         )
         setattr(handler, SPEC_ATTRIBUTE, spec)
         return handler

@@ -15,7 +15,12 @@ from chatbridge.model import OutgoingMessage
 from chatbridge.registry import CommandSpec, Param, Registry, Syntax, command, syntax_for
 
 
-@command("help", help="List the commands you can use, or explain one.", ephemeral=True)
+@command(
+    "help",
+    help="List the commands you can use, or explain one.",
+    ephemeral=True,
+    allowed_while_muted=True,
+)
 async def help_(
     ctx: Context,
     topic: Annotated[

@@ -203,6 +203,7 @@ def _named_or_target(ctx: Context, member: str) -> Member:
     "appeal",
     help="Appeal your current mute or warning, once; the moderators see it on the case.",
     ephemeral=True,
+    allowed_while_muted=True,
 )
 async def appeal(
     ctx: Context,
