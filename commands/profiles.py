@@ -5,24 +5,57 @@ from __future__ import annotations
 from typing import Annotated
 
 from chatbridge.context import Context
+from chatbridge.errors import CommandError
 from chatbridge.model import OutgoingMessage
-from chatbridge.registry import ContextMenu, MemberRef, Param, command
+from chatbridge.registry import ContextMenu, MemberRef, Param, Syntax, command, syntax_for
 from chatbridge.services import profiles
+from chatbridge.services.moderation import mute_gate
 from chatbridge.services.profiles import Field, Visibility
+from chatbridge.services.visibility import Audience
 
 
 @command(
     "profile",
-    help="Show a member's card (yours when no member is named).",
+    help="Show a member's card (yours, privately, when no member is named).",
     context_menu=ContextMenu("View profile", target="user"),
+    allowed_while_muted=True,
 )
 async def profile(
     ctx: Context,
     member: Annotated[MemberRef | None, Param("The member", autocomplete="members", rest=True)] = None,
 ) -> OutgoingMessage:
+    """Your own card is answered privately, with every field marked with who may see it; someone
+    else's is answered in the room with what everyone there may see, except that a moderator who
+    may see more (moderator-only fields) is answered privately with them."""
     subject = ctx.member_named(member)
-    card = profiles.card(ctx.session, subject, ctx.core.trophies, viewer=ctx.member, privilege=ctx.privilege)
-    return ctx.reply("profile/card.md.j2", card=card)
+    if subject.id == ctx.member.id:
+        own = profiles.card(
+            ctx.session, subject, ctx.core.trophies, audience=answer_audience(ctx, private=True)
+        )
+        return ctx.reply("profile/card.md.j2", ephemeral=True, card=own)
+    _refuse_if_muted(ctx)
+    public = profiles.card(ctx.session, subject, ctx.core.trophies, audience=answer_audience(ctx))
+    private = profiles.card(
+        ctx.session, subject, ctx.core.trophies, audience=answer_audience(ctx, private=True)
+    )
+    if len(private.fields) > len(public.fields):
+        return ctx.reply("profile/card.md.j2", ephemeral=True, card=private)
+    return ctx.reply("profile/card.md.j2", card=public)
+
+
+def answer_audience(ctx: Context, *, private: bool = False) -> Audience:
+    """Who reads this command's answer: the asker alone when it is private (ephemeral), else
+    everyone in the room it was asked in. (To be reconciled with `Context.audience`.)"""
+    room_id = None if private or ctx.spec.ephemeral else ctx.event.room.room_id
+    return Audience(ctx.event.room.platform, room_id, ctx.member.id, ctx.privilege)
+
+
+def _refuse_if_muted(ctx: Context) -> None:
+    """A muted member may see only their own card (dispatch lets `profile` through for that)."""
+    syntax: Syntax = "typed" if ctx.event.raw is not None else syntax_for(ctx.event.room.platform)
+    refusal = mute_gate.check(ctx.core, ctx.session, ctx.member, ctx.now, syntax)
+    if refusal is not None:
+        raise CommandError(refusal)
 
 
 @command("profile set", help="Set a field of your card.", ephemeral=True)

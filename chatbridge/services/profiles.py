@@ -12,7 +12,7 @@ from chatbridge.errors import CommandError
 from chatbridge.forum.countries import country_for_code, resolve_country
 from chatbridge.forum.ranks import TrophyConfig, next_rank, rank_title
 from chatbridge.forum.text import normalise
-from chatbridge.model import Privilege
+from chatbridge.services.visibility import Audience, may_see_field
 from chatbridge.store.tables import Member, ProfileField
 
 
@@ -129,20 +129,10 @@ def set_visibility(
     row.visibility, row.updated_at = visibility.value, now
 
 
-def visible(visibility: str, *, own: bool, viewer: Privilege) -> bool:
-    if own:
-        return True
-    if visibility == Visibility.HIDDEN:
-        return False
-    if visibility == Visibility.MODERATORS:
-        return viewer >= Privilege.MODERATOR
-    return True
-
-
-def card(
-    session: Session, member: Member, trophies: TrophyConfig, *, viewer: Member, privilege: Privilege
-) -> Card:
-    own = viewer.id == member.id
+def card(session: Session, member: Member, trophies: TrophyConfig, *, audience: Audience) -> Card:
+    """The card as the audience of one answer may read it: every field passes the one visibility
+    rule (`may_see_field`), so a hidden or moderator-only field reaches only a private answer."""
+    own = audience.asker_member_id is not None and audience.asker_member_id == member.id
     rows = {
         row.field: row
         for row in session.exec(select(ProfileField).where(ProfileField.member_id == member.id))
@@ -150,7 +140,7 @@ def card(
     shown = [
         ShownField(LABELS[f], display_value(f, rows[f].value), rows[f].visibility)
         for f in Field
-        if f in rows and visible(rows[f].visibility, own=own, viewer=privilege)
+        if f in rows and may_see_field(audience, rows[f].visibility, owner_member_id=member.id)
     ]
     return Card(
         member=member,

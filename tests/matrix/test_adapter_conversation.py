@@ -65,9 +65,10 @@ async def test_a_thread_with_a_reply_a_like_an_edit_and_commands(forum: Forum) -
         post = bot.post_row(reply)
         assert post is not None and post.body == "Sleep in blocks. Blackout curtains help."
 
-        # bob, in the thread: "!profile" -> his card, as a reply in the thread
-        asked = await bob.say(general, "!profile", thread=root)
-        card = await bob.hears_from(bot.user_id, replying_to=asked)
+        # alice, in the thread: "!profile bob" -> his card, as a reply in the thread (her own card
+        # would be answered privately)
+        asked = await alice.say(general, f"!profile {bob.user_id}", thread=root)
+        card = await alice.hears_from(bot.user_id, replying_to=asked)
         assert "bob" in body(card) and "Messages: 1" in body(card)
         relation = card["content"]["m.relates_to"]
         assert (relation["rel_type"], relation["event_id"]) == ("m.thread", root)
