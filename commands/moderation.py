@@ -262,14 +262,16 @@ async def case_claim(ctx: Context, case: _CASE) -> OutgoingMessage:
 
 @command(
     "case resolve",
-    help="Close a case with what was done; the reporters are told the outcome privately.",
+    help="Close a case with what was done; the reporters (or the appellant) are told privately.",
     privilege=Privilege.MODERATOR,
     ephemeral=True,
 )
 async def case_resolve(
     ctx: Context,
     case: _CASE,
-    outcome: Annotated[str, Param("What was done, as the reporters will read it", rest=True)],
+    outcome: Annotated[
+        str, Param("What was done, as the reporters (for an appeal: the member) will read it", rest=True)
+    ],
 ) -> OutgoingMessage:
     ctx.require(Privilege.MODERATOR, "resolve cases")
     found = _open_case(ctx, case)
@@ -546,6 +548,15 @@ async def modlog(ctx: Context, member: _MEMBER) -> OutgoingMessage:
         if not entries:
             raise NotFound(f"I have nothing recorded for “{escape_user_text(member.strip())}”.")
         notes, name, muted, points = [], member.strip(), None, 0
+    entries = log.visible_history(
+        ctx.session,
+        entries,
+        viewer=ctx.member,
+        viewer_is_admin=ctx.privilege >= Privilege.ADMIN,
+        subject=subject,
+    )
+    if subject is not None and subject.id == ctx.member.id:
+        notes = []  # the notes moderators keep about a member are not for that member
     names = log.names(ctx.session, [e.actor_member_id for e in entries] + [n.author_member_id for n in notes])
     return _answer(
         ctx, "modlog", name=name, entries=entries, notes=notes, names=names, mute=muted, points=points

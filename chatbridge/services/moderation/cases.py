@@ -7,11 +7,12 @@ chose to reveal it), and tells a member who appealed what became of the appeal.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from chatbridge.errors import CommandError
+from chatbridge.errors import CommandError, NotFound
 from chatbridge.model import PlatformName, Privilege
 from chatbridge.services import ingest
 from chatbridge.services.moderation import log, queue
@@ -24,11 +25,13 @@ CLOSING = ("resolved", "dismissed")
 
 
 def check_may_act(case: ModCase, actor: Member, level: Privilege) -> None:
-    """A case about a moderator is for admins; nobody handles a case about themselves."""
+    """A case about a moderator is for admins, and to everyone else it reads exactly like a case
+    that does not exist (the moderator it is about must not learn of it); nobody handles a case
+    about themselves."""
+    if case.escalated_to_admins and level < Privilege.ADMIN:
+        raise NotFound(f"There is no case #{case.id} here.")
     if case.subject_member_id is not None and case.subject_member_id == actor.id:
         raise CommandError(f"Case #{case.id} is about you, so another moderator will handle it.")
-    if case.escalated_to_admins and level < Privilege.ADMIN:
-        raise CommandError(f"Case #{case.id} is about a moderator, so it is with the admins.")
 
 
 def check_open(case: ModCase, prefix: str) -> None:
@@ -85,6 +88,18 @@ def claim_quietly(case: ModCase, actor: Member) -> None:
         case.claimed_by_member_id = actor.id
 
 
+@dataclass(frozen=True, slots=True)
+class Told:
+    """Who closing a case told what, for the moderator's confirmation."""
+
+    reporters: int
+    appellants: int
+    outcome_to_appellants: bool
+    """Whether the appellants read the moderator's outcome (the case had no reporter waiting for
+    it); otherwise the outcome was written for the reporters and the appellants read only the
+    decision on their appeal."""
+
+
 def close(
     session: Session,
     policy: Policy,
@@ -94,8 +109,14 @@ def close(
     status: str,
     outcome: str,
     now: datetime,
-) -> int:
-    """Resolve or dismiss; returns how many reporters will be told."""
+) -> Told:
+    """Resolve or dismiss, telling each waiting party privately in their own words.
+
+    The outcome a moderator writes goes to one audience only: the reporters not yet told about
+    this case, or, when there are none (an appeal, or a case an appeal reopened), the appellant.
+    The reporters never read what was decided on an appeal, and the member a case is about never
+    reads what was written for the people who reported them.
+    """
     assert status in CLOSING
     case.status = status
     case.outcome = outcome
@@ -104,10 +125,24 @@ def close(
     entry = _changed(session, policy, case, actor, f"case_{status}", now, outcome=outcome)
     moderator = actor.display_name if policy.config.reveal_moderator_names else None
     platform = PlatformName(case.queue_platform) if case.queue_platform else None
+    waiting = [
+        report
+        for report in session.exec(
+            select(Report).where(Report.case_id == case.id).order_by(col(Report.id))
+        ).all()
+        if not _told(session, f"case:{case.id}:outcome:%:report-{report.id}")
+    ]
+    appeals = [
+        sanction
+        for sanction in session.exec(
+            select(Sanction)
+            .where(Sanction.case_id == case.id, col(Sanction.appealed_at).is_not(None))
+            .order_by(col(Sanction.id))
+        ).all()
+        if not _told(session, f"case:{case.id}:appeal:%:sanction-{sanction.id}")
+    ]
     told = 0
-    for report in session.exec(
-        select(Report).where(Report.case_id == case.id).order_by(col(Report.id))
-    ).all():
+    for report in waiting:
         reporter = session.get(Member, report.reporter_member_id)
         if reporter is None:
             continue
@@ -125,13 +160,13 @@ def close(
             outcome=outcome,
             moderator=moderator,
         )
-    for sanction in session.exec(
-        select(Sanction).where(Sanction.case_id == case.id, col(Sanction.appealed_at).is_not(None))
-    ).all():
+    for_appellants = not waiting
+    answered = 0
+    for sanction in appeals:
         appellant = session.get(Member, sanction.member_id)
         if appellant is None:
             continue
-        dm(
+        answered += dm(
             session,
             policy,
             member=appellant,
@@ -142,10 +177,19 @@ def close(
             case=case,
             sanction=sanction,
             dismissed=status == "dismissed",
-            outcome=outcome,
+            outcome=outcome if for_appellants else None,
             moderator=moderator,
         )
-    return told
+    return Told(told, answered, for_appellants)
+
+
+def _told(session: Session, key_pattern: str) -> bool:
+    """Whether a party was already told the outcome of this case (its notice is in the outbox,
+    which keeps every row), so a case an appeal reopened does not tell its reporters again."""
+    return (
+        session.exec(select(OutboxItem.id).where(col(OutboxItem.dedupe_key).like(key_pattern))).first()
+        is not None
+    )
 
 
 def delete_key(case: ModCase) -> str:

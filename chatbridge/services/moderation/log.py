@@ -93,6 +93,40 @@ def member_history(
     )
 
 
+CASE_ACTIONS = frozenset(
+    {"report", "case_opened", "case_claimed", "case_resolved", "case_dismissed", "message_deleted"}
+)
+"""Entries about reports and their handling: who reported, when, what the reporters were told."""
+
+
+def visible_history(
+    session: Session,
+    entries: list[ModLogEntry],
+    *,
+    viewer: Member,
+    viewer_is_admin: bool,
+    subject: Member | None,
+) -> list[ModLogEntry]:
+    """The entries a moderator may read in a case log: a case about a moderator is for the admins
+    only, and nobody reads the reports about themselves (not even when they were made)."""
+    escalated = set(
+        session.exec(
+            select(ModCase.id).where(
+                ModCase.community_id == viewer.community_id, col(ModCase.escalated_to_admins)
+            )
+        ).all()
+    )
+    own = subject is not None and subject.id == viewer.id
+    shown = []
+    for entry in entries:
+        if own and (entry.action in CASE_ACTIONS or entry.action == "note"):
+            continue
+        if not viewer_is_admin and entry.detail.get("case_id") in escalated:
+            continue
+        shown.append(entry)
+    return shown
+
+
 def add_note(
     session: Session, *, community_id: int, subject: Member, author: Member, body: str, now: datetime
 ) -> ModNote:
