@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from chatbridge.model import Privilege
 from support.forum import sqlite_url, texts
 from support.moderation import ModForum, moderated_forum
 
@@ -117,3 +118,18 @@ async def test_reports_about_a_moderator_are_for_the_admins_and_not_that_moderat
     assert "reported: Harassment (case #2)" in admin and "Spoke to him about tone." in admin
     assert forum.in_room("Moderators") == [forum.card(1)], "the card went to the admins' room only"
     assert forum.in_room("Admins") == [forum.card(2)]
+
+
+async def test_the_moderators_card_never_lists_an_admins_case(forum: ModForum) -> None:
+    chat = forum.chat
+    thread = chat.thread("Vaccines")
+    await chat.say("Residents who ask this are lazy.", as_="max", thread=thread)
+    await chat.say("!report harassment", as_="alice", thread=thread, reply_to=chat.last_message_id("max"))
+    chat.member("max", Privilege.MEMBER)  # max steps down; a later report goes to the moderators
+    await chat.say("Still lazy.", as_="max", thread=thread)
+    await chat.say("!report harassment", as_="alice", thread=thread, reply_to=chat.last_message_id("max"))
+    await forum.settle()
+    assert forum.case(2).escalated_to_admins and not forum.case(3).escalated_to_admins
+    card = forum.card(3)
+    assert forum.in_room("Moderators")[-1] == card
+    assert "#2" not in card and "No earlier cases about max." in card

@@ -179,12 +179,14 @@ def render_card(
         quote = excerpt(post.body, EXCERPT_CHARS) if post.body.strip() else None
     previous = []
     if case.subject_member_id is not None:
+        earlier = select(ModCase).where(
+            ModCase.subject_member_id == case.subject_member_id, ModCase.id != case.id
+        )
+        if not case.escalated_to_admins:  # the moderators' room never learns of the admins' cases
+            earlier = earlier.where(col(ModCase.escalated_to_admins).is_(False))
         previous = list(
             session.exec(
-                select(ModCase)
-                .where(ModCase.subject_member_id == case.subject_member_id, ModCase.id != case.id)
-                .order_by(col(ModCase.created_at).desc(), col(ModCase.id).desc())
-                .limit(5)
+                earlier.order_by(col(ModCase.created_at).desc(), col(ModCase.id).desc()).limit(5)
             ).all()
         )
     sanctions = list(
