@@ -25,24 +25,15 @@ def settle_heap() -> None:
 
     Why: the collector's full passes walk every tracked object. Start-up objects never become
     garbage, yet they are most of the heap, so each pass over them stalls whatever is running (a
-    1M-post digest took 250 ms with them walked, 210 ms without; command latency tails shrink the
-    same way). `gc.freeze` is meant for this.
+    digest, a command's tail latency). `gc.freeze` is meant for this.
 
-    A full pass also follows every tenth collection of the middle generation, which follows every
-    tenth young one. The ingest keeps a batch's working state (thousands of small objects) alive
-    for the batch, so at Python's default of a young collection every 700 allocations that state
-    is promoted and full passes come every 70,000: about 80 of them for 200k events in
-    `benchmarks/ingest.py`, 56 ms each over the queued events and their producers, 4.5 s of a
-    24 s run. Every 10,000 allocations there were 3 (all collections: 1.4 s instead of 5.9 s,
-    and 8,300 -> 11,600 events/s).
-
-    Every 50,000 since the writer pauses the collector (`collection_paused`): between two
-    batches the event loop takes the next batch's events (about 60,000 tracked objects that
-    live until their batch is written), and at 10,000 they were walked in 83 young collections
-    of 12 ms per 200k events; at 50,000 the one young collection a batch still has comes when
-    the collector resumes, over little (0.03 s in all; +7% events/s in 4 paired runs). The
-    young generation then holds at most 50,000 objects of garbage cycles before they are freed,
-    a few megabytes. The benchmarks call this at the same point as `chatbridge run`.
+    Young collections come every 50,000 allocations instead of 700 because the ingest keeps a
+    batch's working state (thousands of small objects) alive for the batch and the event loop
+    gathers the next batch's events meanwhile: at the default they are promoted and walked by
+    full passes again and again for nothing. The writer also pauses the collector during a batch
+    (`collection_paused`). The young generation then holds at most 50,000 objects of garbage
+    cycles before they are freed, a few megabytes. The benchmarks call this at the same point as
+    `chatbridge run`.
     """
     gc.collect()
     gc.freeze()

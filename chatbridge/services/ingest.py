@@ -486,10 +486,8 @@ class Ingestor:
     clock: Callable[[], datetime]
     max_batch: int = 8000
     """Events per transaction at most. A batch costs per member and thread it touches more than
-    per event, so under load a larger one is cheaper per event (2,000 -> 6,000: about a quarter
-    more events/s in `benchmarks/ingest.py`; 6,000 -> 8,000, once the collector stayed out of
-    batches: +16% on SQLite, +8% on PostgreSQL, with 5 and 10 MB more peak RSS, in paired runs);
-    at ordinary rates batches stay small anyway."""
+    per event, so under load a larger one is cheaper per event (the size is a trade against peak
+    RSS, measured by `benchmarks/ingest.py`); at ordinary rates batches stay small anyway."""
     max_delay: float = 0.02
     queue_size: int = 8000
     """Events waiting at most (then producers wait): what lets a batch fill up under load, and

@@ -4,7 +4,7 @@ In the sans-I/O style of matrix-nio's ``api.py``: the shell (`client.py`) fetche
 client-server JSON and sends what these functions build, so every mapping decision below can be
 tested on recorded payloads.
 
-The mapping (see README, "Matrix"):
+The mapping (see docs/matrix.md):
 
 * a sub-forum is a room; a thread is an ``m.thread`` root; a reply is an event whose
   ``m.relates_to`` has ``rel_type: m.thread``.

@@ -105,7 +105,7 @@ def links_via(platforms: Mapping[PlatformName, Platform]) -> LinkResolver:
 
 
 def digest_context(digest: Digest, timezone: str, link: LinkResolver | None = None) -> dict[str, Any]:
-    """The data every digest template sees (documented in the README's "Digests" section)."""
+    """The data every digest template sees (documented in docs/digests.md)."""
     zone = ZoneInfo(timezone)
 
     def day(moment: datetime) -> str:
