@@ -12,13 +12,36 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-_TOKEN_PATTERNS = (
-    re.compile(
-        r"(?i)(access_token|password|token|authorization)(\"?\s*[:=]\s*\"?)(Bearer |Bot )?[^\s\"&,}]+"
-    ),
-    re.compile(r"(postgresql(?:\+\w+)?://[^:/\s]+:)[^@\s]+(@)"),
+_TOKEN_PATTERN = re.compile(
+    r"(?i)(access_token|password|passwd|secret|token|authorization)"
+    r"([\"']?\s*[:=]\s*[\"']?)(Bearer |Bot )?[^\s\"'&,;}]+"
 )
+_URL_PASSWORD = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^:/?#@\s]*:)(\S+)(@)")
+_PORT_AND_PATH = re.compile(r"\d{1,5}/")
 REDACTED = "***"
+
+
+def mask_url_passwords(text: str) -> str:
+    """`text` with the password of every URL in it (`scheme://user:password@host`) masked."""
+
+    def mask(match: re.Match[str]) -> str:
+        if _PORT_AND_PATH.match(match.group(2)):
+            return match.group(0)  # host:port/path/@user:server, not a password
+        return f"{match.group(1)}{REDACTED}{match.group(3)}"
+
+    return _URL_PASSWORD.sub(mask, text)
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """`text` with the known `secrets`, URL passwords and anything shaped like a credential masked.
+
+    For every line that leaves the process: log records, and errors printed at the terminal (a
+    homeserver's answer can echo what it was sent).
+    """
+    for secret in sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    text = _TOKEN_PATTERN.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
+    return mask_url_passwords(text)
 
 
 class RedactingFilter(logging.Filter):
@@ -29,10 +52,7 @@ class RedactingFilter(logging.Filter):
         self._secrets = tuple(sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True))
 
     def redact(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, REDACTED)
-        text = _TOKEN_PATTERNS[0].sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
-        return _TOKEN_PATTERNS[1].sub(lambda m: f"{m.group(1)}{REDACTED}{m.group(2)}", text)
+        return redact(text, self._secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
