@@ -59,6 +59,11 @@ async def test_sigterm_stops_the_application_after_flushing_accepted_events(tmp_
         'payload {"access_token": "syt_secret_value"}',
         "Authorization: Bearer syt_secret_value",
         "store at postgresql+psycopg://bot:hunter22@db.internal/forum",
+        "store at postgresql://bot:hunter22@db.internal:5432/forum",
+        "proxy https://bot:hunter22@proxy.internal:3128 refused",
+        "store at sqlite+pysqlcipher://:hunter22@/forum.db",
+        "store at postgresql://bot:hun/ter22@db/forum",
+        "payload {'password': 'hunter22'}",
         "the configured secret s3cr3t-value leaked",
     ],
 )
@@ -66,9 +71,16 @@ def test_secrets_never_reach_the_log(line: str, caplog: pytest.LogCaptureFixture
     record = logging.LogRecord("t", logging.INFO, __file__, 1, line, None, None)
     RedactingFilter(["s3cr3t-value"]).filter(record)
     message = record.getMessage()
-    for secret in ("MTIzNDU2", "syt_secret_value", "hunter22", "s3cr3t-value"):
+    for secret in ("MTIzNDU2", "syt_secret_value", "hunter22", "ter22", "s3cr3t-value"):
         assert secret not in message
     assert "***" in message
+
+
+def test_a_url_without_a_password_is_logged_as_it_is() -> None:
+    line = "fetched https://matrix.example:8448/_matrix/client/v3/profile/@bot:example.org"
+    record = logging.LogRecord("t", logging.INFO, __file__, 1, line, None, None)
+    RedactingFilter().filter(record)
+    assert record.getMessage() == line
 
 
 async def test_a_worker_outlives_a_locked_database_and_a_bug_still_stops_the_bot(
