@@ -20,6 +20,20 @@ _URL_PASSWORD = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^:/?#@\s]*:)(\S+)(@)")
 _PORT_AND_PATH = re.compile(r"\d{1,5}/")
 REDACTED = "***"
 
+NOISY_LOGGERS = (
+    "alembic",
+    "discord.gateway",
+    "discord.client",
+    "discord.http",
+    "discord.state",
+    "discord.webhook",
+    "aiohttp.access",
+    "nio",
+    "sqlalchemy",
+)
+"""Libraries kept at WARNING even when our own level is DEBUG: below it they log whole payloads
+(messages sent and received, moderation notices with their reasons), which are members' words."""
+
 
 def mask_url_passwords(text: str) -> str:
     """`text` with the password of every URL in it (`scheme://user:password@host`) masked."""
@@ -98,13 +112,6 @@ def configure_logging(level: str = "INFO", fmt: str = "text", secrets: Iterable[
     handler._chatbridge = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
-    for noisy in (
-        "alembic",
-        "discord.gateway",
-        "discord.client",
-        "aiohttp.access",
-        "nio.rooms",
-        "nio.responses",
-    ):
+    for noisy in NOISY_LOGGERS:
         logging.getLogger(noisy).setLevel(max(logging.getLevelName(level), logging.WARNING))
     return handler

@@ -25,7 +25,7 @@ from chatbridge.app import Application
 from chatbridge.config import Settings
 from chatbridge.core import Core
 from chatbridge.heap import YOUNG_COLLECTION_EVERY
-from chatbridge.logs import RedactingFilter
+from chatbridge.logs import NOISY_LOGGERS, RedactingFilter, configure_logging
 from chatbridge.model import Actor, MessagePosted, PlatformName, Room
 from chatbridge.services.ingest import Ingestor
 from chatbridge.store.tables import Member, Post
@@ -335,3 +335,20 @@ async def test_a_member_renamed_within_a_batch_keeps_the_newest_name(tmp_path: P
         bob = session.exec(select(Member).where(Member.display_name.startswith("Dr"))).one()  # type: ignore[attr-defined]
     assert (bob.display_name, bob.message_count) == ("Dr Beatrice", 3)
     core.engine.dispose()
+
+
+def test_libraries_that_log_whole_payloads_stay_quiet_even_at_debug() -> None:
+    """discord.py and matrix-nio log every message sent or received at DEBUG: members' words,
+    moderation notices with their reasons. Our DEBUG does not turn that on."""
+    root = logging.getLogger()
+    saved = root.level, {name: logging.getLogger(name).level for name in NOISY_LOGGERS}
+    handler = configure_logging("DEBUG")
+    try:
+        assert logging.getLogger("chatbridge.dispatch").isEnabledFor(logging.DEBUG)
+        for name in ("discord.http", "discord.webhook.async_", "nio.responses", "nio.client.async_client"):
+            assert not logging.getLogger(name).isEnabledFor(logging.INFO), name
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(saved[0])
+        for name, level in saved[1].items():
+            logging.getLogger(name).setLevel(level)
