@@ -143,6 +143,9 @@ def _explain(error: Exception, settings: Settings) -> str | None:
     from chatbridge.store.engine import redact_url
     from chatbridge.store.migrate import SchemaNotCurrentError
 
+    if isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        inner = error.exceptions[0]  # one task of a TaskGroup failed: that is the failure
+        return _explain(inner, settings) if isinstance(inner, Exception) else None
     where = redact_url(settings.database_url)
     if isinstance(error, _UserFacing | TrophyConfigError | SchemaNotCurrentError):
         return str(error)
@@ -237,7 +240,7 @@ def _console(script: Path | None, settings: Settings) -> int:
         if str(script) == "-":
             return asyncio.run(run_console(settings, sys.stdin))
         try:
-            handle = script.open(encoding="utf-8")
+            handle = script.open(encoding="utf-8", errors="replace")  # like stdin: never a crash
         except OSError as error:
             raise _UserFacing(f"cannot read script {script}: {error.strerror}") from None
         with handle:

@@ -19,6 +19,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from chatbridge.forum.durations import parse_duration
 from chatbridge.forum.ranks import TrophyConfigError, load_trophy_config
@@ -219,6 +221,15 @@ class Settings(BaseSettings):
     def _supported_database(cls, value: str) -> str:
         if not value.startswith(("sqlite://", "postgresql+psycopg://")):
             raise ValueError("expected sqlite:///path/to/file.db or postgresql+psycopg://user@host/db")
+        try:
+            parsed = make_url(value)
+            parsed.port  # noqa: B018 - a port that is not a number fails here, not at first connect
+        except (ArgumentError, ValueError):
+            # Not echoed: the part that does not parse may be a password.
+            raise ValueError(
+                "cannot be read as a database URL (is the port a number, and are special characters "
+                "in the password %-encoded?)"
+            ) from None
         if _in_memory_sqlite(value):
             raise ValueError(
                 "an in-memory SQLite database keeps nothing and is not shared between the bot's "
@@ -275,6 +286,10 @@ def load_settings(path: Path | None = None, *, secrets_dir: Path | None = None) 
     secrets = secrets_dir or (
         Path(env["CHATBRIDGE_SECRETS_DIR"]) if env.get("CHATBRIDGE_SECRETS_DIR") else None
     )
+    if secrets is not None and not secrets.is_dir():
+        raise ConfigError(
+            [f"CHATBRIDGE_SECRETS_DIR: expected a directory of secret files, {str(secrets)!r} is not one"]
+        )
     try:
         return Settings(_secrets_dir=secrets, **data)
     except ValidationError as error:
@@ -312,6 +327,8 @@ def _secret_hint(key: str) -> str:
 def _describe_env_error(error: SettingsError) -> list[str]:
     """Name each CHATBRIDGE_* variable that should hold JSON (a list or a section) and does not."""
     found = re.search(r'field "(?P<field>[^"]+)"', str(error))
+    if not str(error).startswith("error parsing value"):
+        return [f"CHATBRIDGE_SECRETS_DIR: {error}"]  # the only other thing pydantic-settings reads
     prefix = f"CHATBRIDGE_{found['field']}".upper() if found else "CHATBRIDGE_"
     lines = []
     for name, value in sorted(os.environ.items()):

@@ -361,3 +361,41 @@ def test_a_failure_of_the_program_itself_is_still_one_line(
     assert main(["db", "upgrade"]) == 2
     line = one_line_failure(capsys.readouterr().err)
     assert line.startswith("chatbridge: unexpected error (LookupError: an unforeseen state)")
+
+
+def test_a_database_url_that_cannot_be_parsed_is_refused_without_echoing_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(
+        "CHATBRIDGE_DATABASE_URL", "postgresql+psycopg://forum:pa55:w0rd@db.example:5432x/forum"
+    )
+    assert main(["db", "upgrade"]) == 2
+    err = capsys.readouterr().err
+    line = one_line_failure(err)
+    assert line.startswith("chatbridge: config: CHATBRIDGE_DATABASE_URL: cannot be read as a database URL")
+    assert "w0rd" not in err
+
+
+@pytest.mark.parametrize("kind", ["missing", "a file"])
+def test_a_secrets_dir_that_is_not_a_directory_is_one_line(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secrets = tmp_path / "secrets"
+    if kind == "a file":
+        secrets.write_text("MTIz.very-secret-token")
+    monkeypatch.setenv("CHATBRIDGE_SECRETS_DIR", str(secrets))
+    assert main(["config"]) == 2
+    err = capsys.readouterr().err
+    line = one_line_failure(err)
+    expected = f"expected a directory of secret files, {str(secrets)!r} is not one"
+    assert line == f"chatbridge: config: CHATBRIDGE_SECRETS_DIR: {expected}"
+    assert "very-secret-token" not in err
+
+
+def test_a_console_script_that_is_not_utf8_is_read_with_replacement_characters(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    script = tmp_path / "latin1.txt"
+    script.write_bytes("alice: Grüße aus Zürich\n".encode("latin-1"))
+    assert main(["console", "--script", str(script)]) == 0
+    assert "alice: Gr\ufffd\ufffde aus Z\ufffdrich" in capsys.readouterr().out
