@@ -12,9 +12,14 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-_TOKEN_PATTERN = re.compile(
-    r"(?i)(access_token|password|passwd|secret|token|authorization)"
-    r"([\"']?\s*[:=]\s*[\"']?)(Bearer |Bot )?[^\s\"'&,;}]+"
+_CREDENTIALS = (
+    # "password": "…" (JSON, a Python dict) and token=… (a query string, a form, an assignment);
+    # not `TOKEN: one is required`, which is our own wording naming a setting.
+    re.compile(
+        r"(?i)(access_token|password|passwd|secret|token)"
+        r"([\"']\s*:\s*[\"']?|\s*=\s*[\"']?)[^\s\"'&,;}]+"
+    ),
+    re.compile(r"(?i)(authorization)([\"']?\s*[:=]\s*[\"']?)(?:Bearer |Bot )?[^\s\"'&,;}]+"),
 )
 _URL_PASSWORD = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^:/?#@\s]*:)(\S+)(@)")
 _PORT_AND_PATH = re.compile(r"\d{1,5}/")
@@ -54,7 +59,8 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """
     for secret in sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True):
         text = text.replace(secret, REDACTED)
-    text = _TOKEN_PATTERN.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
+    for pattern in _CREDENTIALS:
+        text = pattern.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
     return mask_url_passwords(text)
 
 

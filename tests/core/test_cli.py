@@ -399,3 +399,17 @@ def test_a_console_script_that_is_not_utf8_is_read_with_replacement_characters(
     script.write_bytes("alice: Grüße aus Zürich\n".encode("latin-1"))
     assert main(["console", "--script", str(script)]) == 0
     assert "alice: Gr\ufffd\ufffde aus Z\ufffdrich" in capsys.readouterr().out
+
+
+def test_a_line_that_names_a_secret_setting_is_printed_whole(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CHATBRIDGE_MATRIX__ENABLED", "true")
+    monkeypatch.setenv("CHATBRIDGE_MATRIX__HOMESERVER", "https://matrix.example.org")
+    monkeypatch.setenv("CHATBRIDGE_MATRIX__USER_ID", "@bot:example.org")
+    assert main(["run"]) == 2
+    line = one_line_failure(capsys.readouterr().err)
+    assert line == (
+        "chatbridge: config: CHATBRIDGE_MATRIX_PASSWORD or CHATBRIDGE_MATRIX_ACCESS_TOKEN: "
+        "one is required to log in"
+    )
