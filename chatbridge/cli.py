@@ -152,8 +152,8 @@ def _explain(error: Exception, settings: Settings) -> str | None:
     if isinstance(error, DBAPIError):
         return f"cannot open the store at {where}: {error.orig}"
     if isinstance(error, OSError):
-        name = f"{error.filename}: " if error.filename else ""
-        return f"{name}{error.strerror or error}"
+        place = f"cannot use {error.filename}: " if error.filename else ""
+        return f"{place}{error.strerror or error}"
     return None
 
 

@@ -240,12 +240,10 @@ class Settings(BaseSettings):
     @field_validator("data_dir")
     @classmethod
     def _usable_data_dir(cls, value: Path) -> Path:
-        # Checked now, so the sandbox does not fail half-way through starting a homeserver.
+        # Checked now, so the sandbox does not fail half-way through starting a homeserver. (Not
+        # whether it is writable: only the sandbox writes there, and a bot may run read-only.)
         if value.exists() and not value.is_dir():
             raise ValueError(f"expected a directory, {str(value)!r} is a file")
-        existing = next((p for p in (value, *value.absolute().parents) if p.exists()), None)
-        if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
-            raise ValueError(f"{str(existing)!r} is not writable, so {str(value)!r} cannot be used")
         return value
 
     @classmethod
@@ -326,9 +324,9 @@ def _secret_hint(key: str) -> str:
 
 def _describe_env_error(error: SettingsError) -> list[str]:
     """Name each CHATBRIDGE_* variable that should hold JSON (a list or a section) and does not."""
-    found = re.search(r'field "(?P<field>[^"]+)"', str(error))
     if not str(error).startswith("error parsing value"):
         return [f"CHATBRIDGE_SECRETS_DIR: {error}"]  # the only other thing pydantic-settings reads
+    found = re.search(r'field "(?P<field>[^"]+)"', str(error))
     prefix = f"CHATBRIDGE_{found['field']}".upper() if found else "CHATBRIDGE_"
     lines = []
     for name, value in sorted(os.environ.items()):

@@ -413,3 +413,13 @@ def test_a_line_that_names_a_secret_setting_is_printed_whole(
         "chatbridge: config: CHATBRIDGE_MATRIX_PASSWORD or CHATBRIDGE_MATRIX_ACCESS_TOKEN: "
         "one is required to log in"
     )
+
+
+def test_a_data_dir_that_cannot_be_made_is_one_line_before_the_sandbox_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "a-file").write_text("not a directory")
+    monkeypatch.setenv("CHATBRIDGE_DATA_DIR", str(tmp_path / "a-file" / "data"))
+    assert main(["run", "--port", "0"]) == 2
+    line = one_line_failure(capsys.readouterr().err)
+    assert line == f"chatbridge: cannot use {tmp_path / 'a-file' / 'data' / 'sandbox'}: Not a directory"
