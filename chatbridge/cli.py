@@ -9,12 +9,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from chatbridge.config import ConfigError, Settings, load_settings
-from chatbridge.logs import configure_logging
+from chatbridge.logs import configure_logging, mask_url_passwords, redact
 
 log = logging.getLogger("chatbridge")
 
@@ -95,8 +96,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings(args.config)
     except ConfigError as error:
+        # These lines are ours and never quote a secret (they name the keys that hold one).
         for line in error.lines:
-            print(f"chatbridge: config: {line}", file=sys.stderr)
+            print(f"chatbridge: config: {mask_url_passwords(line)}", file=sys.stderr)
         return EXIT_USAGE
     secrets = [
         s.get_secret_value()
@@ -108,13 +110,51 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _dispatch(args, settings)
     except KeyboardInterrupt:
         return 130
-    except _UserFacing as error:
-        print(f"chatbridge: {error}", file=sys.stderr)
+    except BrokenPipeError:
+        # The reader went away (`chatbridge config | head`): nothing more can be said on stdout.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except Exception as error:  # every failure is one line, never a traceback
+        message = _explain(error, settings)
+        if message is None:
+            log.debug("unexpected failure", exc_info=True)
+            message = (
+                f"unexpected error ({type(error).__name__}: {error}); set logging.level = DEBUG to see where"
+            )
+        _fail(message, secrets)
         return EXIT_USAGE
 
 
 class _UserFacing(Exception):
     """A failure with a message meant for the person at the terminal."""
+
+
+def _fail(message: str, secrets: Sequence[str] = ()) -> None:
+    """One line on stderr, with secrets masked: a server's answer quoted in it may echo them."""
+    line = " ".join(part.strip() for part in message.splitlines() if part.strip())
+    print(f"chatbridge: {redact(line, secrets)}", file=sys.stderr)
+
+
+def _explain(error: Exception, settings: Settings) -> str | None:
+    """The one line for a failure a person can act on; None for a bug."""
+    from sqlalchemy.exc import DBAPIError
+
+    from chatbridge.forum.ranks import TrophyConfigError
+    from chatbridge.store.engine import redact_url
+    from chatbridge.store.migrate import SchemaNotCurrentError
+
+    if isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        inner = error.exceptions[0]  # one task of a TaskGroup failed: that is the failure
+        return _explain(inner, settings) if isinstance(inner, Exception) else None
+    where = redact_url(settings.database_url)
+    if isinstance(error, _UserFacing | TrophyConfigError | SchemaNotCurrentError):
+        return str(error)
+    if isinstance(error, DBAPIError):
+        return f"cannot open the store at {where}: {error.orig}"
+    if isinstance(error, OSError):
+        place = f"cannot use {error.filename}: " if error.filename else ""
+        return f"{place}{error.strerror or error}"
+    return None
 
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
@@ -125,7 +165,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "run":
         return _run(settings, args.port)
     if args.command == "config":
-        print(settings.model_dump_json(indent=2))
+        # Secrets are SecretStr (printed as stars); a password can also sit in a URL's userinfo.
+        print(mask_url_passwords(settings.model_dump_json(indent=2)))
         return 0
     if args.command == "digest":
         return _digest(args, settings)
@@ -136,7 +177,7 @@ def _db(action: str, settings: Settings) -> int:
     from sqlalchemy.exc import OperationalError
 
     from chatbridge.store.engine import make_engine, redact_url
-    from chatbridge.store.migrate import current_revision, upgrade
+    from chatbridge.store.migrate import current_revision, shipped_revisions, upgrade
 
     try:
         engine = make_engine(settings.database_url)
@@ -149,7 +190,10 @@ def _db(action: str, settings: Settings) -> int:
             upgrade(engine)
             print(f"store at {redact_url(settings.database_url)} is at revision {current_revision(engine)}")
         else:
-            print(current_revision(engine) or "empty (run `chatbridge db upgrade`)")
+            revision = current_revision(engine)
+            if revision is not None and revision not in shipped_revisions():
+                revision += " (made by a newer chatbridge: this one does not know it)"
+            print(revision or "empty (run `chatbridge db upgrade`)")
     except OperationalError as error:
         raise _UserFacing(
             f"cannot open the store at {redact_url(settings.database_url)}: {error.orig}"
@@ -196,7 +240,7 @@ def _console(script: Path | None, settings: Settings) -> int:
         if str(script) == "-":
             return asyncio.run(run_console(settings, sys.stdin))
         try:
-            handle = script.open(encoding="utf-8")
+            handle = script.open(encoding="utf-8", errors="replace")  # like stdin: never a crash
         except OSError as error:
             raise _UserFacing(f"cannot read script {script}: {error.strerror}") from None
         with handle:

@@ -8,21 +8,38 @@ line naming the key and what is expected; nothing here ever echoes a secret.
 from __future__ import annotations
 
 import difflib
+import json
 import os
+import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from chatbridge.forum.durations import parse_duration
+from chatbridge.forum.ranks import TrophyConfigError, load_trophy_config
 from chatbridge.forum.text import InputError
 
 SECRET_KEYS = ("discord_token", "matrix_password", "matrix_access_token")
 """Top-level settings that hold secrets; read from CHATBRIDGE_<NAME> or a file of that name."""
+
+_SECRET_NAME = re.compile(r"(token|password|passwd|secret|api_?key|credentials?)$")
+"""A key that names a secret, in any section and spelling (`Discord_Token`, `[matrix] PASSWORD`)."""
+
+_SECRET_ENV = {
+    "discord_token": "CHATBRIDGE_DISCORD_TOKEN",
+    "discord.token": "CHATBRIDGE_DISCORD_TOKEN",
+    "matrix_password": "CHATBRIDGE_MATRIX_PASSWORD",
+    "matrix.password": "CHATBRIDGE_MATRIX_PASSWORD",
+    "matrix_access_token": "CHATBRIDGE_MATRIX_ACCESS_TOKEN",
+    "matrix.access_token": "CHATBRIDGE_MATRIX_ACCESS_TOKEN",
+}
 
 DEFAULT_CONFIG_NAME = "chatbridge.toml"
 
@@ -56,6 +73,17 @@ class ForumConfig(_Section):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"expected an IANA time zone such as Europe/London, got {value!r}") from None
+        return value
+
+    @field_validator("trophies_file")
+    @classmethod
+    def _valid_trophies(cls, value: Path | None) -> Path | None:
+        # Read now, so a missing or broken file stops `chatbridge config` too, not only start-up.
+        if value is not None:
+            try:
+                load_trophy_config(value)
+            except TrophyConfigError as error:
+                raise ValueError(str(error)) from None
         return value
 
     @field_validator("command_prefixes")
@@ -193,6 +221,29 @@ class Settings(BaseSettings):
     def _supported_database(cls, value: str) -> str:
         if not value.startswith(("sqlite://", "postgresql+psycopg://")):
             raise ValueError("expected sqlite:///path/to/file.db or postgresql+psycopg://user@host/db")
+        try:
+            parsed = make_url(value)
+            parsed.port  # noqa: B018 - a port that is not a number fails here, not at first connect
+        except (ArgumentError, ValueError):
+            # Not echoed: the part that does not parse may be a password.
+            raise ValueError(
+                "cannot be read as a database URL (is the port a number, and are special characters "
+                "in the password %-encoded?)"
+            ) from None
+        if _in_memory_sqlite(value):
+            raise ValueError(
+                "an in-memory SQLite database keeps nothing and is not shared between the bot's "
+                "connections; name a file: sqlite:///chatbridge.db"
+            )
+        return value
+
+    @field_validator("data_dir")
+    @classmethod
+    def _usable_data_dir(cls, value: Path) -> Path:
+        # Checked now, so the sandbox does not fail half-way through starting a homeserver. (Not
+        # whether it is writable: only the sandbox writes there, and a bot may run read-only.)
+        if value.exists() and not value.is_dir():
+            raise ValueError(f"expected a directory, {str(value)!r} is a file")
         return value
 
     @classmethod
@@ -208,6 +259,14 @@ class Settings(BaseSettings):
         return env_settings, init_settings, file_secret_settings
 
 
+def _in_memory_sqlite(url: str) -> bool:
+    """`sqlite://`, `sqlite:///:memory:` or a `mode=memory` URI: gone at exit, one per connection."""
+    if not url.startswith("sqlite://"):
+        return False
+    database, _, query = url.removeprefix("sqlite://").removeprefix("/").partition("?")
+    return database in ("", ":memory:") or "mode=memory" in query or "mode=memory" in database
+
+
 def load_settings(path: Path | None = None, *, secrets_dir: Path | None = None) -> Settings:
     """Read and validate the configuration, raising ConfigError with one line per problem.
 
@@ -219,39 +278,106 @@ def load_settings(path: Path | None = None, *, secrets_dir: Path | None = None) 
     elif path is None and Path(DEFAULT_CONFIG_NAME).is_file():
         path = Path(DEFAULT_CONFIG_NAME)
     data = _read_toml(path) if path is not None else {}
-    leaked = [k for k in SECRET_KEYS if k in data] + [
-        f"{section}.{key}"
-        for section in ("discord", "matrix")
-        for key in ("token", "password", "access_token")
-        if isinstance(data.get(section), dict) and key in data[section]
-    ]
+    leaked = list(_secret_keys(data))
     if leaked:
-        raise ConfigError(
-            [
-                f"{path}: {key}: secrets are not read from the config file; set "
-                f"CHATBRIDGE_{key.replace('.', '_').upper()} in the environment instead"
-                for key in leaked
-            ]
-        )
+        raise ConfigError([f"{path}: {key}: {_secret_hint(key)}" for key in leaked])
     secrets = secrets_dir or (
         Path(env["CHATBRIDGE_SECRETS_DIR"]) if env.get("CHATBRIDGE_SECRETS_DIR") else None
     )
+    if secrets is not None and not secrets.is_dir():
+        raise ConfigError(
+            [f"CHATBRIDGE_SECRETS_DIR: expected a directory of secret files, {str(secrets)!r} is not one"]
+        )
     try:
         return Settings(_secrets_dir=secrets, **data)
     except ValidationError as error:
         raise ConfigError(_describe(error, path, data)) from None
+    except SettingsError as error:
+        # pydantic-settings could not parse a CHATBRIDGE_* value as JSON (a section or a list).
+        raise ConfigError(_describe_env_error(error)) from None
+
+
+def _secret_keys(node: object, prefix: str = "") -> Iterator[str]:
+    """Every key in the TOML document that names a secret, as a dotted path (lists indexed)."""
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            path = f"{prefix}{key}"
+            normalized = str(key).strip().lower().replace("-", "_")
+            if _SECRET_NAME.search(normalized):
+                yield path
+            else:
+                yield from _secret_keys(value, f"{path}.")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _secret_keys(value, f"{prefix.removesuffix('.')}[{index}].")
+
+
+def _secret_hint(key: str) -> str:
+    variable = _SECRET_ENV.get(key.strip().lower().replace("-", "_"))
+    if variable is not None:
+        return f"secrets are not read from the config file; set {variable} in the environment instead"
+    return (
+        "secrets are not read from the config file; set CHATBRIDGE_DISCORD_TOKEN, "
+        "CHATBRIDGE_MATRIX_PASSWORD or CHATBRIDGE_MATRIX_ACCESS_TOKEN in the environment instead"
+    )
+
+
+def _describe_env_error(error: SettingsError) -> list[str]:
+    """Name each CHATBRIDGE_* variable that should hold JSON (a list or a section) and does not."""
+    if not str(error).startswith("error parsing value"):
+        return [f"CHATBRIDGE_SECRETS_DIR: {error}"]  # the only other thing pydantic-settings reads
+    found = re.search(r'field "(?P<field>[^"]+)"', str(error))
+    prefix = f"CHATBRIDGE_{found['field']}".upper() if found else "CHATBRIDGE_"
+    lines = []
+    for name, value in sorted(os.environ.items()):
+        shape = _json_shape(name.upper().removeprefix("CHATBRIDGE_").lower().split("__"))
+        if not name.upper().startswith(prefix) or shape is None:
+            continue
+        try:
+            json.loads(value)
+        except ValueError:
+            lines.append(f"{name}: expected {shape}, not valid JSON")
+    return lines or [f"{prefix}: not valid JSON"]
+
+
+def _json_shape(path: list[str]) -> str | None:
+    """What a variable naming this field path must hold when it is read as JSON, or None."""
+    model: type[BaseModel] = Settings
+    annotation: object = None
+    for part in path:
+        field = model.model_fields.get(part)
+        if field is None:
+            return None
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+        elif part != path[-1]:
+            return None
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return 'a JSON object such as {"key": "value"} (or one key per variable, joined by __)'
+    if any(t in (tuple, list) for t in (get_origin(annotation), *map(get_origin, get_args(annotation)))):
+        return 'a JSON list such as ["a", "b"]'
+    return None
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError([f"{path}: config file not found"]) from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError([f"{path}: not valid TOML: {error}"]) from None
     except OSError as error:
         raise ConfigError([f"{path}: cannot be read: {error.strerror}"]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise ConfigError([f"{path}: not valid UTF-8 (line {line}); save the file as UTF-8"]) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError([f"{path}: not valid TOML: {error}"]) from None
+    except RecursionError:
+        raise ConfigError([f"{path}: not valid TOML: arrays or tables nested too deeply"]) from None
 
 
 def _describe(error: ValidationError, path: Path | None, data: Mapping[str, Any]) -> list[str]:

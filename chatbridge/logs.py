@@ -12,13 +12,56 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-_TOKEN_PATTERNS = (
+_CREDENTIALS = (
+    # "password": "…" (JSON, a Python dict) and token=… (a query string, a form, an assignment);
+    # not `TOKEN: one is required`, which is our own wording naming a setting.
     re.compile(
-        r"(?i)(access_token|password|token|authorization)(\"?\s*[:=]\s*\"?)(Bearer |Bot )?[^\s\"&,}]+"
+        r"(?i)(access_token|password|passwd|secret|token)"
+        r"([\"']\s*:\s*[\"']?|\s*=\s*[\"']?)[^\s\"'&,;}]+"
     ),
-    re.compile(r"(postgresql(?:\+\w+)?://[^:/\s]+:)[^@\s]+(@)"),
+    re.compile(r"(?i)(authorization)([\"']?\s*[:=]\s*[\"']?)(?:Bearer |Bot )?[^\s\"'&,;}]+"),
 )
+_URL_PASSWORD = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^:/?#@\s]*:)(\S+)(@)")
+_PORT_AND_PATH = re.compile(r"\d{1,5}/")
 REDACTED = "***"
+
+NOISY_LOGGERS = (
+    "alembic",
+    "discord.gateway",
+    "discord.client",
+    "discord.http",
+    "discord.state",
+    "discord.webhook",
+    "aiohttp.access",
+    "nio",
+    "sqlalchemy",
+)
+"""Libraries kept at WARNING even when our own level is DEBUG: below it they log whole payloads
+(messages sent and received, moderation notices with their reasons), which are members' words."""
+
+
+def mask_url_passwords(text: str) -> str:
+    """`text` with the password of every URL in it (`scheme://user:password@host`) masked."""
+
+    def mask(match: re.Match[str]) -> str:
+        if _PORT_AND_PATH.match(match.group(2)):
+            return match.group(0)  # host:port/path/@user:server, not a password
+        return f"{match.group(1)}{REDACTED}{match.group(3)}"
+
+    return _URL_PASSWORD.sub(mask, text)
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """`text` with the known `secrets`, URL passwords and anything shaped like a credential masked.
+
+    For every line that leaves the process: log records, and errors printed at the terminal (a
+    homeserver's answer can echo what it was sent).
+    """
+    for secret in sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    for pattern in _CREDENTIALS:
+        text = pattern.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
+    return mask_url_passwords(text)
 
 
 class RedactingFilter(logging.Filter):
@@ -29,10 +72,7 @@ class RedactingFilter(logging.Filter):
         self._secrets = tuple(sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True))
 
     def redact(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, REDACTED)
-        text = _TOKEN_PATTERNS[0].sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
-        return _TOKEN_PATTERNS[1].sub(lambda m: f"{m.group(1)}{REDACTED}{m.group(2)}", text)
+        return redact(text, self._secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
@@ -78,13 +118,6 @@ def configure_logging(level: str = "INFO", fmt: str = "text", secrets: Iterable[
     handler._chatbridge = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
-    for noisy in (
-        "alembic",
-        "discord.gateway",
-        "discord.client",
-        "aiohttp.access",
-        "nio.rooms",
-        "nio.responses",
-    ):
+    for noisy in NOISY_LOGGERS:
         logging.getLogger(noisy).setLevel(max(logging.getLevelName(level), logging.WARNING))
     return handler

@@ -249,6 +249,8 @@ def parse_trophy_config(text: str, *, source: str = "trophies.toml") -> TrophyCo
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise TrophyConfigError(f"{source}: not valid TOML: {error}") from None
+    except RecursionError:
+        raise TrophyConfigError(f"{source}: not valid TOML: arrays or tables nested too deeply") from None
     try:
         return _config(document)
     except _Invalid as error:

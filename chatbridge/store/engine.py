@@ -41,6 +41,9 @@ READ_ONLY = "chatbridge_read_only"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 """How long a SQLite connection waits for the write lock before failing with "database is locked"."""
 
+PG_CONNECT_TIMEOUT_S = 10
+"""How long a PostgreSQL connection attempt may wait for the server before it fails."""
+
 SQLITE_WRITER_CACHE_KIB = 8_192
 """Page cache of the ingest writer's SQLite connection (others keep SQLite's 2 MiB). A batch
 touches index pages all over the posts, likes and members; with 2 MiB they are read again and
@@ -83,19 +86,27 @@ def make_engine(url: str | URL, *, echo: bool = False) -> Engine:
     writers wait for `busy_timeout` instead of failing on a lock upgrade. The price: transactions
     on one SQLite file run one at a time (fine for a bot; use PostgreSQL to scale out).
 
-    PostgreSQL gets a pre-pinged, recycled connection pool.
+    PostgreSQL gets a pre-pinged, recycled connection pool and a connect timeout.
+
+    Neither engine puts a statement's parameters in its errors (`hide_parameters`): they hold
+    posts, moderation reasons and notes, and errors end up in logs.
     """
     parsed = normalize_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         _ensure_sqlite_directory(parsed)
-        engine = create_engine(parsed, echo=echo)
+        engine = create_engine(parsed, echo=echo, hide_parameters=True)
         _configure_sqlite(engine)
         return engine
     if backend == "postgresql":
+        timeout = {} if "connect_timeout" in parsed.query else {"connect_timeout": PG_CONNECT_TIMEOUT_S}
         return create_engine(
             parsed,
             echo=echo,
+            hide_parameters=True,
+            # A server that does not answer (a firewall dropping packets) fails in seconds, not
+            # after the operating system's minutes-long TCP timeout; the URL can set its own.
+            connect_args=timeout,
             pool_size=5,
             max_overflow=10,
             pool_pre_ping=True,

@@ -40,6 +40,7 @@ __all__ = [
     "MIGRATIONS_DIR",
     "PG_MIGRATION_LOCK_KEY",
     "SchemaNotCurrentError",
+    "UnknownRevisionError",
     "alembic_config",
     "check",
     "current_revision",
@@ -50,6 +51,7 @@ __all__ = [
     "pending_differences",
     "render_item",
     "shipped_head",
+    "shipped_revisions",
     "upgrade",
 ]
 
@@ -61,6 +63,13 @@ PG_MIGRATION_LOCK_KEY = 0x63_68_61_74_62_72_64
 
 class SchemaNotCurrentError(RuntimeError):
     """The database is not at the head revision, or differs from the models."""
+
+
+class UnknownRevisionError(SchemaNotCurrentError):
+    """The store is at a revision this package does not ship: a newer chatbridge migrated it.
+
+    Raised before anything is changed, so the store stays as the newer version left it.
+    """
 
 
 def alembic_config() -> Config:
@@ -121,6 +130,7 @@ def upgrade(engine_or_url: Engine | str | URL, revision: str = "head") -> None:
     with _engine_for(engine_or_url) as engine:
         if revision == "head" and _at_shipped_head(engine):
             return
+        _refuse_unknown_revision(engine)
         from alembic import command
 
         with engine.connect() as connection:
@@ -151,6 +161,30 @@ def shipped_head() -> str | None:
             parents.add(down["id"])
     heads = revisions - parents
     return heads.pop() if len(heads) == 1 else None
+
+
+def shipped_revisions() -> frozenset[str]:
+    """Every revision shipped with this package, read from the migration files."""
+    paths = (MIGRATIONS_DIR / "versions").glob("*.py")
+    found = (_REVISION.search(path.read_text(encoding="utf-8")) for path in paths)
+    return frozenset(match["id"] for match in found if match is not None)
+
+
+def _stored_revisions(engine: Engine) -> list[str]:
+    with engine.connect() as connection:
+        if not inspect(connection).has_table("alembic_version"):
+            return []
+        return list(connection.execute(text("SELECT version_num FROM alembic_version")).scalars())
+
+
+def _refuse_unknown_revision(engine: Engine) -> None:
+    unknown = [rev for rev in _stored_revisions(engine) if rev not in shipped_revisions()]
+    if unknown:
+        raise UnknownRevisionError(
+            f"the store is at schema revision {unknown[0]}, which this chatbridge does not know "
+            f"(it knows up to {shipped_head() or head_revision()}): a newer chatbridge migrated it; "
+            "run that version or newer"
+        )
 
 
 def _at_shipped_head(engine: Engine) -> bool:

@@ -25,7 +25,7 @@ from chatbridge.app import Application
 from chatbridge.config import Settings
 from chatbridge.core import Core
 from chatbridge.heap import YOUNG_COLLECTION_EVERY
-from chatbridge.logs import RedactingFilter
+from chatbridge.logs import NOISY_LOGGERS, RedactingFilter, configure_logging
 from chatbridge.model import Actor, MessagePosted, PlatformName, Room
 from chatbridge.services.ingest import Ingestor
 from chatbridge.store.tables import Member, Post
@@ -59,6 +59,11 @@ async def test_sigterm_stops_the_application_after_flushing_accepted_events(tmp_
         'payload {"access_token": "syt_secret_value"}',
         "Authorization: Bearer syt_secret_value",
         "store at postgresql+psycopg://bot:hunter22@db.internal/forum",
+        "store at postgresql://bot:hunter22@db.internal:5432/forum",
+        "proxy https://bot:hunter22@proxy.internal:3128 refused",
+        "store at sqlite+pysqlcipher://:hunter22@/forum.db",
+        "store at postgresql://bot:hun/ter22@db/forum",
+        "payload {'password': 'hunter22'}",
         "the configured secret s3cr3t-value leaked",
     ],
 )
@@ -66,9 +71,16 @@ def test_secrets_never_reach_the_log(line: str, caplog: pytest.LogCaptureFixture
     record = logging.LogRecord("t", logging.INFO, __file__, 1, line, None, None)
     RedactingFilter(["s3cr3t-value"]).filter(record)
     message = record.getMessage()
-    for secret in ("MTIzNDU2", "syt_secret_value", "hunter22", "s3cr3t-value"):
+    for secret in ("MTIzNDU2", "syt_secret_value", "hunter22", "ter22", "s3cr3t-value"):
         assert secret not in message
     assert "***" in message
+
+
+def test_a_url_without_a_password_is_logged_as_it_is() -> None:
+    line = "fetched https://matrix.example:8448/_matrix/client/v3/profile/@bot:example.org"
+    record = logging.LogRecord("t", logging.INFO, __file__, 1, line, None, None)
+    RedactingFilter().filter(record)
+    assert record.getMessage() == line
 
 
 async def test_a_worker_outlives_a_locked_database_and_a_bug_still_stops_the_bot(
@@ -323,3 +335,20 @@ async def test_a_member_renamed_within_a_batch_keeps_the_newest_name(tmp_path: P
         bob = session.exec(select(Member).where(Member.display_name.startswith("Dr"))).one()  # type: ignore[attr-defined]
     assert (bob.display_name, bob.message_count) == ("Dr Beatrice", 3)
     core.engine.dispose()
+
+
+def test_libraries_that_log_whole_payloads_stay_quiet_even_at_debug() -> None:
+    """discord.py and matrix-nio log every message sent or received at DEBUG: members' words,
+    moderation notices with their reasons. Our DEBUG does not turn that on."""
+    root = logging.getLogger()
+    saved = root.level, {name: logging.getLogger(name).level for name in NOISY_LOGGERS}
+    handler = configure_logging("DEBUG")
+    try:
+        assert logging.getLogger("chatbridge.dispatch").isEnabledFor(logging.DEBUG)
+        for name in ("discord.http", "discord.webhook.async_", "nio.responses", "nio.client.async_client"):
+            assert not logging.getLogger(name).isEnabledFor(logging.INFO), name
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(saved[0])
+        for name, level in saved[1].items():
+            logging.getLogger(name).setLevel(level)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,17 +19,22 @@ MEMBER_PATH = "/guilds/{guild_id}/members/{user_id}"
 
 
 async def test_a_mute_is_a_timeout_and_lifting_it_clears_the_timeout(
-    discord_py_on_double: DiscordDouble, community: Community, tmp_path: Path
+    discord_py_on_double: DiscordDouble,
+    community: Community,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     double = discord_py_on_double
     guild, alice = str(community.guild_id), str(community.alice)
     async with discord_forum(double, sqlite_url(tmp_path)) as forum:
+        caplog.set_level(logging.DEBUG, logger="chatbridge")
         until = datetime.now(UTC) + timedelta(hours=2)
-        result = await forum.platform.apply_mute(guild, alice, until, "Sharing patient identifiers")
+        result = await forum.platform.apply_mute(guild, alice, until, "Sharing patient identifiers MRN 4417")
         call = await double.wait_for_rest("PATCH", MEMBER_PATH)
         assert call.path == f"/guilds/{guild}/members/{alice}"
         assert datetime.fromisoformat(call.json["communication_disabled_until"]) == until
-        assert call.audit_log_reason == "Sharing patient identifiers"
+        assert call.audit_log_reason == "Sharing patient identifiers MRN 4417"  # Discord's audit log: fine
+        assert not any("MRN 4417" in r.getMessage() for r in caplog.records), "but not in our log"
         assert result.applied_until == until and result.previous_state == {
             "communication_disabled_until": None
         }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,13 +28,17 @@ async def users_levels(forum: Forum, room_id: str) -> dict[str, int]:
 
 
 async def test_a_mute_silences_a_member_in_every_room_and_lifting_it_restores_exactly(
-    homeserver: Homeserver, make_member: MakeMember, tmp_path: Path
+    homeserver: Homeserver, make_member: MakeMember, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG, logger="chatbridge")
     forum = await open_forum(homeserver, make_member, tmp_path)
     bob, general, clinical, space = forum.bob, forum.general, forum.clinical, forum.community.space_id
     await set_power(forum.dana.client, general, bob.user_id, 10)  # bob has a level of his own here
     async with forum.bot.running() as platform:
-        result = await platform.apply_mute(space, bob.user_id, TOMORROW, "pile-on")
+        result = await platform.apply_mute(space, bob.user_id, TOMORROW, "pile-on about MRN 4417-2210")
+        logged = "\n".join(r.getMessage() for r in caplog.records)
+        assert f"muted {bob.user_id} in 2 rooms" in logged
+        assert "4417-2210" not in logged, "the reason stays out of the log: it may carry patient details"
         assert dict(result.previous_state) == {general: 10, clinical: None}
         assert result.applied_until is None  # Matrix keeps it until it is lifted
         for room_id in (general, clinical):

@@ -4,13 +4,16 @@ configured, a sandbox homeserver with a demo community that a person can log in 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -65,6 +68,61 @@ def test_an_unreachable_homeserver_is_one_clear_line(
     err = capsys.readouterr().err
     assert err.startswith(f"chatbridge: cannot reach the Matrix homeserver at {url}")
     assert "Traceback" not in err and "not-a-real-password" not in err
+
+
+class EchoingHomeserver(BaseHTTPRequestHandler):
+    """A homeserver that refuses every login and quotes the request back in its error, as a
+    careless proxy or a debugging build might: what `chatbridge run` prints must not repeat it."""
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+        self._answer(
+            403, {"errcode": "M_FORBIDDEN", "error": f"Invalid login {body} (password was {body[-40:]})"}
+        )
+
+    def do_GET(self) -> None:
+        self._answer(404, {"errcode": "M_UNRECOGNIZED", "error": "Unrecognized request"})
+
+    def _answer(self, status: int, content: dict[str, str]) -> None:
+        data = json.dumps(content).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet: the test reads stderr."""
+
+
+@pytest.fixture
+def echoing_homeserver() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), EchoingHomeserver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        thread.join()
+        server.server_close()
+
+
+@pytest.mark.usefixtures("clean_env")
+def test_a_refused_login_is_one_line_that_never_repeats_the_password(
+    echoing_homeserver: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CHATBRIDGE_MATRIX__ENABLED", "true")
+    monkeypatch.setenv("CHATBRIDGE_MATRIX__HOMESERVER", echoing_homeserver)
+    monkeypatch.setenv("CHATBRIDGE_MATRIX__USER_ID", "@bot:example.org")
+    monkeypatch.setenv("CHATBRIDGE_MATRIX_PASSWORD", "correct-horse-battery")
+    assert main(["run"]) == 2
+    captured = capsys.readouterr()
+    last = captured.err.strip().splitlines()[-1]
+    assert last.startswith("chatbridge: the homeserver refused the login for @bot:example.org: M_FORBIDDEN")
+    assert "Traceback" not in captured.err
+    assert "correct-horse-battery" not in captured.err + captured.out
+    assert "horse" not in captured.err + captured.out
 
 
 def test_matrix_and_discord_run_side_by_side_over_one_core(tmp_path: Path) -> None:

@@ -30,10 +30,20 @@ class MatrixLoginError(PlatformError):
     the message names what to fix."""
 
 
+DESCRIBED_CHARS = 200
+"""How much of a homeserver's error message is quoted: enough for its reason, not a page of body."""
+
+
 def describe(response: Any) -> str:
-    """A failed response in a few words for logs and errors: its status code and message."""
+    """A failed response in a few words for logs and errors: its status code and message.
+
+    The message is the homeserver's own text and can echo the request (a password, a token):
+    it is cut short and put on one line here, and masked where it is printed or logged.
+    """
     code = getattr(response, "status_code", None)
-    message = getattr(response, "message", None)
+    message = " ".join(str(getattr(response, "message", None) or "").split())
+    if len(message) > DESCRIBED_CHARS:
+        message = message[: DESCRIBED_CHARS - 1] + "…"
     if code or message:
         return f"{code or 'error'} {message or ''}".strip()
     return type(response).__name__
