@@ -7,6 +7,7 @@ a 404 with code 10003 Unknown Channel) for as long as the test says.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from collections.abc import AsyncIterator
@@ -15,8 +16,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlmodel import select
 
-from chatbridge.model import MessageDeleted, MessageEdited
+from chatbridge.model import CursorMoved, MessageDeleted, MessageEdited
+from chatbridge.store.tables import Thread
 from support.discord_double import Community, DiscordDouble
 from support.discord_forum import TEST_TUNING, DiscordForum, discord_forum, forum_post, reply
 from support.forum import sqlite_url
@@ -111,3 +114,81 @@ async def test_an_event_in_a_channel_that_is_gone_is_skipped_with_a_log_line(
         f"Unknown Channel); skipping the edit of message {answer}"
     ]
     assert "Check the QT" not in caplog.text, "no member text in the log"
+
+
+async def caught_up(forum: DiscordForum) -> None:
+    await forum.applied.wait(lambda e: isinstance(e, CursorMoved) and e.scope.startswith("guild:"))
+
+
+async def test_catching_up_waits_out_server_errors(
+    discord_py_on_double: DiscordDouble, community: Community, tmp_path: Path
+) -> None:
+    double = discord_py_on_double
+    url = sqlite_url(tmp_path)
+    async with discord_forum(double, url) as forum:
+        await caught_up(forum)
+        thread = await forum_post(forum, community.forum, community.alice, "Syncope work-up", "Athlete")
+        await reply(forum, thread, community.bob, "Check the QT interval.")
+    away = await double.post_message(thread, community.bob, "Echo normal.", dispatch=False)
+    double.fail_route(
+        "GET", f"/channels/{thread}/messages", status=503, code=0, message="overloaded", times=2
+    )
+    async with discord_forum(double, url) as forum:
+        await caught_up(forum)
+        await forum.settle()
+        assert forum.thread(thread).reply_count == 2
+        assert forum.post(away["id"]).body == "Echo normal."
+
+
+class Heard(logging.Handler):
+    """Set once a log line containing `text` is written (on the event loop's thread)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+        self.event = asyncio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.text in record.getMessage():
+            self.event.set()
+
+
+async def test_a_new_thread_that_cannot_be_read_is_looked_for_again_at_the_next_start(
+    discord_py_on_double: DiscordDouble,
+    community: Community,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The guild's watermark stays put while a thread started while away cannot be read, so the
+    next start still finds it (past the watermark, it would never be looked for again)."""
+    double = discord_py_on_double
+    url = sqlite_url(tmp_path)
+    async with discord_forum(double, url) as forum:
+        await caught_up(forum)
+    thread, _ = await double.create_forum_post(
+        community.forum, community.alice, "Night shifts", "Tips?", dispatch=False
+    )
+    await double.post_message(thread, community.bob, "Sleep in the day.", dispatch=False)
+    outage = double.fail_route(
+        "GET", f"/channels/{thread}/messages", status=503, code=0, message="overloaded", times=None
+    )
+    failed = Heard("backfill of a thread in guild")
+    backfill_log = logging.getLogger("chatbridge.adapters.discord.backfill")
+    backfill_log.addHandler(failed)
+    try:
+        async with discord_forum(double, url) as forum:
+            async with asyncio.timeout(double.wait_timeout):
+                await failed.event.wait()
+            await forum.settle()
+            with forum.store() as session:
+                assert (
+                    session.exec(select(Thread).where(Thread.platform_thread_id == str(thread))).all() == []
+                )
+    finally:
+        backfill_log.removeHandler(failed)
+    assert outage.served == TEST_TUNING.backfill.retries
+    double.faults.clear()
+    async with discord_forum(double, url) as forum:
+        await caught_up(forum)
+        await forum.settle()
+        assert forum.thread(thread).reply_count == 1
