@@ -192,3 +192,25 @@ async def test_a_new_thread_that_cannot_be_read_is_looked_for_again_at_the_next_
         await caught_up(forum)
         await forum.settle()
         assert forum.thread(thread).reply_count == 1
+
+
+async def test_the_like_sweep_waits_out_server_errors(
+    discord_py_on_double: DiscordDouble, community: Community, tmp_path: Path
+) -> None:
+    """A like given while away on an older post is found by the sweep, through two 503s."""
+    double = discord_py_on_double
+    url = sqlite_url(tmp_path)
+    async with discord_forum(double, url) as forum:
+        await caught_up(forum)
+        thread = await forum_post(forum, community.forum, community.alice, "Syncope work-up", "Athlete")
+        answer = await reply(forum, thread, community.bob, "Check the QT interval.")
+    await double.add_reaction(thread, answer, "👍", community.alice, dispatch=False)
+    outage = double.fail_route(
+        "GET", f"/channels/{thread}/messages", status=503, code=0, message="overloaded", times=2
+    )
+    async with discord_forum(double, url) as forum:
+        await caught_up(forum)
+        await forum.settle()
+        assert outage.served == 2
+        assert forum.post(answer).like_count == 1
+        assert forum.member(community.bob).likes_received == 1
