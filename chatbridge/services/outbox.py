@@ -294,6 +294,16 @@ class OutboxWorker:
                 item.last_error = error_summary(error)
                 if isinstance(error, PlatformError) or item.attempts >= self.max_attempts:
                     self._set_aside(session, item, now)
+                elif isinstance(error, RetryLater):
+                    delay = _backoff(item.attempts, error)
+                    item.next_attempt_at = now + delay
+                    log.warning(
+                        "outbox item %s (%s) must wait, retrying in %s: %s",
+                        item_id,
+                        item.kind,
+                        delay,
+                        item.last_error,
+                    )
                 else:
                     delay = _backoff(item.attempts, error)
                     item.next_attempt_at = now + delay
