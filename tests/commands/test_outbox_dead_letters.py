@@ -18,9 +18,10 @@ REASON = "Residents who ask this are lazy."
 
 
 async def test_a_card_the_admins_room_refuses_is_set_aside_and_the_moderators_told_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    migrated_database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    url, chat = sqlite_url(tmp_path), new_chat()
+    """On SQLite and PostgreSQL: the worker's claim skips set-aside rows on both."""
+    url, chat = migrated_database_url, new_chat()
     chat.refuse_posts_in = {chat.room("Admins").room_id}
     async with moderated_forum(url, chat=chat) as forum:
         await chat.say('!thread new "Night shifts" Any tips?', as_="alice")
