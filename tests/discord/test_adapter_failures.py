@@ -214,3 +214,32 @@ async def test_the_like_sweep_waits_out_server_errors(
         assert outage.served == 2
         assert forum.post(answer).like_count == 1
         assert forum.member(community.bob).likes_received == 1
+
+
+async def test_a_thread_gone_while_away_is_skipped_with_a_log_line(
+    discord_py_on_double: DiscordDouble,
+    community: Community,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    double = discord_py_on_double
+    url = sqlite_url(tmp_path)
+    caplog.set_level(logging.WARNING, logger="chatbridge.adapters.discord")
+    async with discord_forum(double, url) as forum:
+        await caught_up(forum)
+        thread = await forum_post(forum, community.forum, community.alice, "Syncope work-up", "Athlete")
+    await double.post_message(thread, community.bob, "Echo normal.", dispatch=False)
+    double.fail_route(
+        "GET", f"/channels/{thread}/messages", status=403, code=50001, message="Missing Access", times=None
+    )
+    async with discord_forum(double, url) as forum:
+        await caught_up(forum)
+        await forum.settle()
+        assert forum.thread(thread).reply_count == 0
+    gone = [r.getMessage() for r in caplog.records if "not read back" in r.getMessage()]
+    assert gone == [
+        f"thread {thread} of guild {community.guild_id} is gone or out of reach "
+        "(Forbidden: 403 Forbidden (error code: 50001): Missing Access); not read back"
+    ]
+    assert len(double.calls("GET", f"/channels/{thread}/messages")) >= 1
+    assert "Echo normal" not in caplog.text
