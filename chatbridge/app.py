@@ -20,6 +20,7 @@ from chatbridge.heap import settle_heap
 from chatbridge.model import ChatEvent, CommandInvoked, MemberJoined, MessagePosted
 from chatbridge.platform import EventSink, Platform
 from chatbridge.services.digest.runner import DigestRunner, digest_executors, trophy_titles
+from chatbridge.services.moderation.dead_letters import dead_letter_notices
 from chatbridge.services.moderation.executors import moderation_executors
 from chatbridge.services.moderation.policy import Policy
 from chatbridge.services.moderation.scheduler import SanctionScheduler
@@ -45,6 +46,8 @@ class Application:
             {p.name: p for p in self.platforms},
             self.core.clock,
             executors={**default_executors(), **moderation_executors(self.core), **digest_executors()},
+            max_attempts=self.core.settings.outbox.max_attempts,
+            on_dead=dead_letter_notices(Policy.of(self.core)),
         )
         self.sanctions = SanctionScheduler(
             self.core.engine, Policy.of(self.core), self.core.clock, on_enqueued=self.outbox.notify

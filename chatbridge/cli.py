@@ -77,6 +77,14 @@ def _parser() -> argparse.ArgumentParser:
     digest.add_argument("--format", choices=("markdown", "html"), default="markdown", help="output")
     digest.add_argument("--template", help="an admin's template file in digest.templates_dir, to try it")
 
+    outbox = commands.add_parser(
+        "outbox", help="see the actions the bot set aside (dead letters), and retry or drop them"
+    )
+    outbox_commands = outbox.add_subparsers(dest="outbox_command", metavar="ACTION", required=True)
+    outbox_commands.add_parser("list", help="one line per set-aside action: id, kind, platform, why")
+    for action, what in (("retry", "try a set-aside action again"), ("drop", "give up on it for good")):
+        outbox_commands.add_parser(action, help=what).add_argument("item", metavar="ID", help="its id")
+
     run = commands.add_parser(
         "run",
         help="run the bot on the configured platforms (a local Matrix sandbox when none is configured)",
@@ -170,6 +178,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.command == "digest":
         return _digest(args, settings)
+    if args.command == "outbox":
+        return _outbox(args.outbox_command, getattr(args, "item", None), settings)
     raise AssertionError(args.command)
 
 
@@ -227,6 +237,68 @@ def _digest(args: argparse.Namespace, settings: Settings) -> int:
         print(f"chatbridge: template {digest.problem} (printed with the bundled one)", file=sys.stderr)
         return EXIT_USAGE
     return 0
+
+
+def _outbox(action: str, item: str | None, settings: Settings) -> int:
+    """Dead letters for an admin: never a payload (it may hold member text), only ids and reasons."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+    from sqlmodel import Session
+
+    from chatbridge.services.outbox import (
+        OutboxAdminError,
+        dead_letters,
+        drop_dead_letter,
+        retry_dead_letter,
+    )
+    from chatbridge.store.engine import make_engine, redact_url
+
+    item_id: int | None = None
+    if item is not None:
+        if not item.lstrip("#").isdigit():
+            raise _UserFacing(f"outbox: expected an item id such as 12, not {item!r}")
+        item_id = int(item.lstrip("#"))
+    where = redact_url(settings.database_url)
+    try:
+        engine = make_engine(settings.database_url)
+    except OSError as error:
+        raise _UserFacing(f"cannot open the store at {where}: {error.strerror}") from None
+    now = datetime.now(UTC)
+    try:
+        with Session(engine) as session:
+            if action == "list":
+                found = dead_letters(session)
+                for dead in found:
+                    assert dead.dead_at is not None
+                    print(
+                        f"#{dead.id} {dead.kind} on {dead.platform}"
+                        f" community {dead.community_id if dead.community_id is not None else '-'}"
+                        f" set aside {dead.dead_at:%Y-%m-%d %H:%M} UTC after {dead.attempts} attempt(s):"
+                        f" {dead.dead_reason or 'no reason recorded'}"
+                    )
+                if not found:
+                    print("no set-aside outbox items")
+                return 0
+            assert item_id is not None
+            if action == "retry":
+                retry_dead_letter(session, item_id)
+                told = f"outbox item {item_id} will be tried again by the running bot"
+            else:
+                drop_dead_letter(session, item_id, now)
+                told = f"outbox item {item_id} dropped"
+            session.commit()
+            print(told)
+            return 0
+    except OutboxAdminError as error:
+        raise _UserFacing(f"outbox: {error}") from None
+    except (OperationalError, ProgrammingError) as error:
+        raise _UserFacing(
+            f"cannot read the outbox at {where} (run `chatbridge db upgrade` first?): "
+            f"{' '.join(str(error.orig).split())}"
+        ) from None
+    finally:
+        engine.dispose()
 
 
 def _console(script: Path | None, settings: Settings) -> int:

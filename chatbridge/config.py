@@ -188,6 +188,14 @@ class DigestConfig(_Section):
         return value
 
 
+class OutboxConfig(_Section):
+    """The platform actions the bot carries out from the store (posts, notices, mutes, deletions)."""
+
+    max_attempts: int = Field(default=8, ge=1, le=1000)
+    """Failed attempts after which an action is set aside for an admin (`chatbridge outbox list`);
+    rate limits do not count, and a refusal that retrying cannot change sets it aside at once."""
+
+
 class LoggingConfig(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["text", "json"] = "text"
@@ -211,6 +219,7 @@ class Settings(BaseSettings):
     moderation: ModerationConfig = ModerationConfig()
     logging: LoggingConfig = LoggingConfig()
     digest: DigestConfig = DigestConfig()
+    outbox: OutboxConfig = OutboxConfig()
 
     discord_token: SecretStr | None = None
     matrix_password: SecretStr | None = None

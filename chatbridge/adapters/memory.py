@@ -68,6 +68,8 @@ class MemoryPlatform:
     removed: dict[str, str] = field(default_factory=dict)
     """Messages the bot deleted for moderation, with the reason it gave."""
     refuse_deletes: bool = False
+    refuse_posts_in: set[str] = field(default_factory=set)
+    """Room ids where the bot may not post (a deleted channel, a missing permission)."""
     id_prefix: str = ""
     started: asyncio.Event = field(default_factory=asyncio.Event)
     registry: Registry | None = None
@@ -105,6 +107,8 @@ class MemoryPlatform:
     ) -> MessageRef:
         if idempotency_key in self._sent_keys:
             return self._sent_keys[idempotency_key]
+        if room.room_id in self.refuse_posts_in:
+            raise PlatformError(f"I'm not allowed to post in {room.name or room.room_id}.")
         said = self._record(room, "bot", message.markdown, thread_id, mentions=message.mention_user_ids)
         ref = MessageRef(self.name, room.room_id, said.message_id, thread_id, self.community_id)
         self._sent_keys[idempotency_key] = ref

@@ -3,7 +3,12 @@
 A crash, a restart or a rate limit delays an action but never loses or repeats it: the row is
 committed in the same transaction as the decision (a report, a mute, a digest claim), the worker
 carries it out with an idempotency key derived from the row, and only then marks it done. What
-fails is retried with capped exponential back-off, for as long as it takes.
+fails is retried: a rate limit (`RetryLater`) after the wait the platform asks for, as often as it
+asks; any other failure with capped exponential back-off, up to `max_attempts` times. A refusal
+that retrying cannot change (`PlatformError`: a deleted channel, a missing permission) and an
+item that failed `max_attempts` times are set aside (a dead letter, with the platform's error
+summary) rather than retried forever; the moderators are told once, and an admin retries or
+drops it with `chatbridge outbox`.
 """
 
 from __future__ import annotations
@@ -29,10 +34,15 @@ log = logging.getLogger(__name__)
 
 MAX_BACKOFF = timedelta(hours=1)
 FIRST_BACKOFF = timedelta(seconds=2)
+MAX_ATTEMPTS = 8
+REASON_CHARS = 500
 
 
 Executor = Callable[[Platform, Mapping[str, Any], str], Awaitable[Mapping[str, Any] | None]]
 """Carries out one outbox row: (platform, payload, idempotency key) -> result stored on the row."""
+
+DeadLetterHook = Callable[[Session, OutboxItem, datetime], None]
+"""Told, in the transaction that sets an item aside, so that it can queue the moderators' notice."""
 
 
 def enqueue(
@@ -198,6 +208,8 @@ class OutboxWorker:
     poll_interval: float = 1.0
     claim_for: timedelta = timedelta(minutes=5)
     batch: int = 50
+    max_attempts: int = MAX_ATTEMPTS
+    on_dead: DeadLetterHook | None = None
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     def notify(self) -> None:
@@ -227,6 +239,7 @@ class OutboxWorker:
                 select(OutboxItem)
                 .where(
                     col(OutboxItem.done_at).is_(None),
+                    col(OutboxItem.dead_at).is_(None),
                     OutboxItem.next_attempt_at <= now,
                     col(OutboxItem.platform).in_(names),
                 )
@@ -244,7 +257,7 @@ class OutboxWorker:
         # write lock, which a command's transaction may hold across an await on this same loop.
         with Session(reading(self.engine)) as session:
             item = session.get(OutboxItem, item_id)
-            if item is None or item.done_at is not None:
+            if item is None or item.done_at is not None or item.dead_at is not None:
                 return
             kind, payload, platform_name = item.kind, dict(item.payload), PlatformName(item.platform)
         executor = self.executors.get(kind)
@@ -261,32 +274,127 @@ class OutboxWorker:
         await asyncio.to_thread(self._record, item_id, result, error)
 
     def _record(self, item_id: int, result: Mapping[str, Any] | None, error: Exception | None) -> None:
+        """Mark the item done, or schedule its next attempt, or set it aside (see the module doc).
+
+        A rate-limited try is not counted in `attempts`: the platform said "later", never "no".
+        """
         now = self.clock()
         with Session(self.engine) as session:
             item = session.get(OutboxItem, item_id)
             if item is None:
                 return
-            item.attempts += 1
             if error is None:
+                item.attempts += 1
                 item.done_at = now
                 item.result = dict(result) if result else None
                 item.last_error = None
             else:
-                delay = _backoff(item.attempts, error)
-                item.next_attempt_at = now + delay
-                item.last_error = f"{type(error).__name__}: {error}"[:2000]
-                log.warning(
-                    "outbox item %s (%s) failed (attempt %d), retrying in %s: %s",
-                    item_id,
-                    item.kind,
-                    item.attempts,
-                    delay,
-                    error,
-                )
+                if not isinstance(error, RetryLater):
+                    item.attempts += 1
+                item.last_error = error_summary(error)
+                if isinstance(error, PlatformError) or item.attempts >= self.max_attempts:
+                    self._set_aside(session, item, now)
+                elif isinstance(error, RetryLater):
+                    delay = _backoff(item.attempts, error)
+                    item.next_attempt_at = now + delay
+                    log.warning(
+                        "outbox item %s (%s) must wait, retrying in %s: %s",
+                        item_id,
+                        item.kind,
+                        delay,
+                        item.last_error,
+                    )
+                else:
+                    delay = _backoff(item.attempts, error)
+                    item.next_attempt_at = now + delay
+                    log.warning(
+                        "outbox item %s (%s) failed (attempt %d of %d), retrying in %s: %s",
+                        item_id,
+                        item.kind,
+                        item.attempts,
+                        self.max_attempts,
+                        delay,
+                        item.last_error,
+                    )
             session.commit()
+
+    def _set_aside(self, session: Session, item: OutboxItem, now: datetime) -> None:
+        item.dead_at = now
+        item.dead_reason = item.last_error
+        log.warning(
+            "outbox item %s (%s on %s, community %s) set aside after %d attempt(s): %s",
+            item.id,
+            item.kind,
+            item.platform,
+            item.community_id,
+            item.attempts,
+            item.dead_reason,
+        )
+        if self.on_dead is not None:
+            self.on_dead(session, item, now)
+
+
+def error_summary(error: Exception) -> str:
+    """What went wrong, as the platform said it (a status, an error code), in one bounded line."""
+    text = " ".join(str(error).split())
+    summary = f"{type(error).__name__}: {text}" if text else type(error).__name__
+    return summary[:REASON_CHARS]
 
 
 def _backoff(attempts: int, error: Exception) -> timedelta:
     if isinstance(error, RetryLater):
         return timedelta(seconds=max(error.retry_after, 0.0))
     return min(FIRST_BACKOFF * (1 << min(attempts - 1, 20)), MAX_BACKOFF)
+
+
+# -- what an admin sees and does (`chatbridge outbox`) ---------------------------------------------
+
+
+class OutboxAdminError(Exception):
+    """An admin's request about the outbox that cannot be done; the message is one plain line."""
+
+
+def dead_letters(session: Session) -> list[OutboxItem]:
+    """The items set aside and neither retried nor dropped, oldest first."""
+    return list(
+        session.exec(
+            select(OutboxItem)
+            .where(col(OutboxItem.dead_at).is_not(None), col(OutboxItem.done_at).is_(None))
+            .order_by(col(OutboxItem.dead_at), col(OutboxItem.id))
+        ).all()
+    )
+
+
+def _dead_letter(session: Session, item_id: int) -> OutboxItem:
+    item = session.get(OutboxItem, item_id)
+    if item is None:
+        raise OutboxAdminError(f"there is no outbox item {item_id}")
+    if item.done_at is not None:
+        raise OutboxAdminError(f"outbox item {item_id} is already done")
+    if item.dead_at is None:
+        raise OutboxAdminError(f"outbox item {item_id} is not set aside: it is still being tried")
+    return item
+
+
+def retry_dead_letter(session: Session, item_id: int) -> OutboxItem:
+    """Put a set-aside item back in line, due at once, with its attempts counted from zero.
+
+    Due from the moment it was set aside (the worker's clock), not from this process's clock.
+    """
+    item = _dead_letter(session, item_id)
+    assert item.dead_at is not None
+    item.next_attempt_at = item.dead_at
+    item.dead_at = None
+    item.dead_reason = None
+    item.attempts = 0
+    log.info("outbox item %s (%s on %s) put back by an admin", item.id, item.kind, item.platform)
+    return item
+
+
+def drop_dead_letter(session: Session, item_id: int, now: datetime) -> OutboxItem:
+    """Give up on a set-aside item for good: it is marked done (and kept, so its key is not reused)."""
+    item = _dead_letter(session, item_id)
+    item.done_at = now
+    item.result = {"dropped": "by an admin"}
+    log.info("outbox item %s (%s on %s) dropped by an admin", item.id, item.kind, item.platform)
+    return item

@@ -539,6 +539,8 @@ class OutboxItem(StoreModel, table=True):
     Written in the same transaction as the state change that causes it. A worker picks rows with
     `done_at IS NULL AND next_attempt_at <= now` (the index), may push `next_attempt_at` forward
     as a lease while it works, and records `result` (e.g. the sent message id) or `last_error`.
+    A row the platform refuses for good, or that failed `outbox.max_attempts` times, is set aside
+    (`dead_at`, `dead_reason`: the platform's error summary) until an admin retries or drops it.
     """
 
     __tablename__ = "outbox_item"
@@ -559,6 +561,8 @@ class OutboxItem(StoreModel, table=True):
     done_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_error: str | None = Field(default=None, sa_type=Text)
     result: dict[str, Any] | None = Field(default=None, sa_type=JSON(none_as_null=True))
+    dead_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    dead_reason: str | None = Field(default=None, sa_type=Text)
 
 
 class PlatformCursor(StoreModel, table=True):

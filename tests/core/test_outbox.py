@@ -77,7 +77,7 @@ async def test_an_action_is_carried_out_once_even_when_enqueued_twice(engine) ->
 
 async def test_failures_are_retried_with_back_off_and_never_dropped(engine) -> None:  # type: ignore[no-untyped-def]
     chat = FlakyChat()
-    chat.failures = [PlatformError("gateway timeout"), RetryLater("rate limited", retry_after=30)]
+    chat.failures = [ConnectionError("gateway timeout"), RetryLater("rate limited", retry_after=30)]
     queue_hello(engine, chat)
     worker = OutboxWorker(engine, {chat.name: chat}, chat.now)
 
@@ -89,7 +89,8 @@ async def test_failures_are_retried_with_back_off_and_never_dropped(engine) -> N
     await worker.drain()
     with Session(engine) as session:
         item = session.exec(select(OutboxItem)).one()
-        assert item.attempts == 2 and item.last_error == "RetryLater: rate limited"
+        assert item.attempts == 1, "a rate-limited try does not count toward the bound"
+        assert item.last_error == "RetryLater: rate limited"
     chat.advance(timedelta(seconds=30))
     await worker.drain()
     assert [s.text for s in chat.transcript] == ["Welcome to the forum"]
@@ -122,3 +123,90 @@ def test_buttons_survive_the_outbox_row() -> None:
         actions=(Action("Claim", ("case", "claim"), {"case": "#12"}, "primary"),),
     )
     assert message_from(json.loads(json.dumps(message_payload(card)))) == card
+
+
+def the_item(engine) -> OutboxItem:  # type: ignore[no-untyped-def]
+    with Session(engine) as session:
+        return session.exec(select(OutboxItem)).one()
+
+
+async def test_a_refusal_sets_the_item_aside_at_once_with_the_platforms_reason(engine) -> None:  # type: ignore[no-untyped-def]
+    chat = FlakyChat()
+    chat.failures = [PlatformError("I'm not allowed to post in #general.")]
+    queue_hello(engine, chat)
+    told: list[int] = []
+    worker = OutboxWorker(
+        engine, {chat.name: chat}, chat.now, on_dead=lambda _session, item, _now: told.append(item.id or 0)
+    )
+    assert await worker.drain() == 1
+    item = the_item(engine)
+    assert item.dead_at == chat.now() and item.done_at is None and item.attempts == 1
+    assert item.dead_reason == "PlatformError: I'm not allowed to post in #general."
+    assert told == [item.id]
+    chat.advance(timedelta(days=1))
+    assert await worker.drain() == 0, "a set-aside item is not tried again by itself"
+    assert chat.transcript == [] and told == [item.id]
+
+
+async def test_passing_failures_set_the_item_aside_after_the_bounded_attempts(engine) -> None:  # type: ignore[no-untyped-def]
+    chat = FlakyChat()
+    chat.failures = [ConnectionError("connection reset")] * 3
+    queue_hello(engine, chat)
+    worker = OutboxWorker(engine, {chat.name: chat}, chat.now, max_attempts=3)
+    for attempt in range(1, 4):
+        assert await worker.drain() == 1
+        item = the_item(engine)
+        assert item.attempts == attempt
+        assert (item.dead_at is not None) == (attempt == 3)
+        chat.advance(timedelta(hours=1))
+    assert await worker.drain() == 0
+    assert the_item(engine).dead_reason == "ConnectionError: connection reset"
+    assert chat.transcript == []
+
+
+async def test_rate_limits_never_set_an_item_aside(engine) -> None:  # type: ignore[no-untyped-def]
+    chat = FlakyChat()
+    chat.failures = [RetryLater("you are being rate limited", retry_after=5)] * 20
+    queue_hello(engine, chat)
+    worker = OutboxWorker(engine, {chat.name: chat}, chat.now, max_attempts=3)
+    for _ in range(21):
+        assert await worker.drain() == 1
+        chat.advance(timedelta(seconds=5))
+    item = the_item(engine)
+    assert item.done_at is not None and item.dead_at is None and item.attempts == 1
+    assert [s.text for s in chat.transcript] == ["Welcome to the forum"]
+
+
+async def test_an_admin_retries_or_drops_a_set_aside_item(engine) -> None:  # type: ignore[no-untyped-def]
+    from chatbridge.services.outbox import (
+        OutboxAdminError,
+        dead_letters,
+        drop_dead_letter,
+        retry_dead_letter,
+    )
+
+    chat = FlakyChat()
+    chat.failures = [PlatformError("Unknown Channel"), PlatformError("Unknown Channel")]
+    queue_hello(engine, chat, key="first")
+    worker = OutboxWorker(engine, {chat.name: chat}, chat.now)
+    await worker.drain()
+    with Session(engine) as session:
+        [dead] = dead_letters(session)
+        assert dead.id is not None
+        with pytest.raises(OutboxAdminError, match="there is no outbox item 99"):
+            retry_dead_letter(session, 99)
+        retry_dead_letter(session, dead.id)
+        session.commit()
+        with pytest.raises(OutboxAdminError, match="is not set aside: it is still being tried"):
+            drop_dead_letter(session, dead.id, chat.now())
+    await worker.drain()
+    with Session(engine) as session:
+        [dead] = dead_letters(session)
+        assert dead.id is not None
+        drop_dead_letter(session, dead.id, chat.now())
+        session.commit()
+        assert dead_letters(session) == []
+        with pytest.raises(OutboxAdminError, match="is already done"):
+            retry_dead_letter(session, dead.id)
+    await worker.drain()
+    assert chat.transcript == [], "a dropped item never goes out"

@@ -86,6 +86,36 @@ def test_downgrade_to_base_and_back(engine: Engine) -> None:
     assert pending_differences(engine) == []
 
 
+def test_outbox_items_waiting_before_0007_keep_going_and_can_be_set_aside(engine: Engine) -> None:
+    """0007 adds the dead-letter columns: rows queued before it stay due, none is set aside."""
+    upgrade(engine, "0006")
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO outbox_item (platform, kind, payload, dedupe_key, created_at, attempts,"
+                " next_attempt_at) VALUES ('discord', 'send', '{}', 'before-0007',"
+                " '2025-07-16 09:00:00+00:00', 3, '2025-07-16 09:00:00+00:00')"
+            )
+        )
+    upgrade(engine)
+    assert current_revision(engine) == "0007"
+    with engine.begin() as connection:
+        row = connection.execute(
+            text("SELECT attempts, dead_at, dead_reason FROM outbox_item WHERE dedupe_key = 'before-0007'")
+        ).one()
+        assert tuple(row) == (3, None, None)
+        connection.execute(
+            text(
+                "UPDATE outbox_item SET dead_at = next_attempt_at, dead_reason = 'NotFound: 404'"
+                " WHERE dedupe_key = 'before-0007'"
+            )
+        )
+    downgrade(engine, "0006")
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT attempts FROM outbox_item")).scalar_one() == 3
+    assert "dead_at" not in {column["name"] for column in inspect(engine).get_columns("outbox_item")}
+
+
 def test_upgrade_by_url_from_another_directory(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -158,7 +188,7 @@ def test_single_linear_history() -> None:
 
     script = ScriptDirectory.from_config(alembic_config())
     assert len(script.get_heads()) == 1
-    assert head_revision() == "0006"
+    assert head_revision() == "0007"
 
 
 def test_the_head_read_from_the_migration_files_is_alembic_s() -> None:

@@ -19,6 +19,8 @@ from typing import Any
 from sqlmodel import Session, select
 
 from chatbridge.adapters.discord import DiscordPlatform, DiscordTuning
+from chatbridge.adapters.discord.backfill import BackfillLimits
+from chatbridge.adapters.discord.likes import SweepLimits
 from chatbridge.app import Application
 from chatbridge.config import DiscordConfig, ForumConfig, Settings
 from chatbridge.core import Core, utc_now
@@ -26,7 +28,14 @@ from chatbridge.model import ChatEvent, MessagePosted
 from chatbridge.store.tables import Member, Post, Thread
 from support.discord_double import DiscordDouble
 
-TEST_TUNING = DiscordTuning(guild_ready_timeout=0.2, identify_pause=False, cursor_interval=0.1)
+TEST_TUNING = DiscordTuning(
+    guild_ready_timeout=0.2,
+    identify_pause=False,
+    cursor_interval=0.1,
+    retry_first=0.05,
+    retry_most=0.2,
+    backfill=BackfillLimits(retry_first=0.05, likes=SweepLimits(retry_first=0.05)),
+)
 
 
 @dataclass

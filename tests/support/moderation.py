@@ -105,10 +105,14 @@ class ModForum:
             await asyncio.sleep(0.02)
 
     async def settle(self) -> None:
-        """Wait until the outbox has carried out everything queued so far."""
+        """Wait until the outbox has carried out (or set aside) everything queued so far."""
 
         def drained(session: Session) -> bool:
-            return not session.exec(select(OutboxItem.id).where(col(OutboxItem.done_at).is_(None))).first()
+            return not session.exec(
+                select(OutboxItem.id).where(
+                    col(OutboxItem.done_at).is_(None), col(OutboxItem.dead_at).is_(None)
+                )
+            ).first()
 
         await self.until(drained, "the outbox to drain")
 

@@ -34,16 +34,19 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 import discord
 from discord.utils import snowflake_time, time_snowflake
 
-from chatbridge.adapters.discord import translate
+from chatbridge.adapters.discord import failures, translate
 from chatbridge.adapters.discord.cursors import CursorBook, GuildCursors
 from chatbridge.adapters.discord.likes import LikeSweep, SweepLimits
 from chatbridge.model import ChatEvent, MessagePosted
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +56,10 @@ class BackfillLimits:
     max_reaction_pages: int = 200
     concurrency: int = 2
     archived_page: int = 50
+    retries: int = 5
+    """Tries of one thread's (or listing's) reading when Discord fails in passing (5xx, 429)."""
+    retry_first: float = 1.0
+    """Seconds before the second try; each later pause doubles."""
     likes: SweepLimits = field(default_factory=SweepLimits)
     """The like sweep after an IDENTIFY: how far back and how much (see `likes`)."""
 
@@ -138,17 +145,25 @@ class Backfill:
     async def _archived_page(
         self, channel: discord.TextChannel | discord.ForumChannel, since: datetime | None, *, private: bool
     ) -> list[discord.Thread]:
-        out: list[discord.Thread] = []
-        try:
+        """One listing; a passing failure is asked again and, if it lasts, raised, so the guild's
+        watermark stays where it was and the threads it would have found are looked for again."""
+
+        async def listing() -> list[discord.Thread]:
+            found: list[discord.Thread] = []
             async with self.gate:
                 if isinstance(channel, discord.TextChannel):
-                    listing = channel.archived_threads(limit=self.limits.archived_page, private=private)
+                    pages = channel.archived_threads(limit=self.limits.archived_page, private=private)
                 else:
-                    listing = channel.archived_threads(limit=self.limits.archived_page)
-                async for thread in listing:
+                    pages = channel.archived_threads(limit=self.limits.archived_page)
+                async for thread in pages:
                     if since is not None and thread.archive_timestamp < since:
                         break
-                    out.append(thread)
+                    found.append(thread)
+            return found
+
+        out: list[discord.Thread] = []
+        try:
+            out = await self._retrying(listing, f"list the archived threads of {channel.id}")
         except discord.Forbidden as error:
             if not private:
                 log.warning("could not list archived threads of %s: %s", channel.id, error)
@@ -160,8 +175,16 @@ class Backfill:
                     channel.guild.id,
                 )
         except discord.HTTPException as error:
-            log.warning("could not list archived threads of %s: %s", channel.id, error)
+            if failures.is_passing(error):
+                raise
+            log.warning("could not list archived threads of %s: %s", channel.id, failures.summary(error))
         return out
+
+    async def _retrying(self, call: Callable[[], Awaitable[T]], what: str) -> T:
+        first = self.limits.retry_first
+        return await failures.retrying(
+            call, what=what, attempts=self.limits.retries, first=first, most=first * 32
+        )
 
     def _wanted(self, thread: discord.Thread, stored: GuildCursors) -> bool:
         if not translate.is_subforum(thread.parent):
@@ -176,11 +199,22 @@ class Backfill:
         position = stored.threads.get(thread.id)
         last: int | None = None
         self.book.hold(scope)
-        try:
+
+        async def read() -> int | None:
             async with self.gate:
-                last = await self._read(thread, position)
+                return await self._read(thread, position)
+
+        try:
+            last = await self._retrying(read, f"read back thread {thread.id}")
         except discord.HTTPException as error:
-            log.warning("could not backfill thread %s: %s", thread.id, error)
+            if failures.is_passing(error):
+                raise  # the thread keeps its position, the guild its watermark: read again next time
+            log.warning(
+                "thread %s of guild %s is gone or out of reach (%s); not read back",
+                thread.id,
+                guild.id,
+                failures.summary(error),
+            )
         finally:
             self.book.release(guild.id, scope, last)
 

@@ -60,7 +60,7 @@ class GatewayEvents(CatchUp, OwnTimeouts):
             return
 
         async def posted() -> list[ChatEvent]:
-            place = await self._place(message.channel.id, message.channel)
+            place = await self._place(message.channel.id, message.channel, f"message {message.id}")
             if place is None:
                 return []
             event = translate.message_posted(message, place)
@@ -87,7 +87,9 @@ class GatewayEvents(CatchUp, OwnTimeouts):
         message = payload.message
 
         async def edited() -> list[ChatEvent]:
-            place = await self._place(payload.channel_id, message.channel)
+            place = await self._place(
+                payload.channel_id, message.channel, f"the edit of message {message.id}"
+            )
             if place is None:
                 return []
             event = translate.edited(
@@ -109,7 +111,7 @@ class GatewayEvents(CatchUp, OwnTimeouts):
         at = self.core.clock()
 
         async def deleted() -> list[ChatEvent]:
-            place = await self._place(channel_id)
+            place = await self._place(channel_id, about=f"the deletion of messages {list(message_ids)}")
             if place is None:
                 return []
             return [translate.deleted(message_id=m, place=place, at=at) for m in message_ids]
@@ -126,7 +128,9 @@ class GatewayEvents(CatchUp, OwnTimeouts):
         actor = translate.actor_of(member) if member is not None else translate.unnamed_actor(payload.user_id)
 
         async def reacted() -> list[ChatEvent]:
-            place = await self._place(payload.channel_id)
+            place = await self._place(
+                payload.channel_id, about=f"a reaction by {payload.user_id} to message {payload.message_id}"
+            )
             if place is None:
                 return []
             return [
@@ -156,7 +160,7 @@ class GatewayEvents(CatchUp, OwnTimeouts):
             return
 
         async def place() -> translate.Place | None:
-            return await self._place(channel_id)
+            return await self._place(channel_id, about=f"the cleared reactions of message {message_id}")
 
         self._enqueue(self._likes_job(place, lambda where: [likes.cleared(where, message_id, keys)], None))
 

@@ -12,7 +12,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 
-from chatbridge.adapters.discord import likes, translate
+from chatbridge.adapters.discord import failures, likes, translate
 from chatbridge.adapters.discord.state import Job, PlatformState
 from chatbridge.model import ChatEvent, MessagePosted
 
@@ -28,15 +28,33 @@ class Intake(PlatformState):
         self._intake.put_nowait(job)
 
     async def _pump(self) -> None:
-        """Resolve gateway jobs one at a time, in arrival order, and submit their events."""
+        """Resolve gateway jobs one at a time, in arrival order, and submit their events.
+
+        A job that fails in passing (a 5xx, a 429 discord.py gave up on, a timeout) is asked
+        again, with back-off, before any later job: it is never skipped, only delayed; at
+        shutdown it is logged (thread messages are read back at the next start).
+        """
         assert self._intake is not None
         while True:
             job = await self._intake.get()
             try:
-                for event in await job():
+                events = await failures.retrying(
+                    job,
+                    what="read a gateway event's channel or message",
+                    attempts=None,
+                    first=self.tuning.retry_first,
+                    most=self.tuning.retry_most,
+                    keep_going=lambda: not self._closing,
+                )
+                for event in events:
                     await self._submit(event)
-            except Exception:
-                log.exception("could not read a Discord event")
+            except Exception as error:
+                if failures.is_passing(error):
+                    log.warning(
+                        "Discord: stopping before an event could be read (%s)", failures.summary(error)
+                    )
+                else:
+                    log.exception("could not read a Discord event")
             finally:
                 self._intake.task_done()
 
@@ -130,7 +148,9 @@ class Intake(PlatformState):
                 if submitted:
                     await asyncio.wait(submitted)
             except Exception as error:
-                if done is not None and not done.done():
+                # A passing failure is asked again by the pump (unless it is stopping).
+                final = not failures.is_passing(error) or self._closing
+                if final and done is not None and not done.done():
                     done.set_exception(error)
                 raise
             if done is not None and not done.done():

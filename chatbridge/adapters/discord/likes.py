@@ -42,7 +42,7 @@ from discord.utils import time_snowflake
 from sqlalchemy import Engine, and_
 from sqlmodel import Session, col, select
 
-from chatbridge.adapters.discord import deletions, translate
+from chatbridge.adapters.discord import deletions, failures, translate
 from chatbridge.adapters.discord.cursors import GuildCursors
 from chatbridge.model import Actor, ReactionAdded, ReactionRemoved
 from chatbridge.store.engine import reading
@@ -150,6 +150,9 @@ class SweepLimits:
     like_window: timedelta = timedelta(days=7)
     like_messages: int = 1000
     like_pages: int = 100
+    retries: int = 3
+    """Tries of one thread's check when Discord fails in passing (5xx, 429); then it is logged."""
+    retry_first: float = 1.0
 
 
 @dataclass
@@ -199,9 +202,28 @@ class LikeSweep:
         the parent channel, so it is fetched from there (one more request). What the listing
         went through is then handed on (`forget`) to find posts deleted while we were away.
         """
+        first = self.limits.retry_first
+        try:
+            covered = await failures.retrying(
+                lambda: self._read(guild_id, thread_id, position, since),
+                what=f"check the likes of thread {thread_id}",
+                attempts=self.limits.retries,
+                first=first,
+                most=first * 16,
+            )
+        except discord.HTTPException as error:
+            log.warning("could not check the likes of thread %s: %s", thread_id, failures.summary(error))
+            return
+        if covered is not None:
+            await self.forget(covered)
+
+    async def _read(
+        self, guild_id: int, thread_id: int, position: int, since: int
+    ) -> deletions.Covered | None:
+        """One try at a thread's check; what the listing went through, None if the thread is gone."""
         place = await self.place(thread_id)
         if place is None:
-            return
+            return None
         channel = self.client.get_partial_messageable(thread_id, guild_id=guild_id)
         page: list[discord.Message] = []
         seen: set[int] = set()
@@ -209,38 +231,34 @@ class LikeSweep:
         listed = remaining = 0
         ended = True
         opening_gone = False
-        try:
-            async with self.gate:
-                if not place.parent_is_forum and place.parent_id is not None and thread_id >= since:
-                    parent = self.client.get_partial_messageable(place.parent_id, guild_id=guild_id)
+        async with self.gate:
+            if not place.parent_is_forum and place.parent_id is not None and thread_id >= since:
+                parent = self.client.get_partial_messageable(place.parent_id, guild_id=guild_id)
+                self._messages += 1
+                try:
+                    page.append(await parent.fetch_message(thread_id))
+                except discord.NotFound:  # deleted, or a thread started without a message
+                    opening_gone = await _started_from_message(channel, thread_id)
+            remaining = self.limits.like_messages - self._messages
+            if remaining > 0:
+                start = discord.Object(position + 1)
+                async for message in channel.history(before=start, limit=remaining):
+                    seen.add(message.id)
+                    oldest = min(oldest, message.id)
+                    listed += 1
+                    if message.id < since or self._messages >= self.limits.like_messages:
+                        ended = False
+                        break
                     self._messages += 1
-                    try:
-                        page.append(await parent.fetch_message(thread_id))
-                    except discord.NotFound:  # deleted, or a thread started without a message
-                        opening_gone = await _started_from_message(channel, thread_id)
-                remaining = self.limits.like_messages - self._messages
-                if remaining > 0:
-                    start = discord.Object(position + 1)
-                    async for message in channel.history(before=start, limit=remaining):
-                        seen.add(message.id)
-                        oldest = min(oldest, message.id)
-                        listed += 1
-                        if message.id < since or self._messages >= self.limits.like_messages:
-                            ended = False
-                            break
-                        self._messages += 1
-                        page.append(message)
-                        if len(page) == HISTORY_PAGE:
-                            await self._check(place, page)
-                            page = []
-                if page:
-                    await self._check(place, page)
-        except discord.HTTPException as error:
-            log.warning("could not check the likes of thread %s: %s", thread_id, error)
-            return
+                    page.append(message)
+                    if len(page) == HISTORY_PAGE:
+                        await self._check(place, page)
+                        page = []
+            if page:
+                await self._check(place, page)
         # A listing that ran dry before its limit reached the thread's first message.
         after = 0 if remaining > 0 and ended and listed < remaining else oldest
-        await self.forget(deletions.Covered(place, after, position, frozenset(seen), opening_gone))
+        return deletions.Covered(place, after, position, frozenset(seen), opening_gone)
 
     async def _check(self, place: translate.Place, messages: Sequence[discord.Message]) -> None:
         """Compare one page's like counts with the store; list the users where they differ."""

@@ -6,12 +6,15 @@ Read from discord.py's cache where it can be, else fetched once (archived thread
 from __future__ import annotations
 
 import contextlib
+import logging
 
 import discord
 
-from chatbridge.adapters.discord import translate
+from chatbridge.adapters.discord import failures, translate
 from chatbridge.adapters.discord.state import PlatformState
 from chatbridge.model import MessagePosted, Room
+
+log = logging.getLogger(__name__)
 
 PLACE_CACHE = 2048
 
@@ -19,8 +22,15 @@ PLACE_CACHE = 2048
 class Places(PlatformState):
     """Lookups of channels, rooms and opening posts, cached or fetched."""
 
-    async def _place(self, channel_id: int, channel: object = None) -> translate.Place | None:
-        """A channel's place from the cache, or fetched once (archived threads are not cached)."""
+    async def _place(
+        self, channel_id: int, channel: object = None, about: str = ""
+    ) -> translate.Place | None:
+        """A channel's place from the cache, or fetched once (archived threads are not cached).
+
+        A channel that is gone (or out of the bot's reach) is None, with one log line naming
+        `about` (the event it was wanted for); a passing failure (a 5xx, a 429, a timeout) is
+        raised, so the intake pump asks again instead of skipping the event.
+        """
         place = translate.place_of(channel) if channel is not None else None
         if place is None:
             place = translate.place_of(self.client.get_channel(channel_id))
@@ -29,7 +39,15 @@ class Places(PlatformState):
         if place is None:
             try:
                 fetched = await self.client.fetch_channel(channel_id)
-            except discord.HTTPException:
+            except discord.HTTPException as error:
+                if failures.is_passing(error):
+                    raise
+                log.warning(
+                    "Discord channel %s is gone or out of reach (%s); skipping %s",
+                    channel_id,
+                    failures.summary(error),
+                    about or "an event in it",
+                )
                 return None
             place = translate.place_of(fetched)
         if place is not None:

@@ -64,6 +64,9 @@ class DiscordTuning:
     autocomplete_timeout: float = 2.0
     stop_timeout: float = 10.0
     sync_commands: bool = True
+    retry_first: float = 1.0
+    retry_most: float = 60.0
+    """Pauses (first, longest) before asking Discord again after a passing failure while reading."""
     backfill: BackfillLimits = field(default_factory=BackfillLimits)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import discord
 
-from chatbridge.adapters.discord import translate
+from chatbridge.adapters.discord import failures, translate
 from chatbridge.adapters.discord.interactions import action_view
 from chatbridge.adapters.discord.timeouts import OwnTimeouts
 from chatbridge.model import CommandInvoked, MessageRef, OutgoingMessage, Privilege, Room
@@ -23,6 +23,7 @@ class Verbs(OwnTimeouts):
     def _messageable(self, channel_id: str) -> discord.PartialMessageable:
         return self.client.get_partial_messageable(int(channel_id))
 
+    @failures.outbox_verb("post a message")
     async def send(
         self, room: Room, message: OutgoingMessage, *, thread_id: str | None = None, idempotency_key: str
     ) -> MessageRef:
@@ -85,6 +86,7 @@ class Verbs(OwnTimeouts):
             return False
         return True
 
+    @failures.outbox_verb("react to a message")
     async def react(self, ref: MessageRef, emoji: str) -> None:
         channel = self._messageable(ref.thread_id or ref.room_id)
         await channel.get_partial_message(int(ref.message_id)).add_reaction(emoji)
@@ -110,6 +112,7 @@ class Verbs(OwnTimeouts):
             guild_id = str(guild.id) if guild is not None else "@me"
         return translate.permalink(guild_id, channel_id, ref.message_id)
 
+    @failures.outbox_verb("start a thread")
     async def create_thread(self, room: Room, title: str, message: OutgoingMessage) -> MessageRef:
         """A forum post in a forum channel; in a text channel, a message with a thread started on it."""
         channel = self.client.get_channel(int(room.room_id))
@@ -117,6 +120,8 @@ class Verbs(OwnTimeouts):
             try:
                 channel = await self.client.fetch_channel(int(room.room_id))
             except discord.HTTPException as error:
+                if failures.is_passing(error):
+                    raise
                 raise PlatformError("I can't see that channel any more.") from error
         rendered = translate.render(message)
         name = translate.thread_name(title)
@@ -141,6 +146,7 @@ class Verbs(OwnTimeouts):
             ) from error
         return MessageRef(self.name, room.room_id, str(opening.id), str(thread.id), room.community_id)
 
+    @failures.outbox_verb("time out a member")
     async def apply_mute(self, community_id: str, user_id: str, until: datetime, reason: str) -> MuteResult:
         """A timeout, reaching at most 28 days ahead (Discord's cap).
 
@@ -159,10 +165,13 @@ class Verbs(OwnTimeouts):
         except discord.Forbidden as error:
             raise PlatformError(translate.timeout_refused(member.display_name)) from error
         except discord.HTTPException as error:
+            if failures.is_passing(error):
+                raise
             raise PlatformError(f"Discord refused to time out {member.display_name}: {error.text}") from error
         previous = before.isoformat() if before is not None and before > now else None
         return MuteResult(applied, {"communication_disabled_until": previous})
 
+    @failures.outbox_verb("lift a timeout")
     async def lift_mute(self, community_id: str, user_id: str, previous_state: Mapping[str, object]) -> None:
         """Clear the timeout, or put back one that was there before the mute and is still running."""
         try:
@@ -183,6 +192,7 @@ class Verbs(OwnTimeouts):
         except discord.Forbidden as error:
             raise PlatformError(translate.timeout_refused(member.display_name, lifting=True)) from error
 
+    @failures.outbox_verb("edit a message")
     async def edit_message(self, ref: MessageRef, message: OutgoingMessage) -> None:
         """Rewrite one of the bot's messages; its buttons become the message's `actions` (or none)."""
         rendered = translate.render(message)
@@ -199,6 +209,7 @@ class Verbs(OwnTimeouts):
         except discord.Forbidden as error:
             raise PlatformError("I can only edit my own messages.") from error
 
+    @failures.outbox_verb("delete a message")
     async def delete_message(self, ref: MessageRef, reason: str) -> None:
         """Remove a message for moderation; a message already gone counts as removed."""
         channel_id = int(ref.thread_id or ref.room_id)
@@ -213,6 +224,7 @@ class Verbs(OwnTimeouts):
                 f"I can't delete messages in <#{channel_id}>: I need the Manage Messages permission there."
             ) from error
 
+    @failures.outbox_verb("send a direct message")
     async def send_dm(
         self, community_id: str, user_id: str, message: OutgoingMessage, *, idempotency_key: str
     ) -> MessageRef:

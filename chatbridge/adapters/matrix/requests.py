@@ -74,7 +74,8 @@ class Requests(MatrixState):
 
     def _require_client(self) -> AsyncClient:
         if self._client is None:
-            raise PlatformError("the Matrix platform is not running")
+            # Passing (a stop or a restart in progress), not a refusal: the outbox tries again.
+            raise HomeserverUnavailable("the Matrix platform is not running")
         return self._client
 
     def _require_stopping(self) -> asyncio.Event:

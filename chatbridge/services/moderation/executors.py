@@ -62,8 +62,9 @@ class ModerationExecutors:
     async def queue_card(self, platform: Platform, payload: Mapping[str, Any], key: str) -> Mapping[str, Any]:
         """Post the card (first row) or edit it (later rows), rendered from the case as it is now.
 
-        A refused post is retried (the card appears once the bot may post in the queue room); a
-        refused edit is final, since the case itself is safe in the store and in `!queue`.
+        A refused post is set aside for an admin (`chatbridge outbox retry` posts it once the bot
+        may post in the queue room); a refused edit is final, since the case itself is safe in the
+        store and in `!queue`.
         """
         case_id = int(payload["case_id"])
         prepared = await asyncio.to_thread(self._prepare_card, platform, case_id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,9 +28,13 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     times: int | None = 1
     served: int = 0
+    while_: Callable[[], bool] | None = None
+    """Served only while this holds (a storm that lasts a span of a test's clock)."""
 
     def applies_to(self, method: str, path: str, route: str | None) -> bool:
         if self.times is not None and self.served >= self.times:
+            return False
+        if self.while_ is not None and not self.while_():
             return False
         return self.method in (method, "*") and self.pattern.matches(path, route)
 

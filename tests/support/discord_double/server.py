@@ -189,11 +189,18 @@ class DiscordDouble(UserActions):
         message: str,
         times: int | None = 1,
         errors: dict[str, Any] | None = None,
+        while_: Callable[[], bool] | None = None,
     ) -> Fault:
-        """Answer matching calls with Discord's error JSON instead of handling them."""
+        """Answer matching calls with Discord's error JSON instead of handling them (``times``
+        times, and only while ``while_()`` holds when given)."""
         return self.faults.add(
             Fault(
-                method.upper(), PathPattern(path), status, discord_error(code, message, errors), times=times
+                method.upper(),
+                PathPattern(path),
+                status,
+                discord_error(code, message, errors),
+                times=times,
+                while_=while_,
             )
         )
 
@@ -210,16 +217,18 @@ class DiscordDouble(UserActions):
         path: str,
         *,
         retry_after: float = 0.25,
-        times: int = 1,
+        times: int | None = 1,
         is_global: bool = False,
         scope: str = "user",
+        while_: Callable[[], bool] | None = None,
     ) -> Fault:
-        """Answer the next ``times`` matching calls with a 429 that discord.py will wait out and retry."""
+        """Answer the next ``times`` matching calls (``None``: all, while ``while_()`` holds) with
+        a 429 that discord.py will wait out and retry."""
         headers, body = rate_limit_response(
             retry_after=retry_after, is_global=is_global, scope=scope, bucket="double-injected"
         )
         return self.faults.add(
-            Fault(method.upper(), PathPattern(path), 429, body, headers=headers, times=times)
+            Fault(method.upper(), PathPattern(path), 429, body, headers=headers, times=times, while_=while_)
         )
 
     # -- gateway ---------------------------------------------------------------------------

@@ -1,0 +1,178 @@
+"""The outbox on Discord under faults: passing failures are tried again until the action lands
+(once), a channel that is gone sets the action aside at once, and a 429 storm only delays.
+
+The outbox worker here runs on a clock of its own, a day ahead of the application's, so the
+application's own worker (on the real clock) never finds these rows due, and waiting out a
+Retry-After is moving that clock, not sleeping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session, select
+
+from chatbridge.core import utc_now
+from chatbridge.model import MessageRef, OutgoingMessage, PlatformName, Room
+from chatbridge.platform import PlatformError, RetryLater
+from chatbridge.services.outbox import OutboxWorker, enqueue, ref_payload, send_payload
+from chatbridge.store.tables import OutboxItem
+from support.discord_double import Community, DiscordDouble
+from support.discord_forum import DiscordForum, discord_forum
+from support.forum import sqlite_url
+
+POSTS = "/channels/{channel_id}/messages"
+
+
+@dataclass
+class Clock:
+    now: datetime
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def worker_for(forum: DiscordForum) -> tuple[OutboxWorker, Clock]:
+    clock = Clock(utc_now() + timedelta(days=1))
+    return OutboxWorker(forum.core.engine, {PlatformName.DISCORD: forum.platform}, clock), clock
+
+
+def general(community: Community) -> Room:
+    return Room(PlatformName.DISCORD, str(community.guild_id), str(community.general), "general")
+
+
+def queue(forum: DiscordForum, clock: Clock, kind: str, payload: dict[str, object], key: str) -> None:
+    with Session(forum.core.engine) as session:
+        enqueue(
+            session, platform=PlatformName.DISCORD, kind=kind, payload=payload, dedupe_key=key, now=clock()
+        )
+        session.commit()
+
+
+def items(forum: DiscordForum) -> list[OutboxItem]:
+    with Session(forum.core.engine) as session:
+        return list(session.exec(select(OutboxItem).where(OutboxItem.dedupe_key.startswith("t-"))).all())
+
+
+def posted(double: DiscordDouble, channel_id: int, text: str) -> list[str]:
+    """Messages with `text` in the channel as Discord holds them (not as the bot was answered)."""
+    return [m["id"] for m in double.world.history(channel_id) if m["content"] == text]
+
+
+async def drain_until(worker: OutboxWorker, clock: Clock, done: Callable[[], bool], step: float) -> int:
+    """Run the worker, moving its clock `step` seconds between rounds, until `done()` (bounded)."""
+    for rounds in range(1, 200):
+        await worker.drain()
+        if done():
+            return rounds
+        clock.advance(step)
+    raise AssertionError("the outbox never drained")
+
+
+async def test_a_post_that_meets_server_errors_lands_once(
+    discord_py_on_double: DiscordDouble, community: Community, tmp_path: Path
+) -> None:
+    double = discord_py_on_double
+    async with discord_forum(double, sqlite_url(tmp_path)) as forum:
+        worker, clock = worker_for(forum)
+        double.fail_route("POST", POSTS, status=503, code=0, message="upstream connect error", times=2)
+        queue(
+            forum,
+            clock,
+            "send",
+            send_payload(general(community), OutgoingMessage("Journal club at 8")),
+            "t-1",
+        )
+
+        await worker.drain()
+        [item] = items(forum)
+        assert item.done_at is None and item.dead_at is None
+        assert item.last_error is not None and item.last_error.startswith(
+            "RetryLater: Discord: could not post"
+        )
+        await drain_until(worker, clock, lambda: items(forum)[0].done_at is not None, step=2)
+        assert len(posted(double, community.general, "Journal club at 8")) == 1
+
+
+async def test_a_deletion_and_an_edit_wait_out_server_errors(
+    discord_py_on_double: DiscordDouble, community: Community, tmp_path: Path
+) -> None:
+    double = discord_py_on_double
+    async with discord_forum(double, sqlite_url(tmp_path)) as forum:
+        worker, clock = worker_for(forum)
+        spam = await double.post_message(community.general, community.bob, "Buy followers")
+        ref = MessageRef(
+            PlatformName.DISCORD, str(community.general), spam["id"], None, str(community.guild_id)
+        )
+        double.fail_route(
+            "DELETE", POSTS + "/{message_id}", status=503, code=0, message="overloaded", times=3
+        )
+        queue(forum, clock, "delete_message", {"ref": ref_payload(ref), "reason": "spam"}, "t-delete")
+        await drain_until(worker, clock, lambda: items(forum)[0].done_at is not None, step=2)
+        assert posted(double, community.general, "Buy followers") == []
+
+        mine = await forum.platform.send(
+            general(community), OutgoingMessage("Case #1: open"), idempotency_key="t-card"
+        )
+        double.fail_route("PATCH", POSTS + "/{message_id}", status=503, code=0, message="overloaded", times=1)
+        with pytest.raises(RetryLater):
+            await forum.platform.edit_message(mine, OutgoingMessage("Case #1: resolved"))
+        await forum.platform.edit_message(mine, OutgoingMessage("Case #1: resolved"))
+        assert double.world.message(community.general, int(mine.message_id))["content"] == "Case #1: resolved"
+
+
+async def test_a_post_to_a_channel_that_is_gone_is_set_aside_at_once(
+    discord_py_on_double: DiscordDouble, community: Community, tmp_path: Path
+) -> None:
+    double = discord_py_on_double
+    async with discord_forum(double, sqlite_url(tmp_path)) as forum:
+        worker, clock = worker_for(forum)
+        double.fail_route("POST", POSTS, status=404, code=10003, message="Unknown Channel", times=None)
+        queue(forum, clock, "send", send_payload(general(community), OutgoingMessage("Welcome")), "t-gone")
+        await worker.drain()
+        [item] = items(forum)
+        assert item.dead_at is not None and item.attempts == 1
+        assert item.dead_reason == (
+            "PlatformError: Discord: could not post a message: NotFound: 404 Not Found (error code: 10003): "
+            "Unknown Channel"
+        )
+        with pytest.raises(PlatformError, match="Unknown Channel"):
+            await forum.platform.send(general(community), OutgoingMessage("Welcome"), idempotency_key="again")
+
+
+async def test_a_429_storm_delays_the_outbox_and_drops_or_doubles_nothing(
+    discord_py_on_double: DiscordDouble, community: Community, tmp_path: Path
+) -> None:
+    """Discord answers every post and deletion with 429 (Retry-After) for 30 s of the worker's
+    clock; discord.py waits out five of them per request, then the outbox waits the rest."""
+    double = discord_py_on_double
+    async with discord_forum(double, sqlite_url(tmp_path)) as forum:
+        worker, clock = worker_for(forum)
+        worker.max_attempts = 3  # far fewer than the storm's rounds: rate limits must not count
+        storm_ends = clock() + timedelta(seconds=30)
+        spam = await double.post_message(community.general, community.bob, "Buy followers")
+        ref = MessageRef(
+            PlatformName.DISCORD, str(community.general), spam["id"], None, str(community.guild_id)
+        )
+        for method, path in (("POST", POSTS), ("DELETE", POSTS + "/{message_id}")):
+            double.rate_limit(method, path, retry_after=0.01, times=None, while_=lambda: clock() < storm_ends)
+        texts = [f"Notice {n}" for n in range(5)]
+        for n, text in enumerate(texts):
+            queue(forum, clock, "send", send_payload(general(community), OutgoingMessage(text)), f"t-{n}")
+        queue(forum, clock, "delete_message", {"ref": ref_payload(ref), "reason": "spam"}, "t-delete")
+
+        rounds = await drain_until(
+            worker, clock, lambda: all(i.done_at is not None for i in items(forum)), step=5
+        )
+        assert rounds > 30 / 5, "the storm held everything back for 30 s of the clock"
+        assert all(i.dead_at is None for i in items(forum)), "a rate limit never sets an action aside"
+        assert [len(posted(double, community.general, text)) for text in texts] == [1] * 5
+        assert posted(double, community.general, "Buy followers") == []
+        assert len(double.calls("POST", POSTS)) > 5 * 5, "each post met the storm more than once"
