@@ -24,10 +24,11 @@ from chatbridge.model import (
     OutgoingMessage,
     Privilege,
 )
-from chatbridge.platform import EventSink, Platform
+from chatbridge.platform import EventSink, Outcome, Platform
 from chatbridge.registry import CommandSpec, ParsedCommand, Syntax, UsageError, convert_options, syntax_for
 from chatbridge.services import directory
-from chatbridge.services.ingest import Notice, first_delivery
+from chatbridge.services.ingest import EventRefused, Notice, StoreUnavailable, first_delivery
+from chatbridge.store.engine import DATABASE_UNAVAILABLE
 
 if TYPE_CHECKING:
     from chatbridge.core import Core
@@ -35,6 +36,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 APOLOGY = "Sorry, something went wrong on my side and nothing was changed. The error has been logged."
+STORE_DOWN = (
+    "Sorry, the forum's store is unavailable right now and nothing was changed. Please try again in a minute."
+)
 
 
 class Dispatcher:
@@ -50,23 +54,50 @@ class Dispatcher:
         self._turn = asyncio.Lock()
 
     def sink_for(self, platform: Platform) -> EventSink:
-        async def sink(event: ChatEvent) -> None:
-            await self.handle(event, platform)
+        async def sink(event: ChatEvent) -> Outcome:
+            return await self.handle(event, platform)
 
         return sink
 
-    async def handle(self, event: ChatEvent, platform: Platform) -> None:
-        """Apply one event; never raises for bad input, so an adapter's loop keeps running."""
+    async def handle(self, event: ChatEvent, platform: Platform) -> Outcome:
+        """Apply one event and say what became of it; never raises for bad input, so an
+        adapter's loop keeps running, and knows whether its position may move past the event."""
+        command: CommandInvoked | None = None
         try:
             command = self._as_command(event)
             if command is not None:
                 await self._run_command(command, platform)
-                return
+                return Outcome.APPLIED
             notices = await self.core.ingestor.submit(event)
-            for notice in notices:
-                await self._deliver(notice, platform)
-        except Exception:
-            log.exception("could not handle %s %s", type(event).__name__, event.event_id)
+        except (StoreUnavailable, *DATABASE_UNAVAILABLE):
+            return await self._unavailable(event, command, platform)
+        except EventRefused:
+            return Outcome.REFUSED  # logged once by the ingestor
+        except Exception as error:
+            log.error(
+                "could not handle %s %s (%s); skipped",
+                type(event).__name__,
+                event.event_id,
+                type(error).__name__,
+            )
+            return Outcome.REFUSED
+        for notice in notices:
+            await self._deliver(notice, platform)
+        return Outcome.APPLIED
+
+    async def _unavailable(
+        self, event: ChatEvent, command: CommandInvoked | None, platform: Platform
+    ) -> Outcome:
+        """The store is down. A typed command is delivered again with the messages around it (the
+        adapter keeps its position), so it is answered once, then; an interaction (a slash command,
+        a button) is never delivered again, so its member is told plainly to try again."""
+        log.warning(
+            "the store is unavailable; %s %s will be delivered again", type(event).__name__, event.event_id
+        )
+        if command is not None and command.raw is None:
+            await self._answer(command, platform, _error_reply(STORE_DOWN))
+            return Outcome.REFUSED
+        return Outcome.UNAVAILABLE
 
     def _as_command(self, event: ChatEvent) -> CommandInvoked | None:
         if isinstance(event, CommandInvoked):
@@ -163,6 +194,9 @@ class Dispatcher:
                 self._record_delivery(event)
                 error.spec = error.spec or spec
                 return self._usage_reply(error, event)
+            except DATABASE_UNAVAILABLE:
+                session.rollback()
+                raise  # nothing was stored: `handle` says so, and the command runs when redelivered
             except Exception:
                 session.rollback()
                 log.exception("command %r failed", spec.name)

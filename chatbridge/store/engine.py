@@ -35,6 +35,10 @@ DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
 """What a store that is briefly out of reach raises (SQLite locked past its busy timeout, a
 PostgreSQL restart or failover): the work is retried, not dropped."""
 
+BUSY_TIMEOUT = "chatbridge_busy_timeout_ms"
+"""Execution option carrying a SQLite engine's busy timeout, so the ingest writer's engine gets
+the same one."""
+
 READ_ONLY = "chatbridge_read_only"
 """Execution option marking an engine or connection whose SQLite transactions only read."""
 
@@ -71,7 +75,9 @@ def redact_url(url: str | URL) -> str:
     return parsed.render_as_string(hide_password=True)
 
 
-def make_engine(url: str | URL, *, echo: bool = False) -> Engine:
+def make_engine(
+    url: str | URL, *, echo: bool = False, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS
+) -> Engine:
     """Create the engine for `url` (`sqlite:///path/chatbridge.db` or `postgresql+psycopg://...`).
 
     SQLite connections get, on every connect: WAL journal (readers never block the writer),
@@ -83,14 +89,15 @@ def make_engine(url: str | URL, *, echo: bool = False) -> Engine:
     writers wait for `busy_timeout` instead of failing on a lock upgrade. The price: transactions
     on one SQLite file run one at a time (fine for a bot; use PostgreSQL to scale out).
 
-    PostgreSQL gets a pre-pinged, recycled connection pool.
+    PostgreSQL gets a pre-pinged, recycled connection pool. `busy_timeout_ms` is for tests of a
+    locked store, which should not wait ten seconds per try.
     """
     parsed = normalize_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         _ensure_sqlite_directory(parsed)
-        engine = create_engine(parsed, echo=echo)
-        _configure_sqlite(engine)
+        engine = create_engine(parsed, echo=echo, execution_options={BUSY_TIMEOUT: busy_timeout_ms})
+        _configure_sqlite(engine, busy_timeout_ms)
         return engine
     if backend == "postgresql":
         return create_engine(
@@ -130,14 +137,14 @@ def _enable_wal(cursor: Any) -> None:
             time.sleep(0.02)
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy (the "begin" hook below) decide when transactions start.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
-            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS:d}")
+            cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms:d}")
             _enable_wal(cursor)
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
@@ -185,7 +192,9 @@ def writer_engine(engine: Engine) -> Engine:
         or database.startswith("file:")
     ):
         return engine
-    writer = make_engine(engine.url)
+    writer = make_engine(
+        engine.url, busy_timeout_ms=engine.get_execution_options().get(BUSY_TIMEOUT, SQLITE_BUSY_TIMEOUT_MS)
+    )
 
     @event.listens_for(writer, "connect")
     def _writer_connection(dbapi_connection: Any, _record: Any) -> None:

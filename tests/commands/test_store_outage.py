@@ -1,0 +1,57 @@
+"""The store unavailable for longer than any ingest retry: nothing is lost, nothing is doubled.
+
+The memory platform keeps what the store could not take (`held`), as a real adapter keeps its
+position, and delivers it again (`redeliver`) once the store is back.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from sqlmodel import select
+
+from chatbridge.platform import Outcome
+from chatbridge.store.engine import make_engine
+from chatbridge.store.tables import Member, Thread
+from support.forum import running_forum, sqlite_url, texts
+from support.locked_store import store_locked
+
+
+async def test_replies_and_a_command_during_a_store_outage_are_applied_once_when_it_is_back(
+    tmp_path: Path,
+) -> None:
+    url = sqlite_url(tmp_path)
+    # A short busy timeout and retry budget: the outage outlasts every retry in a second, not minutes.
+    async with running_forum(url, engine=make_engine(url, busy_timeout_ms=100)) as forum:
+        forum.core.ingestor.unavailable_retries = 2
+        forum.core.ingestor.retry_pause = 0.01
+        chat = forum.chat
+        thread = await chat.start_thread("Night shifts", "Any tips?", as_="alice")
+        await chat.say("Sleep in blocks.", as_="bob", thread=thread)
+        truth = Counter({"alice": 1, "bob": 1})
+
+        with store_locked(tmp_path / "forum.db"):
+            assert await chat.say("!profile", as_="carol", thread=thread) == []
+            asked = next(reversed(chat.outcomes))
+            assert chat.outcomes[asked] is Outcome.UNAVAILABLE
+            for n in range(12):
+                author = ("bob", "carol", "dave")[n % 3]
+                assert await chat.say(f"Reply {n}", as_=author, thread=thread) == []
+                truth[author] += 1
+            assert len(chat.held) == 13
+            assert await chat.redeliver() == []  # still locked: nothing answered, nothing dropped
+            assert len(chat.held) == 13
+
+        answers = await chat.redeliver()
+        assert chat.held == []
+        cards = [a for a in answers if a.text.startswith("**carol**")]
+        assert len(cards) == 1 and "Messages: 0" in cards[0].text  # asked before her replies
+        assert texts(answers).count("earned the trophy **First Message**") == 2  # carol's, dave's
+        assert await chat.redeliver() == []  # answered once
+
+        with forum.store() as session:
+            stored = session.exec(select(Thread)).one()
+            assert stored.reply_count == sum(truth.values()) - 1
+            counts = {m.display_name: m.message_count for m in session.exec(select(Member)).all()}
+            assert counts == dict(truth)
