@@ -636,8 +636,13 @@ class Ingestor:
                 )
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 5.0)
-            except Exception:
-                log.exception("a batch of %d events failed; applying them one by one", len(batch))
+            except Exception as error:
+                # The kind only: a database error's message shows the values it was given.
+                log.warning(
+                    "a batch of %d events failed (%s); applying them one by one",
+                    len(batch),
+                    type(error).__name__,
+                )
                 results = await self._in_writer(self._apply_one_by_one, events)
                 break
         for pending, result in zip(batch, results, strict=True):

@@ -6,9 +6,11 @@ position, and delivers it again (`redeliver`) once the store is back.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from sqlmodel import select
 
 from chatbridge.platform import Outcome
@@ -55,3 +57,28 @@ async def test_replies_and_a_command_during_a_store_outage_are_applied_once_when
             assert stored.reply_count == sum(truth.values()) - 1
             counts = {m.display_name: m.message_count for m in session.exec(select(Member)).all()}
             assert counts == dict(truth)
+
+
+@pytest.mark.parametrize(
+    "database_kind", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+async def test_a_poison_event_is_refused_logged_once_by_its_id_and_skipped(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """PostgreSQL refuses text with a NUL character, however often it is tried: the event is
+    refused (its position may move on), logged once by id, never by its text."""
+    async with running_forum(database_url) as forum:
+        chat = forum.chat
+        thread = await chat.start_thread("Night shifts", "Any tips?", as_="alice")
+        await chat.say("Secret\x00 patient details", as_="bob", thread=thread)
+        poison = next(reversed(chat.outcomes))
+        assert chat.outcomes[poison] is Outcome.REFUSED
+        assert chat.held == []
+        await chat.say("Sleep in blocks.", as_="bob", thread=thread)
+        assert chat.outcomes[next(reversed(chat.outcomes))] is Outcome.APPLIED
+
+        with forum.store() as session:
+            assert session.exec(select(Thread)).one().reply_count == 1
+    mentions = [r for r in caplog.records if poison in r.getMessage()]
+    assert len(mentions) == 1 and mentions[0].levelno == logging.ERROR
+    assert "patient" not in caplog.text
