@@ -91,12 +91,13 @@ class Dispatcher:
         """The store is down. A typed command is delivered again with the messages around it (the
         adapter keeps its position), so it is answered once, then; an interaction (a slash command,
         a button) is never delivered again, so its member is told plainly to try again."""
-        log.warning(
-            "the store is unavailable; %s %s will be delivered again", type(event).__name__, event.event_id
-        )
         if command is not None and command.raw is None:
+            log.warning("the store is unavailable; command %s was told to try again", event.event_id)
             await self._answer(command, platform, _error_reply(STORE_DOWN))
             return Outcome.REFUSED
+        # Plain events: the ingestor has logged the outage once for their whole batch.
+        level = logging.WARNING if command is not None else logging.DEBUG
+        log.log(level, "the store is unavailable; %s %s is held", type(event).__name__, event.event_id)
         return Outcome.UNAVAILABLE
 
     def _as_command(self, event: ChatEvent) -> CommandInvoked | None:

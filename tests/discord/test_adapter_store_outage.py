@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from chatbridge.store.engine import make_engine
-from support.discord_double import Community, DiscordDouble
+from support.discord_double import Community, DiscordDouble, payloads
+from support.discord_double import options as opt
 from support.discord_forum import discord_forum, forum_post, reply
 from support.forum import sqlite_url
 from support.locked_store import store_locked
@@ -80,3 +81,23 @@ async def test_a_store_outage_longer_than_every_retry_loses_nothing(
             if isinstance(call.json, dict) and "Trophy Points" in str(call.json.get("content", ""))
         ]
         assert len(cards) == 1  # the command was answered once, after the outage
+
+
+async def test_a_slash_command_while_the_store_is_locked_is_told_once_to_try_again(
+    discord_py_on_double: DiscordDouble, community: Community, tmp_path: Path
+) -> None:
+    """Discord never delivers an interaction again, so it is answered at once, plainly."""
+    double = discord_py_on_double
+    url = sqlite_url(tmp_path)
+    async with discord_forum(double, url, engine=make_engine(url, busy_timeout_ms=100)) as forum:
+        await forum.settle()
+        with store_locked(tmp_path / "forum.db"):
+            asked = await double.run_slash_command(
+                "thread", opt.subcommand("show"), user_id=community.alice, channel_id=community.general
+            )
+            said = await double.wait_for_interaction_response(asked)
+        assert "store is unavailable" in said["data"]["content"]
+        assert "try again" in said["data"]["content"]
+        assert said["data"]["flags"] & payloads.EPHEMERAL_FLAG
+        await forum.settle()
+        assert len(asked.responses) == 1
