@@ -36,9 +36,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 APOLOGY = "Sorry, something went wrong on my side and nothing was changed. The error has been logged."
-STORE_DOWN = (
-    "Sorry, the forum's store is unavailable right now and nothing was changed. Please try again in a minute."
-)
 
 
 class Dispatcher:
@@ -70,7 +67,7 @@ class Dispatcher:
                 return Outcome.APPLIED
             notices = await self.core.ingestor.submit(event)
         except (StoreUnavailable, *DATABASE_UNAVAILABLE):
-            return await self._unavailable(event, command, platform)
+            return self._unavailable(event, command)
         except EventRefused:
             return Outcome.REFUSED  # logged once by the ingestor
         except Exception as error:
@@ -85,16 +82,10 @@ class Dispatcher:
             await self._deliver(notice, platform)
         return Outcome.APPLIED
 
-    async def _unavailable(
-        self, event: ChatEvent, command: CommandInvoked | None, platform: Platform
-    ) -> Outcome:
-        """The store is down. A typed command is delivered again with the messages around it (the
-        adapter keeps its position), so it is answered once, then; an interaction (a slash command,
-        a button) is never delivered again, so its member is told plainly to try again."""
-        if command is not None and command.raw is None:
-            log.warning("the store is unavailable; command %s was told to try again", event.event_id)
-            await self._answer(command, platform, _error_reply(STORE_DOWN))
-            return Outcome.REFUSED
+    def _unavailable(self, event: ChatEvent, command: CommandInvoked | None) -> Outcome:
+        """The store is down: nothing was stored, and the adapter keeps the event to deliver it
+        again (a command is then answered once, when it runs) or, if it never delivers it again
+        (a Discord interaction), tells the member plainly to try again."""
         # Plain events: the ingestor has logged the outage once for their whole batch.
         level = logging.WARNING if command is not None else logging.DEBUG
         log.log(level, "the store is unavailable; %s %s is held", type(event).__name__, event.event_id)

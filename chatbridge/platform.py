@@ -44,6 +44,12 @@ class Outcome(StrEnum):
         return self is not Outcome.UNAVAILABLE
 
 
+STORE_UNAVAILABLE_REPLY = (
+    "Sorry, the forum's store is unavailable right now and nothing was changed. Please try again in a minute."
+)
+"""What an adapter answers a command it cannot deliver again (a Discord interaction) when the
+sink says UNAVAILABLE; commands it does deliver again are answered once, when they run."""
+
 EventSink = Callable[[ChatEvent], Awaitable[Outcome]]
 """Where an adapter delivers translated events; returns once the event is durably accepted, or
 says why it was not."""
