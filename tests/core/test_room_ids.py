@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from chatbridge.adapters.matrix.rooms import server_of
+from chatbridge.adapters.matrix.translate import permalink
 from chatbridge.cli import main
 from chatbridge.config import load_settings
 from chatbridge.runner import check_matrix
@@ -56,3 +58,12 @@ def test_a_malformed_room_is_one_clear_line(
     assert main(["--config", str(_config(tmp_path, entry)), "config"]) == 2
     err = capsys.readouterr().err
     assert "matrix.community_rooms" in err and "room id" in err and "Traceback" not in err
+
+
+def test_a_permalink_to_a_version_12_room_names_it_whole_and_routes_through_its_members() -> None:
+    link = permalink(V12_ROOM, "$Rqnc-F-dvnEYJTyHq_iKxU2bZ1CI92-kuZq3a5lr5Zg", ["example.org"])
+    assert link == (
+        f"https://matrix.to/#/{V12_ROOM}/$Rqnc-F-dvnEYJTyHq_iKxU2bZ1CI92-kuZq3a5lr5Zg?via=example.org"
+    )
+    assert server_of(V12_ROOM) == ""  # no server to route through but the members' own
+    assert server_of("!OGEhHVWSdvArJzumhm:matrix.org") == "matrix.org"
