@@ -18,7 +18,7 @@ from chatbridge.core import Core
 from chatbridge.dispatch import Dispatcher
 from chatbridge.heap import settle_heap
 from chatbridge.model import ChatEvent, CommandInvoked, MemberJoined, MessagePosted
-from chatbridge.platform import EventSink, Platform
+from chatbridge.platform import EventSink, Outcome, Platform
 from chatbridge.services.digest.runner import DigestRunner, digest_executors, trophy_titles
 from chatbridge.services.moderation.dead_letters import dead_letter_notices
 from chatbridge.services.moderation.executors import moderation_executors
@@ -93,12 +93,13 @@ class Application:
         handle = self.dispatcher.sink_for(platform)
         registry = self.core.registry
 
-        async def sink(event: ChatEvent) -> None:
-            await handle(event)
+        async def sink(event: ChatEvent) -> Outcome:
+            outcome = await handle(event)
             if isinstance(event, CommandInvoked | MemberJoined) or (
                 isinstance(event, MessagePosted) and registry.is_command(event.text)
             ):
                 self.outbox.notify()
+            return outcome
 
         return sink
 

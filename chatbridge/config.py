@@ -25,6 +25,7 @@ from sqlalchemy.exc import ArgumentError
 from chatbridge.forum.durations import parse_duration
 from chatbridge.forum.ranks import TrophyConfigError, load_trophy_config
 from chatbridge.forum.text import InputError
+from chatbridge.matrix_ids import is_room_alias, is_room_id
 
 SECRET_KEYS = ("discord_token", "matrix_password", "matrix_access_token")
 """Top-level settings that hold secrets; read from CHATBRIDGE_<NAME> or a file of that name."""
@@ -122,6 +123,17 @@ class MatrixConfig(_Section):
     def _matrix_id(cls, value: str | None) -> str | None:
         if value is not None and (not value.startswith("@") or ":" not in value):
             raise ValueError(f"expected a Matrix user id like @bot:example.org, got {value!r}")
+        return value
+
+    @field_validator("community_rooms")
+    @classmethod
+    def _rooms(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            if not (is_room_id(entry) or is_room_alias(entry)):
+                raise ValueError(
+                    "expected a room id (!id:server, or !id from room version 12 on) "
+                    f"or an alias (#name:server), got {entry!r}"
+                )
         return value
 
 

@@ -72,6 +72,8 @@ class Console:
             reply_to = self._last_message()
         elif reply_to is not None:
             reply_to = self._message(reply_to).message_id
+        if self.chat.held:  # the store was unavailable: what waits goes first, in order
+            self._show(await self.chat.redeliver())
         before = self.chat.newest_thread()
         pending = self.chat.say(text, as_=actor, in_=self.room, thread=self.thread, reply_to=reply_to)
         replies = await pending
@@ -79,6 +81,11 @@ class Console:
         regarding = f" (re {self._short_id(reply_to)})" if reply_to else ""
         self._print(f"[{self._short_id(said)}] {who}{regarding}: {text}")
         self._show(replies)
+        if self.chat.held:
+            self._print(
+                f"console: the store is unavailable; {len(self.chat.held)} event(s) wait and are "
+                "applied, in order, once it is back"
+            )
         if self.chat.newest_thread() != before:
             self.thread = self.chat.newest_thread()
             self._print("console: now in the new thread (`:out` leaves it)")

@@ -56,10 +56,16 @@ class Core:
 
     @classmethod
     def build(
-        cls, settings: Settings, *, clock: Callable[[], datetime] = utc_now, migrate: bool = True
+        cls,
+        settings: Settings,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        migrate: bool = True,
+        engine: Engine | None = None,
     ) -> Core:
-        """Open the store (migrating it to the newest schema) and load commands and templates."""
-        engine = make_engine(settings.database_url)
+        """Open the store (migrating it to the newest schema) and load commands and templates;
+        `engine` (made with `make_engine`) replaces the one `settings.database_url` names."""
+        engine = engine or make_engine(settings.database_url)
         if migrate:
             upgrade(engine)
         return cls(

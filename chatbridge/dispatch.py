@@ -24,11 +24,12 @@ from chatbridge.model import (
     OutgoingMessage,
     Privilege,
 )
-from chatbridge.platform import EventSink, Platform
+from chatbridge.platform import EventSink, Outcome, Platform
 from chatbridge.registry import CommandSpec, ParsedCommand, Syntax, UsageError, convert_options, syntax_for
 from chatbridge.services import directory
-from chatbridge.services.ingest import Notice, first_delivery
+from chatbridge.services.ingest import EventRefused, Notice, StoreUnavailable, first_delivery
 from chatbridge.services.moderation import mute_gate
+from chatbridge.store.engine import DATABASE_UNAVAILABLE
 
 if TYPE_CHECKING:
     from chatbridge.core import Core
@@ -51,23 +52,45 @@ class Dispatcher:
         self._turn = asyncio.Lock()
 
     def sink_for(self, platform: Platform) -> EventSink:
-        async def sink(event: ChatEvent) -> None:
-            await self.handle(event, platform)
+        async def sink(event: ChatEvent) -> Outcome:
+            return await self.handle(event, platform)
 
         return sink
 
-    async def handle(self, event: ChatEvent, platform: Platform) -> None:
-        """Apply one event; never raises for bad input, so an adapter's loop keeps running."""
+    async def handle(self, event: ChatEvent, platform: Platform) -> Outcome:
+        """Apply one event and say what became of it; never raises for bad input, so an
+        adapter's loop keeps running, and knows whether its position may move past the event."""
+        command: CommandInvoked | None = None
         try:
             command = self._as_command(event)
             if command is not None:
                 await self._run_command(command, platform)
-                return
+                return Outcome.APPLIED
             notices = await self.core.ingestor.submit(event)
-            for notice in notices:
-                await self._deliver(notice, platform)
-        except Exception:
-            log.exception("could not handle %s %s", type(event).__name__, event.event_id)
+        except (StoreUnavailable, *DATABASE_UNAVAILABLE):
+            return self._unavailable(event, command)
+        except EventRefused:
+            return Outcome.REFUSED  # logged once by the ingestor
+        except Exception as error:
+            log.error(
+                "could not handle %s %s (%s); skipped",
+                type(event).__name__,
+                event.event_id,
+                type(error).__name__,
+            )
+            return Outcome.REFUSED
+        for notice in notices:
+            await self._deliver(notice, platform)
+        return Outcome.APPLIED
+
+    def _unavailable(self, event: ChatEvent, command: CommandInvoked | None) -> Outcome:
+        """The store is down: nothing was stored, and the adapter keeps the event to deliver it
+        again (a command is then answered once, when it runs) or, if it never delivers it again
+        (a Discord interaction), tells the member plainly to try again."""
+        # Plain events: the ingestor has logged the outage once for their whole batch.
+        level = logging.WARNING if command is not None else logging.DEBUG
+        log.log(level, "the store is unavailable; %s %s is held", type(event).__name__, event.event_id)
+        return Outcome.UNAVAILABLE
 
     def _as_command(self, event: ChatEvent) -> CommandInvoked | None:
         if isinstance(event, CommandInvoked):
@@ -168,6 +191,9 @@ class Dispatcher:
                 self._record_delivery(event)
                 error.spec = error.spec or spec
                 return self._usage_reply(error, event)
+            except DATABASE_UNAVAILABLE:
+                session.rollback()
+                raise  # nothing was stored: `handle` says so, and the command runs when redelivered
             except Exception:
                 session.rollback()
                 log.exception("command %r failed", spec.name)

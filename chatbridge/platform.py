@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from chatbridge.model import (
@@ -24,8 +25,34 @@ from chatbridge.model import (
 if TYPE_CHECKING:
     from chatbridge.registry import Registry
 
-EventSink = Callable[[ChatEvent], Awaitable[None]]
-"""Where an adapter delivers translated events; returns once the event is durably accepted."""
+
+class Outcome(StrEnum):
+    """What the core made of one event, so an adapter knows whether its position may move past it."""
+
+    APPLIED = "applied"
+    """Stored (or recognised as a redelivery of an event stored before)."""
+    REFUSED = "refused"
+    """A poison event: applying it failed for a reason retrying will not change. Logged once, by
+    its id, and skipped; the position moves past it."""
+    UNAVAILABLE = "unavailable"
+    """The store could not be reached, or stayed locked, past the ingest retries. Nothing was
+    stored: the adapter keeps its position, stops, and delivers the event again later."""
+
+    @property
+    def done(self) -> bool:
+        """True when the position may move past the event."""
+        return self is not Outcome.UNAVAILABLE
+
+
+STORE_UNAVAILABLE_REPLY = (
+    "Sorry, the forum's store is unavailable right now and nothing was changed. Please try again in a minute."
+)
+"""What an adapter answers a command it cannot deliver again (a Discord interaction) when the
+sink says UNAVAILABLE; commands it does deliver again are answered once, when they run."""
+
+EventSink = Callable[[ChatEvent], Awaitable[Outcome]]
+"""Where an adapter delivers translated events; returns once the event is durably accepted, or
+says why it was not."""
 
 
 class RetryLater(Exception):

@@ -92,12 +92,6 @@ def check_matrix(settings: Settings) -> list[str]:
         problems.append(
             "CHATBRIDGE_MATRIX_PASSWORD or CHATBRIDGE_MATRIX_ACCESS_TOKEN: one is required to log in"
         )
-    for entry in matrix.community_rooms:
-        if not entry.startswith(("!", "#")) or ":" not in entry:
-            problems.append(
-                "matrix.community_rooms: expected a room id (!id:server) or alias (#name:server), "
-                f"got {entry!r}"
-            )
     for entry in matrix.allowed_inviters:
         if not (entry.startswith("@") and ":" in entry) and not (entry.startswith(":") and len(entry) > 1):
             problems.append(f"matrix.allowed_inviters: expected @user:server or :server, got {entry!r}")

@@ -32,7 +32,7 @@ from chatbridge.model import (
     Room,
     RoomSeen,
 )
-from chatbridge.platform import EventSink, MuteResult, PlatformError
+from chatbridge.platform import EventSink, MuteResult, Outcome, PlatformError
 from chatbridge.registry import Registry
 
 DEFAULT_SUBFORUMS = ("General Discussion", "Clinical Questions", "Careers & Training")
@@ -73,6 +73,11 @@ class MemoryPlatform:
     id_prefix: str = ""
     started: asyncio.Event = field(default_factory=asyncio.Event)
     registry: Registry | None = None
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+    """What the core made of each event delivered, by event id (the last delivery's)."""
+    held: list[ChatEvent] = field(default_factory=list)
+    """Events the store could not take yet, oldest first: they wait, in order, for `redeliver`,
+    as a real adapter keeps its position; events that arrive meanwhile queue up behind them."""
     _sink: EventSink | None = None
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _event_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -86,7 +91,7 @@ class MemoryPlatform:
     async def start(self, sink: EventSink) -> None:
         self._sink = sink
         for name in self.subforums:
-            await sink(
+            await self._deliver(
                 RoomSeen(
                     event_id=f"room:{_slug(name)}",
                     at=self.now(),
@@ -333,12 +338,28 @@ class MemoryPlatform:
             )
         )
 
+    async def redeliver(self) -> list[Said]:
+        """Deliver the held events again, in order, stopping at the first the store still cannot
+        take; returns what the bot said meanwhile. `held` is empty once the store is back."""
+        before = len(self.transcript)
+        while self.held:
+            if await self._offer(self.held[0]) is Outcome.UNAVAILABLE:
+                break
+            self.held.pop(0)
+        return [s for s in self.transcript[before:] if s.author == "bot"]
+
     async def _deliver(self, event: ChatEvent) -> list[Said]:
+        before = len(self.transcript)
+        if self.held or await self._offer(event) is Outcome.UNAVAILABLE:
+            self.held.append(event)
+        return [s for s in self.transcript[before:] if s.author == "bot"]
+
+    async def _offer(self, event: ChatEvent) -> Outcome:
         if self._sink is None:
             raise RuntimeError("the memory platform is not started")
-        before = len(self.transcript)
-        await self._sink(event)
-        return [s for s in self.transcript[before:] if s.author == "bot"]
+        outcome = await self._sink(event)
+        self.outcomes[event.event_id] = outcome
+        return outcome
 
     def _actor(self, who: Actor | str) -> Actor:
         return who if isinstance(who, Actor) else self.members.get(who) or self.member(who)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -56,6 +57,16 @@ log = logging.getLogger(__name__)
 
 COMMAND_LIKE_SOURCE = "command"
 MAX_BODY_CHARS = 64 * 1024
+
+
+class StoreUnavailable(Exception):
+    """The store could not be reached, or stayed locked, past the ingestor's retries: nothing of
+    the event was stored, and it should be delivered again once the store is back."""
+
+
+class EventRefused(Exception):
+    """Applying the event failed for a reason of its own (a poison event); it was logged once, by
+    its id, and skipped: delivering it again would fail the same way."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -494,7 +505,8 @@ class Ingestor:
     the bound on the memory they take (about 2 KB each with their producer's task)."""
     unavailable_retries: int = 8
     """Times a batch is tried again while the database is unavailable (pauses double from
-    `retry_pause` up to 5 s, about 20 s in all) before its events are tried one by one."""
+    `retry_pause` up to 5 s, about 20 s in all) before its events are handed back to their
+    producers as `StoreUnavailable`, to be delivered again once the store is back."""
     retry_pause: float = 0.1
     checkpoint_every: int = 1000
     """Events written between two WAL checkpoints at most (SQLite; see `store.engine.checkpoint`)."""
@@ -602,6 +614,7 @@ class Ingestor:
     async def _write(self, batch: list[_Pending]) -> None:
         events = [p.event for p in batch]
         pause = self.retry_pause
+        results: list[list[Notice] | BaseException]
         for attempt in range(self.unavailable_retries + 1):
             try:
                 results = await self._in_writer(self._apply_batch, events)
@@ -611,9 +624,8 @@ class Ingestor:
                 # transaction, PostgreSQL restarting): not the events' fault. Keep them queued
                 # (producers wait) and try the same batch again, rather than failing each event.
                 if attempt == self.unavailable_retries:
-                    log.error("ingest: the database stayed unavailable; applying events one by one")
-                    results = await self._in_writer(self._apply_one_by_one, events)
-                    break
+                    self._hand_back(batch, error)
+                    return
                 log.warning(
                     "ingest: the database is unavailable (%s); retrying %d events in %.1f s",
                     error.orig,
@@ -622,8 +634,13 @@ class Ingestor:
                 )
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 5.0)
-            except Exception:
-                log.exception("a batch of %d events failed; applying them one by one", len(batch))
+            except Exception as error:
+                # The kind only: a database error's message shows the values it was given.
+                log.warning(
+                    "a batch of %d events failed (%s); applying them one by one",
+                    len(batch),
+                    type(error).__name__,
+                )
                 results = await self._in_writer(self._apply_one_by_one, events)
                 break
         for pending, result in zip(batch, results, strict=True):
@@ -632,6 +649,21 @@ class Ingestor:
                     pending.done.set_exception(result)
                 else:
                     pending.done.set_result(result)
+
+    def _hand_back(self, batch: list[_Pending], error: BaseException) -> None:
+        """Fail the batch, and every event queued behind it, as unavailable: their producers keep
+        their positions and deliver them again. Failing the queued ones too keeps the order: none
+        of them is applied (a reply) while one before it (its thread's start) is still missing."""
+        while not self._queue.empty():
+            batch.append(self._queue.get_nowait())
+        log.error(
+            "ingest: the database stayed unavailable (%s); %d events handed back to be delivered again",
+            getattr(error, "orig", error),
+            len(batch),
+        )
+        for pending in batch:
+            if not pending.done.done():
+                pending.done.set_exception(StoreUnavailable("the store is unavailable"))
 
     def _apply_batch(self, events: list[ChatEvent]) -> list[list[Notice] | BaseException]:
         """One transaction: runs of common events take the set-based path, the rest the ORM rules.
@@ -676,12 +708,32 @@ class Ingestor:
         return results
 
     def _apply_one_by_one(self, events: list[ChatEvent]) -> list[list[Notice] | BaseException]:
-        """Isolate a poison event so one bad payload cannot take its whole batch down."""
+        """Isolate a poison event so one bad payload cannot take its whole batch down; if the
+        store becomes unavailable meanwhile, that event and the rest are handed back."""
         results: list[list[Notice] | BaseException] = []
-        for event in events:
+        for index, event in enumerate(events):
             try:
                 results.extend(self._apply_batch([event]))
+            except DATABASE_UNAVAILABLE:
+                log.warning(
+                    "ingest: the database became unavailable; %d events handed back", len(events) - index
+                )
+                results.extend(StoreUnavailable("the store is unavailable") for _ in events[index:])
+                break
             except Exception as error:
-                log.exception("event %s could not be applied", event.event_id)
-                results.append(error)
+                _log_refused(event, error)
+                results.append(EventRefused(event.event_id))
         return results
+
+
+def _log_refused(event: ChatEvent, error: BaseException) -> None:
+    """Once, by the event's id and the error's kind and place: never its message, which may quote
+    the event's text (a database error shows the values it was given)."""
+    where = "".join(traceback.format_tb(error.__traceback__))
+    log.error(
+        "event %s (%s) could not be applied and is skipped: %s\n%s",
+        event.event_id,
+        type(event).__name__,
+        type(error).__name__,
+        where,
+    )

@@ -35,6 +35,10 @@ DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
 """What a store that is briefly out of reach raises (SQLite locked past its busy timeout, a
 PostgreSQL restart or failover): the work is retried, not dropped."""
 
+BUSY_TIMEOUT = "chatbridge_busy_timeout_ms"
+"""Execution option carrying a SQLite engine's busy timeout, so the ingest writer's engine gets
+the same one."""
+
 READ_ONLY = "chatbridge_read_only"
 """Execution option marking an engine or connection whose SQLite transactions only read."""
 
@@ -74,7 +78,9 @@ def redact_url(url: str | URL) -> str:
     return parsed.render_as_string(hide_password=True)
 
 
-def make_engine(url: str | URL, *, echo: bool = False) -> Engine:
+def make_engine(
+    url: str | URL, *, echo: bool = False, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS
+) -> Engine:
     """Create the engine for `url` (`sqlite:///path/chatbridge.db` or `postgresql+psycopg://...`).
 
     SQLite connections get, on every connect: WAL journal (readers never block the writer),
@@ -87,6 +93,7 @@ def make_engine(url: str | URL, *, echo: bool = False) -> Engine:
     on one SQLite file run one at a time (fine for a bot; use PostgreSQL to scale out).
 
     PostgreSQL gets a pre-pinged, recycled connection pool and a connect timeout.
+    `busy_timeout_ms` is for tests of a locked store, which should not wait ten seconds per try.
 
     Neither engine puts a statement's parameters in its errors (`hide_parameters`): they hold
     posts, moderation reasons and notes, and errors end up in logs.
@@ -95,8 +102,10 @@ def make_engine(url: str | URL, *, echo: bool = False) -> Engine:
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         _ensure_sqlite_directory(parsed)
-        engine = create_engine(parsed, echo=echo, hide_parameters=True)
-        _configure_sqlite(engine)
+        engine = create_engine(
+            parsed, echo=echo, hide_parameters=True, execution_options={BUSY_TIMEOUT: busy_timeout_ms}
+        )
+        _configure_sqlite(engine, busy_timeout_ms)
         return engine
     if backend == "postgresql":
         timeout = {} if "connect_timeout" in parsed.query else {"connect_timeout": PG_CONNECT_TIMEOUT_S}
@@ -141,14 +150,14 @@ def _enable_wal(cursor: Any) -> None:
             time.sleep(0.02)
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy (the "begin" hook below) decide when transactions start.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
-            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS:d}")
+            cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms:d}")
             _enable_wal(cursor)
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
@@ -196,7 +205,9 @@ def writer_engine(engine: Engine) -> Engine:
         or database.startswith("file:")
     ):
         return engine
-    writer = make_engine(engine.url)
+    writer = make_engine(
+        engine.url, busy_timeout_ms=engine.get_execution_options().get(BUSY_TIMEOUT, SQLITE_BUSY_TIMEOUT_MS)
+    )
 
     @event.listens_for(writer, "connect")
     def _writer_connection(dbapi_connection: Any, _record: Any) -> None:

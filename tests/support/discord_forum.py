@@ -16,6 +16,7 @@ from datetime import datetime
 from types import ModuleType
 from typing import Any
 
+from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from chatbridge.adapters.discord import DiscordPlatform, DiscordTuning
@@ -123,14 +124,16 @@ async def discord_forum(
     commands: tuple[ModuleType, ...] = (),
     clock: Callable[[], datetime] = utc_now,
     settings_extra: Mapping[str, Any] | None = None,
+    engine: Engine | None = None,
     **discord: Any,
 ) -> AsyncIterator[DiscordForum]:
     """The application with the Discord platform, connected and ready, for the block.
 
     `clock` is the core's clock (the digest scheduler, mutes, ...); pass one to move time on.
+    `engine` replaces the one `database_url` names (a short SQLite busy timeout, say).
     """
     settings = discord_settings(double, database_url, settings_extra=settings_extra, **discord)
-    core = Core.build(settings, clock=clock)
+    core = Core.build(settings, clock=clock, engine=engine)
     for module in commands:
         core.registry.add_module(module)
     applied = Applied(double.wait_timeout)

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 from chatbridge.adapters.memory import MemoryPlatform, Said
@@ -30,11 +31,16 @@ class Forum:
 
 @asynccontextmanager
 async def running_forum(
-    database_url: str, *, chat: MemoryPlatform | None = None, **settings: object
+    database_url: str, *, chat: MemoryPlatform | None = None, engine: Engine | None = None, **settings: object
 ) -> AsyncIterator[Forum]:
-    """`chat` is the in-memory platform to run (one named otherwise, say); a default one if None."""
+    """`chat` is the in-memory platform to run (one named otherwise, say); a default one if None.
+    `engine` replaces the one `database_url` names (a short SQLite busy timeout, say)."""
     chat = chat or MemoryPlatform()
-    core = Core.build(Settings(database_url=database_url, **settings), clock=chat.now)  # type: ignore[arg-type]
+    core = Core.build(
+        Settings(database_url=database_url, **settings),  # type: ignore[arg-type]
+        clock=chat.now,
+        engine=engine,
+    )
     try:
         async with Application(core, [chat]).running():
             yield Forum(chat, core)

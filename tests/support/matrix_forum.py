@@ -42,6 +42,7 @@ from chatbridge.config import Settings
 from chatbridge.core import Core, utc_now
 from chatbridge.runner import StorePlatformState
 from chatbridge.sandbox import Homeserver, RegisteredUser
+from chatbridge.store.engine import make_engine
 from chatbridge.store.tables import Identity, Post, Thread
 from chatbridge.store.tables import Member as MemberRow
 
@@ -107,6 +108,12 @@ class MatrixBot:
     clock: Callable[[], datetime] = utc_now
     """The core's clock (the digest scheduler, mutes, ...); a test may pass one it moves on."""
     app: Application | None = None
+    homeserver_url: str | None = None
+    """Where the bot reaches its homeserver, if not directly (a proxy in front of it)."""
+    busy_timeout_ms: int | None = None
+    """The store's SQLite busy timeout, if shorter than the real one (outage tests)."""
+    ingest_retries: int | None = None
+    """The ingestor's retries while the store is unavailable, if fewer than the real ones."""
 
     @property
     def user_id(self) -> str:
@@ -115,9 +122,15 @@ class MatrixBot:
     @asynccontextmanager
     async def running(self) -> AsyncIterator[MatrixPlatform]:
         settings = Settings(database_url=f"sqlite:///{self.store_dir / 'forum.db'}", **self.settings_extra)
-        core = Core.build(settings, clock=self.clock)
+        engine = None
+        if self.busy_timeout_ms is not None:
+            engine = make_engine(settings.database_url, busy_timeout_ms=self.busy_timeout_ms)
+        core = Core.build(settings, clock=self.clock, engine=engine)
+        if self.ingest_retries is not None:
+            core.ingestor.unavailable_retries = self.ingest_retries
+            core.ingestor.retry_pause = 0.01
         platform = MatrixPlatform(
-            homeserver=self.homeserver.base_url,
+            homeserver=self.homeserver_url or self.homeserver.base_url,
             user_id=self.account.user_id,
             password=self.account.password,
             state=StorePlatformState(core.engine),

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from chatbridge.adapters.discord import failures, likes, translate
 from chatbridge.adapters.discord.state import Job, PlatformState
 from chatbridge.model import ChatEvent, MessagePosted
+from chatbridge.platform import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,8 @@ class Intake(PlatformState):
         """Start delivering `event`; deliveries enter the core in the order they were submitted."""
         assert self._slots is not None
         await self._slots.acquire()
-        task = self._work.spawn(self._deliver(event), name=f"{type(event).__name__} {event.event_id}")
+        ticket = self._line.ticket()
+        task = self._work.spawn(self._deliver(event, ticket), name=f"{type(event).__name__} {event.event_id}")
         self._delivering.add(task)
         task.add_done_callback(self._delivering.discard)
         return task
@@ -72,12 +74,17 @@ class Intake(PlatformState):
         if self._delivering:
             await asyncio.wait(set(self._delivering))
 
-    async def _deliver(self, event: ChatEvent) -> None:
+    async def _deliver(self, event: ChatEvent, ticket: int) -> None:
+        """Deliver one event; a thread's position moves past it only once it is stored (or
+        refused), and while the store is unavailable it waits in line (see `HoldLine`)."""
         assert self._slots is not None
         try:
-            if self._sink is None:
+            sink = self._sink
+            if sink is None:
                 return
-            await self._sink(event)
+            outcome = await self._line.deliver(ticket, lambda: sink(event), lambda: self._closing)
+            if outcome is Outcome.UNAVAILABLE:
+                return
             if self._observer is not None:
                 self._observer(event)
             if isinstance(event, MessagePosted) and event.thread_id is not None:

@@ -21,7 +21,8 @@ from chatbridge.adapters.discord import translate
 from chatbridge.adapters.discord.commands import menu_form, press_form
 from chatbridge.adapters.discord.interactions import button_label, form_modal
 from chatbridge.adapters.discord.places import Places
-from chatbridge.model import ASK_OPTION, Actor, CommandInvoked, MessageRef, Privilege
+from chatbridge.model import ASK_OPTION, Actor, CommandInvoked, MessageRef, OutgoingMessage, Privilege
+from chatbridge.platform import STORE_UNAVAILABLE_REPLY, Outcome
 from chatbridge.registry import CommandSpec, ParamSpec
 from chatbridge.services.autocomplete import Suggestion, SuggestRequest, suggest
 from chatbridge.store.engine import reading
@@ -171,7 +172,10 @@ class Invocations(Places):
 
     async def _command(self, invocation: CommandInvoked) -> None:
         if self._sink is not None:
-            await self._sink(invocation)
+            if await self._sink(invocation) is Outcome.UNAVAILABLE:
+                # Discord never delivers an interaction again: say so now, once.
+                await self._desk.respond(invocation, OutgoingMessage(STORE_UNAVAILABLE_REPLY, ephemeral=True))
+                return
             if self._observer is not None:
                 self._observer(invocation)
 

@@ -35,6 +35,7 @@ from chatbridge.adapters.discord.backfill import BackfillLimits
 from chatbridge.adapters.discord.commands import build_tree
 from chatbridge.adapters.discord.cursors import CursorBook
 from chatbridge.adapters.discord.gateway import GatewayEvents
+from chatbridge.adapters.discord.holding import HoldLine
 from chatbridge.adapters.discord.interactions import ActionButton, InteractionDesk
 from chatbridge.adapters.discord.invocations import Invocations
 from chatbridge.adapters.discord.tasks import TaskOwner
@@ -217,6 +218,7 @@ class DiscordPlatform(GatewayEvents, Invocations, Verbs):
         self._slots = None
         self._gate = None
         self._book = CursorBook()
+        self._line = HoldLine()
         self._places = OrderedDict()
         self._own_timeouts = OrderedDict()
         self._backfilling = {}

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from chatbridge.adapters.discord import translate
 from chatbridge.adapters.discord.cursors import CursorBook
+from chatbridge.adapters.discord.holding import HoldLine
 from chatbridge.adapters.discord.interactions import InteractionDesk
 from chatbridge.adapters.discord.tasks import TaskOwner
 from chatbridge.config import DiscordConfig
@@ -50,6 +51,7 @@ class PlatformState:
     _slots: asyncio.Semaphore | None
     _gate: asyncio.Semaphore | None
     _book: CursorBook
+    _line: HoldLine
     _places: OrderedDict[int, translate.Place]
     _own_timeouts: OrderedDict[tuple[int, int, datetime | None], bool]
     _backfilling: dict[int, set[int]]

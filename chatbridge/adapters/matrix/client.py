@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 
 from nio import AsyncClient, AsyncClientConfig
 
+from chatbridge.adapters.matrix.delivery import Held
 from chatbridge.adapters.matrix.login import PlatformState
 from chatbridge.adapters.matrix.rooms import Levels, RoomState
 from chatbridge.adapters.matrix.state import Lru
@@ -152,7 +153,10 @@ class MatrixPlatform(SyncLoop, Verbs):
             await self._login()
             await self._load_position()
             self._configured = await self._resolve_configured()
-            await self._handle(await self._settle())
+            try:
+                await self._handle(await self._settle())
+            except Held as held:
+                log.warning("Matrix: %s; the sync loop takes the first batch again", held)
         except BaseException:
             await self._client.close()
             self._client = None

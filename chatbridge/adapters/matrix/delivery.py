@@ -9,6 +9,13 @@ from collections.abc import Sequence
 
 from chatbridge.adapters.matrix.state import MatrixState
 from chatbridge.model import ChatEvent, CursorMoved, MessagePosted, PlatformName, Room
+from chatbridge.platform import Outcome
+
+
+class Held(Exception):
+    """The batch in hand cannot be applied now (the store is unavailable, a thread's root could
+    not be fetched): its position is not stored, and the sync loop takes it again from the
+    position before it after a pause. What was applied of it meanwhile is skipped as a redelivery."""
 
 
 class Delivery(MatrixState):
@@ -17,7 +24,9 @@ class Delivery(MatrixState):
     async def _deliver(self, events: Sequence[ChatEvent]) -> None:
         """Deliver in order. Runs of plain events go concurrently: each one's submission enters the
         ingest queue before the next one's starts (FIFO), and waiting on them together lets one
-        group commit cover the run. A command goes alone, after what precedes it is durable."""
+        group commit cover the run. A command goes alone, after what precedes it is durable.
+
+        Raises `Held` at the first run the store did not take, delivering nothing after it."""
         run: list[ChatEvent] = []
         for event in events:
             if isinstance(event, MessagePosted) and not event.actor.is_bot and self._is_command(event.text):
@@ -32,12 +41,16 @@ class Delivery(MatrixState):
         if len(events) == 1:
             await self._deliver_one(events[0])
         elif events:
-            await asyncio.gather(*(self._deliver_one(e) for e in events))
+            results = await asyncio.gather(*(self._deliver_one(e) for e in events), return_exceptions=True)
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
 
     async def _deliver_one(self, event: ChatEvent) -> None:
         if self._sink is None:
             raise RuntimeError("the Matrix platform is not started")
-        await self._sink(event)
+        if await self._sink(event) is Outcome.UNAVAILABLE:
+            raise Held(f"the store is unavailable ({type(event).__name__} {event.event_id})")
 
     def _scope(self, stream: str) -> str:
         return f"{stream}:{self.user_id}"

@@ -382,6 +382,7 @@ def localpart(user_id: str) -> str:
 
 
 def server_of(matrix_id: str) -> str:
+    """The server part of an id; "" for a room id of version 12 or later, which has none."""
     return matrix_id.split(":", 1)[1] if ":" in matrix_id else ""
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from nio import MessageDirection, RoomGetEventResponse, RoomMessagesResponse, SyncResponse
 
 from chatbridge.adapters.matrix import translate
+from chatbridge.adapters.matrix.delivery import Held
 from chatbridge.adapters.matrix.errors import TRANSIENT, HomeserverUnavailable, describe
 from chatbridge.adapters.matrix.invites import Invites
 from chatbridge.adapters.matrix.login import Login
@@ -24,6 +25,10 @@ log = logging.getLogger(__name__)
 
 
 _SETTLE_ROUNDS = 3
+
+_ROOT_GONE = frozenset({"M_NOT_FOUND", "M_FORBIDDEN", "404", "403"})
+"""Answers to a root fetch that no retry changes (the root is gone, or hidden from the bot); any
+other error answer (a 429, a 5xx) holds the batch until the root can be fetched."""
 
 
 class _SyncFailed(Exception):
@@ -64,6 +69,8 @@ class SyncLoop(Login, Invites):
                 await self._join_wanted()
                 delay = 1.0
                 continue
+            except Held as held:
+                log.warning("Matrix: %s; holding the sync position and retrying in %.0f s", held, delay)
             except _SyncFailed as failure:
                 if failure.errcode not in ("M_UNKNOWN_TOKEN", "M_MISSING_TOKEN"):
                     log.warning("Matrix sync refused (%s); retrying in %.0f s", failure, delay)
@@ -153,30 +160,43 @@ class SyncLoop(Login, Invites):
         return accepted
 
     async def _handle(self, response: SyncResponse) -> None:
-        """Translate and deliver one sync batch, in order, then its position."""
+        """Translate and deliver one sync batch, in order, then its position.
+
+        If the batch is held (`Held`: the store is unavailable, a root could not be fetched), its
+        position is not stored and the threads it started are forgotten again, so taking the
+        batch again from the previous position delivers their starts once more."""
         since = self._since
         rooms = response.rooms
         await self._absorb(response)
         events: list[ChatEvent] = self._announcements(self._order)
+        announced = [event.room.room_id for event in events]
         seen: list[str] = []
-        for room_id, info in rooms.join.items():
-            raws = [_source(e) for e in info.timeline.events]
-            community = self._communities.get(room_id)
-            if community is not None:
-                if info.timeline.limited and info.timeline.prev_batch and self._gap_matters(raws, since):
-                    raws = await self._fill_gap(room_id, info.timeline.prev_batch, since) + raws
-                state = self._rooms[room_id]
-                where = Where(
-                    Room(PlatformName.MATRIX, community, room_id, state.label),
-                    state,
-                    self._levels,
-                    self.user_id,
-                )
-                for raw in raws:
-                    events.extend(await self._translate(raw, where))
-            seen.extend(e for e in (raw.get("event_id") for raw in raws) if isinstance(e, str))
-        await self._deliver(events)
-        await self._deliver_one(self._cursor("sync", str(response.next_batch)))
+        started: list[str] = []
+        try:
+            for room_id, info in rooms.join.items():
+                raws = [_source(e) for e in info.timeline.events]
+                community = self._communities.get(room_id)
+                if community is not None:
+                    if info.timeline.limited and info.timeline.prev_batch and self._gap_matters(raws, since):
+                        raws = await self._fill_gap(room_id, info.timeline.prev_batch, since) + raws
+                    state = self._rooms[room_id]
+                    where = Where(
+                        Room(PlatformName.MATRIX, community, room_id, state.label),
+                        state,
+                        self._levels,
+                        self.user_id,
+                    )
+                    for raw in raws:
+                        events.extend(await self._translate(raw, where, started))
+                seen.extend(e for e in (raw.get("event_id") for raw in raws) if isinstance(e, str))
+            await self._deliver(events)
+            await self._deliver_one(self._cursor("sync", str(response.next_batch)))
+        except BaseException:
+            for root in started:
+                self._threads_started.pop(root)
+            for room_id in announced:  # announced again when the batch is taken again
+                self._announced.pop(room_id, None)
+            raise
         self._since = str(response.next_batch)
         await self._mark_seen(seen)
 
@@ -254,8 +274,9 @@ class SyncLoop(Login, Invites):
             log.info("Matrix: filled a gap of %d events in %s", len(collected), room_id)
         return collected
 
-    async def _translate(self, raw: dict[str, Any], where: Where) -> list[ChatEvent]:
-        """One timeline event -> neutral events, with the thread start of a new thread first."""
+    async def _translate(self, raw: dict[str, Any], where: Where, started: list[str]) -> list[ChatEvent]:
+        """One timeline event -> neutral events, with the thread start of a new thread first
+        (a new thread's root is added to `started`)."""
         ts = translate.timestamp_ms(raw)
         if ts is not None and ts < self._floor_ms:
             return []  # history from before the first start (outside matrix.backfill_hours)
@@ -272,12 +293,13 @@ class SyncLoop(Login, Invites):
                         self._roots.put(event_id, raw)
             root = translate.thread_root(raw)
             if root is not None and root not in self._threads_started:
-                root_event = self._roots.get(root) or await self._fetch_event(where.room.room_id, root)
+                root_event = self._roots.get(root) or await self._fetch_root(where.room.room_id, root)
                 if root_event is not None:
                     start = translate.thread_start(root_event, where, self._is_command)
                     if start is not None:
                         out.append(start)
                 self._threads_started.put(root, True)
+                started.append(root)
             acted_on = translate.is_action_reaction(raw, self.user_id)
             if acted_on is not None and self._senders.get(acted_on) in (self.user_id, None):
                 message = await self._fetch_event(where.room.room_id, acted_on)
@@ -306,6 +328,21 @@ class SyncLoop(Login, Invites):
             original = await self._fetch_event(room_id, target)
             author = original.get("sender") if original is not None else None
         return author is not None and author == sender
+
+    async def _fetch_root(self, room_id: str, event_id: str) -> dict[str, Any] | None:
+        """A thread's root; None if it is gone or hidden from the bot for good. Any other failure
+        (a 429, a 5xx, no answer) holds the batch: recording the thread as started without its
+        root would drop its replies as replies to an unknown thread."""
+        response = await self._require_client().room_get_event(room_id, event_id)
+        if isinstance(response, RoomGetEventResponse):
+            return _source(response.event)
+        code = str(getattr(response, "status_code", None))
+        if code in _ROOT_GONE:
+            log.info(
+                "Matrix: the thread root %s in %s is not visible: %s", event_id, room_id, describe(response)
+            )
+            return None
+        raise Held(f"could not fetch the thread root {event_id} in {room_id}: {describe(response)}")
 
     async def _fetch_event(self, room_id: str, event_id: str) -> dict[str, Any] | None:
         response = await self._require_client().room_get_event(room_id, event_id)
