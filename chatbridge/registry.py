@@ -105,6 +105,9 @@ class CommandSpec:
     context_menu: ContextMenu | None = None
     needs_target_message: bool = False
     aliases: tuple[str, ...] = ()
+    conceal: bool = False
+    """Every answer asks the platform to hide the typed command from others (see
+    `OutgoingMessage.conceal_invocation`): its words are for the moderators only."""
 
     @property
     def name(self) -> str:
@@ -133,6 +136,7 @@ def command(
     context_menu: ContextMenu | None = None,
     needs_target_message: bool = False,
     aliases: Iterable[str] = (),
+    conceal: bool = False,
 ) -> Callable[[Handler], Handler]:
     """Declare a command. The decorator only annotates the function; `Registry` collects it."""
 
@@ -147,6 +151,7 @@ def command(
             context_menu=context_menu,
             needs_target_message=needs_target_message,
             aliases=tuple(aliases),
+            conceal=conceal,
         )
         setattr(handler, SPEC_ATTRIBUTE, spec)
         return handler
