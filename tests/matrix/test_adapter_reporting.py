@@ -23,7 +23,7 @@ from chatbridge.adapters.matrix import MatrixOptions
 from chatbridge.model import MessageRef, PlatformName
 from chatbridge.sandbox import Homeserver
 from chatbridge.store.tables import ModCase, Report
-from support.matrix_forum import Forum, Member, body, open_forum
+from support.matrix_forum import Forum, Member, body, open_forum, set_power
 
 pytestmark = pytest.mark.synapse
 
@@ -89,6 +89,17 @@ async def test_a_typed_report_is_redacted_and_commands_work_in_the_direct_chat(
         assert "body" not in seen.get("content", {}), seen
         assert "questioning my credentials" not in json.dumps(seen)
 
+        # Where the bot may not redact (power level below `redact`), the reporter is told privately.
+        clinical = forum.clinical
+        await set_power(forum.dana.client, clinical, bot.user_id, 0)
+        question = await alice.say(clinical, "Is it safe to give amiodarone with warfarin?")
+        rude = await mallory.say(clinical, "Read a textbook.", thread=question)
+        await bot.caught_up(rude)
+        visible = await alice.say(clinical, "!report harassment dismissive", thread=question, reply_to=rude)
+        told = await inbox["alice"].from_bot(bot.user_id, "could not hide your command in Clinical Questions")
+        assert "Your report is with the moderators" in body(told) and "power level 50" in body(told)
+        await inbox["alice"].find(reaction_to(visible, bot.user_id, "✉️"), "a ✉️ on the visible report")
+
         # In the direct chat: commands are answered there, a report by pasting the message's link.
         direct = next(where for where, e in inbox["alice"].events if e.get("event_id") == receipt["event_id"])
         profile = await alice.say(direct, "!profile")
@@ -108,7 +119,7 @@ async def test_a_typed_report_is_redacted_and_commands_work_in_the_direct_chat(
         link = platform.permalink(MessageRef(PlatformName.MATRIX, general, spam))
         await alice.say(direct, f"!report spam {link} selling in a clinical thread")
         await inbox["alice"].from_bot(
-            bot.user_id, "Your report is with the moderators as case #2", room_id=direct
+            bot.user_id, "Your report is with the moderators as case #3", room_id=direct
         )
 
         await alice.say(direct, f"!report spam https://matrix.to/#/%21nowhere%3Aexample.org/{spam}")
@@ -117,7 +128,7 @@ async def test_a_typed_report_is_redacted_and_commands_work_in_the_direct_chat(
         await inbox["alice"].from_bot(bot.user_id, "paste the link to the message", room_id=direct)
 
         with bot.store() as session:
-            assert len(session.exec(select(Report)).all()) == 2
+            assert len(session.exec(select(Report)).all()) == 3
             cases = session.exec(select(ModCase)).all()
             assert {c.subject_platform_user_id for c in cases} == {mallory.user_id}
 
