@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from matrix.test_adapter_case import Inbox, moderators_room
-from nio import AsyncClient, RoomGetEventResponse
+from nio import AsyncClient, RoomCreateResponse, RoomGetEventResponse, RoomPreset
 from sqlmodel import select
 
 from chatbridge.adapters.matrix import MatrixOptions
@@ -185,3 +185,41 @@ async def test_a_report_from_the_clients_report_action_lands_in_the_queue_once(
         with bot.store() as session:
             reasons = sorted(r.reason for r in session.exec(select(Report)).all())
         assert reasons == ["again", "insulting"], "each report once, also after a restart"
+
+
+async def test_a_member_who_opens_a_direct_chat_is_answered_there_and_a_stranger_is_not(
+    homeserver: Homeserver, make_member: MakeMember, tmp_path: Path
+) -> None:
+    """Element's "Start chat" with the bot: a member of the community gets a chat that works like
+    the one the bot opens; anyone else's invitation is refused as before."""
+    forum = await open_forum(homeserver, make_member, tmp_path)
+    bot, bob = forum.bot, forum.bob
+    eve = Member(await make_member("eve"))
+    inbox = {name: Inbox(m) for name, m in (("bob", bob), ("eve", eve))}
+    for each in inbox.values():
+        await each.start()
+
+    async with bot.running():
+        rooms = {}
+        for name, member in (("bob", bob), ("eve", eve)):
+            made = await member.client.room_create(
+                is_direct=True, invite=[bot.user_id], preset=RoomPreset.trusted_private_chat
+            )
+            assert isinstance(made, RoomCreateResponse), made
+            rooms[name] = made.room_id
+
+        def membership(room_id: str, state: str) -> Callable[[str, Event], bool]:
+            return lambda where, e: (
+                where == room_id
+                and e.get("type") == "m.room.member"
+                and e.get("state_key") == bot.user_id
+                and e.get("content", {}).get("membership") == state
+            )
+
+        await inbox["bob"].find(membership(rooms["bob"], "join"), "the bot joining bob's chat")
+        asked = await bob.say(rooms["bob"], "!profile")
+        answer = await inbox["bob"].from_bot(bot.user_id, "bob", room_id=rooms["bob"])
+        relates = answer["content"].get("m.relates_to", {})
+        assert relates.get("m.in_reply_to", {}).get("event_id") == asked
+
+        await inbox["eve"].find(membership(rooms["eve"], "leave"), "the bot refusing eve's chat")

@@ -416,6 +416,20 @@ def inviter(invite_state: Iterable[Mapping[str, Any]], bot_user_id: str) -> str 
     return None
 
 
+def invited_to_direct_chat(invite_state: Iterable[Mapping[str, Any]], bot_user_id: str) -> bool:
+    """Whether the bot's invitation is to a direct chat (``is_direct``, as Element's "Start chat")."""
+    for event in invite_state:
+        content = event.get("content")
+        if (
+            event.get("type") == "m.room.member"
+            and event.get("state_key") == bot_user_id
+            and isinstance(content, Mapping)
+            and content.get("membership") == "invite"
+        ):
+            return content.get("is_direct") is True
+    return False
+
+
 def invite_allowed(user_id: str | None, allowed: Iterable[str]) -> bool:
     """``@alice:example.org`` allows that user; ``:example.org`` allows anyone on that server."""
     if user_id is None or not user_id.startswith("@") or ":" not in user_id:
