@@ -618,7 +618,7 @@ def _str(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-_MESSAGE_LINK = re.compile(r"<?https://matrix\.to/#/([^/?#\s<>]+)/(\$[^?#\s<>]+)(?:\?[^\s<>]*)?>?")
+_MESSAGE_LINK = re.compile(r"<?https://matrix\.to/#/([^/?#\s<>]+)/((?:\$|%24)[^?#\s<>]+)(?:\?[^\s<>]*)?>?")
 
 
 @dataclass(frozen=True, slots=True)
