@@ -170,7 +170,8 @@ async def test_a_report_from_the_clients_report_action_lands_in_the_queue_once(
         hostile = await mallory.say(general, "Sleep is for amateurs, loser.", thread=root)
         await bot.caught_up(hostile)
         await report_with_client(alice, general, hostile, "insulting")
-        await inbox["alice"].from_bot(bot.user_id, "Your report is with the moderators as case #1")
+        receipt = await inbox["alice"].from_bot(bot.user_id, "Your report is with the moderators as case #1")
+        assert "About your report in General Discussion" in body(receipt)
         card = await inbox["bob"].from_bot(bot.user_id, "Case #1", room_id=queue)
         assert "About mallory" in body(card) and "alice" not in body(card)
 

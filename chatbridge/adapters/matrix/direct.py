@@ -11,6 +11,7 @@ from nio import RoomCreateResponse, RoomGetEventResponse, RoomPreset
 
 from chatbridge.adapters.matrix import translate
 from chatbridge.adapters.matrix.errors import HomeserverUnavailable
+from chatbridge.adapters.matrix.reports import EVENT_REPORT_PREFIX
 from chatbridge.adapters.matrix.requests import Requests
 from chatbridge.adapters.matrix.rooms import DIRECT_MARKER
 from chatbridge.model import (
@@ -32,7 +33,8 @@ class DirectChats(Requests):
 
     async def _direct(self, invocation: CommandInvoked, message: OutgoingMessage, key: str) -> None:
         where = escape_user_text(invocation.room.name) if invocation.room.name else None
-        markdown = f"_About your message in {where}:_\n\n{message.markdown}" if where else message.markdown
+        what = "report" if invocation.event_id.startswith(EVENT_REPORT_PREFIX) else "message"
+        markdown = f"_About your {what} in {where}:_\n\n{message.markdown}" if where else message.markdown
         await self.send_dm(
             invocation.room.community_id,
             invocation.actor.user_id,

@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 _PAGE = 100
 _REASON_MAX = 1000  # as a typed report's reason; a longer one is cut, not refused
 _PATH = "/_synapse/admin/v1/event_reports"
+EVENT_REPORT_PREFIX = "event-report:"
+"""Begins the event id under which a client's report is filed (never a Matrix event id)."""
 
 
 class _NotAllowed(Exception):
@@ -119,7 +121,7 @@ class EventReports(Delivery, Requests):
             options["reason"] = reason.strip()[:_REASON_MAX]
         ts = report.get("received_ts")
         return CommandInvoked(
-            event_id=f"event-report:{report_id}:{hashlib.sha256(self.user_id.encode()).hexdigest()[:16]}",
+            event_id=f"{EVENT_REPORT_PREFIX}{report_id}:{hashlib.sha256(self.user_id.encode()).hexdigest()[:16]}",
             at=event_time({"origin_server_ts": ts}) if isinstance(ts, int) else self._clock(),
             room=Room(PlatformName.MATRIX, community, room_id, state.label),
             actor=state.actor(reporter, self._levels, bot_user_id=self.user_id),
