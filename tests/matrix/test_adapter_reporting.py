@@ -10,6 +10,7 @@ Report action (the spec's report endpoint) reaches the queue when the bot is a s
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -189,10 +190,12 @@ async def test_a_report_from_the_clients_report_action_lands_in_the_queue_once(
 
 
 async def test_a_member_who_opens_a_direct_chat_is_answered_there_and_a_stranger_is_not(
-    homeserver: Homeserver, make_member: MakeMember, tmp_path: Path
+    homeserver: Homeserver, make_member: MakeMember, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Element's "Start chat" with the bot: a member of the community gets a chat that works like
-    the one the bot opens; anyone else's invitation is refused as before."""
+    the one the bot opens; anyone else's invitation is refused as before. (This bot is no server
+    admin: it says once at start that it does not read the homeserver's event reports.)"""
+    caplog.set_level(logging.INFO, logger="chatbridge.adapters.matrix.reports")
     forum = await open_forum(homeserver, make_member, tmp_path)
     bot, bob = forum.bot, forum.bob
     eve = Member(await make_member("eve"))
@@ -224,3 +227,8 @@ async def test_a_member_who_opens_a_direct_chat_is_answered_there_and_a_stranger
         assert relates.get("m.in_reply_to", {}).get("event_id") == asked
 
         await inbox["eve"].find(membership(rooms["eve"], "leave"), "the bot refusing eve's chat")
+    said = [r.getMessage() for r in caplog.records if r.name == "chatbridge.adapters.matrix.reports"]
+    assert (
+        len(said) == 1
+        and "not reading the homeserver's event reports (the homeserver answered 403)" in said[0]
+    )

@@ -166,7 +166,7 @@ class MatrixPlatform(SyncLoop, Verbs, EventReports):
             self._client = None
             raise
         self._task = asyncio.create_task(self._run(), name="matrix sync")
-        self._reports_task = asyncio.create_task(self._poll_reports_forever(), name="matrix event reports")
+        self._reports_task = await self._start_reading_reports()
 
     async def stop(self) -> None:
         """Stop after the batch in hand is delivered (an idle long-poll is abandoned)."""

@@ -40,30 +40,41 @@ class _NotAllowed(Exception):
 class EventReports(Delivery, Requests):
     """Polls the homeserver's event reports and files each one once."""
 
+    async def _start_reading_reports(self) -> asyncio.Task[None] | None:
+        """A first round now, so start-up says at once (one log line) when the bot's account may
+        not read the reports; then a task polling every `report_poll_seconds` until `stop`."""
+        if not await self._report_round():
+            return None
+        return asyncio.create_task(self._poll_reports_forever(), name="matrix event reports")
+
     async def _poll_reports_forever(self) -> None:
-        """Until `stop`: a round every `report_poll_seconds`; stops for good (one log line) when
-        the bot's account may not read the reports."""
         stopping = self._require_stopping()
-        interval = self._options.report_poll_seconds
         while not stopping.is_set():
             try:
-                await self._poll_reports()
-            except _NotAllowed as why:
-                log.info(
-                    "Matrix: not reading the homeserver's event reports (%s); reports made with a "
-                    "client's Report action stay with the homeserver's admins",
-                    why,
-                )
-                return
-            except TRANSIENT as error:
-                log.warning("Matrix: could not read event reports (%s); trying again later", error)
-            except Exception:
-                log.exception("Matrix: reading event reports failed; trying again later")
-            try:
-                async with asyncio.timeout(interval):
+                async with asyncio.timeout(self._options.report_poll_seconds):
                     await stopping.wait()
+                return
             except TimeoutError:
                 pass
+            if not await self._report_round():
+                return
+
+    async def _report_round(self) -> bool:
+        """One poll; False when the reports are not ours to read (logged once, then left alone)."""
+        try:
+            await self._poll_reports()
+        except _NotAllowed as why:
+            log.info(
+                "Matrix: not reading the homeserver's event reports (%s): reports made with a "
+                "client's Report action stay with the homeserver's admins",
+                why,
+            )
+            return False
+        except TRANSIENT as error:
+            log.warning("Matrix: could not read event reports (%s); trying again later", error)
+        except Exception:
+            log.exception("Matrix: reading event reports failed; trying again later")
+        return True
 
     async def _poll_reports(self) -> None:
         """Every report after the stored position, oldest first, then the new position."""
