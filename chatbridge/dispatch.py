@@ -220,16 +220,16 @@ class Dispatcher:
             log.exception("could not answer command %s", event.event_id)
 
 
+def _error_reply(message: str) -> OutgoingMessage:
+    return OutgoingMessage(markdown=message, ephemeral=True)
+
+
 def _concealed(spec: CommandSpec | None, reply: OutgoingMessage) -> OutgoingMessage:
     """Every answer to a command whose words are for the moderators (a report, even a refused
     one) asks the platform to hide the command from the others in the room."""
     if spec is None or not spec.conceal:
         return reply
     return dataclasses.replace(reply, conceal_invocation=True)
-
-
-def _error_reply(message: str) -> OutgoingMessage:
-    return OutgoingMessage(markdown=message, ephemeral=True)
 
 
 def _syntax(event: CommandInvoked) -> Syntax:

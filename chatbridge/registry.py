@@ -104,10 +104,10 @@ class CommandSpec:
     ephemeral: bool = False
     context_menu: ContextMenu | None = None
     needs_target_message: bool = False
-    aliases: tuple[str, ...] = ()
     conceal: bool = False
     """Every answer asks the platform to hide the typed command from others (see
     `OutgoingMessage.conceal_invocation`): its words are for the moderators only."""
+    aliases: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -135,8 +135,8 @@ def command(
     ephemeral: bool = False,
     context_menu: ContextMenu | None = None,
     needs_target_message: bool = False,
-    aliases: Iterable[str] = (),
     conceal: bool = False,
+    aliases: Iterable[str] = (),
 ) -> Callable[[Handler], Handler]:
     """Declare a command. The decorator only annotates the function; `Registry` collects it."""
 
@@ -150,8 +150,8 @@ def command(
             ephemeral=ephemeral,
             context_menu=context_menu,
             needs_target_message=needs_target_message,
-            aliases=tuple(aliases),
             conceal=conceal,
+            aliases=tuple(aliases),
         )
         setattr(handler, SPEC_ATTRIBUTE, spec)
         return handler

@@ -67,10 +67,10 @@ class MemoryPlatform:
     refuse_mutes: bool = False
     removed: dict[str, str] = field(default_factory=dict)
     """Messages the bot deleted for moderation, with the reason it gave."""
-    refuse_deletes: bool = False
     concealed: list[str] = field(default_factory=list)
     """Command messages the bot hid from others after answering them (a typed report), by id;
     `refuse_deletes` refuses these too, as a Matrix room without the power to redact would."""
+    refuse_deletes: bool = False
     id_prefix: str = ""
     started: asyncio.Event = field(default_factory=asyncio.Event)
     registry: Registry | None = None
