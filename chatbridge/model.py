@@ -8,7 +8,7 @@ situation from plain data.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import IntEnum, StrEnum
 from typing import Literal
@@ -270,3 +270,8 @@ class OutgoingMessage:
     who reported whom and why. The adapter removes it where the platform shows it to others (a
     Matrix redaction) and tells the asker privately when it could not; slash commands and menus
     are never shown to others, so nothing is needed there."""
+
+    def with_private_note(self, note: str) -> OutgoingMessage:
+        """This answer with a note added, for the asker's eyes only (an adapter's word on what it
+        could not do, such as hiding the command)."""
+        return replace(self, markdown=f"{self.markdown}\n\n{note}", ephemeral=True)

@@ -124,7 +124,7 @@ class MemoryPlatform:
         if message.conceal_invocation and invocation.raw is not None and typed is not None:
             if self.refuse_deletes:
                 note = "I could not hide your command from the others here; you can delete it yourself."
-                message = dataclasses.replace(message, markdown=f"{message.markdown}\n\n{note}")
+                message = message.with_private_note(note)
             else:
                 self.concealed.append(typed)
         self._record(

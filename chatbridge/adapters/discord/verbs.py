@@ -4,7 +4,6 @@ deletions, direct messages and privileges."""
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -63,9 +62,7 @@ class Verbs(OwnTimeouts):
                     "I could not hide your command here (I need the Manage Messages permission), so "
                     "others can still read it; you can delete it yourself."
                 )
-                message = dataclasses.replace(
-                    message, markdown=f"{message.markdown}\n\n{note}", ephemeral=True
-                )
+                message = message.with_private_note(note)
         channel = self._messageable(invocation.thread_id or invocation.room.room_id)
         rendered = translate.render(message)
         if message.ephemeral:

@@ -4,7 +4,6 @@ mutes (power levels, restored exactly), edits, deletions and privileges.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import logging
 import uuid
@@ -74,9 +73,7 @@ class Verbs(DirectChats, Invites):
             refusal = await self._conceal(invocation)
             hidden = refusal is None
             if refusal is not None:
-                message = dataclasses.replace(
-                    message, markdown=f"{message.markdown}\n\n{refusal}", ephemeral=True
-                )
+                message = message.with_private_note(refusal)
         if message.ephemeral:
             await self._direct(invocation, message, key)
             if typed and not hidden:
