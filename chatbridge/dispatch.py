@@ -8,6 +8,7 @@ platform event id, so a redelivered command is answered once.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from typing import TYPE_CHECKING
 
@@ -134,12 +135,12 @@ class Dispatcher:
         try:
             parsed = self._parse(event)
         except UsageError as error:
-            await self._answer(event, platform, self._usage_reply(error, event))
+            await self._answer(event, platform, _concealed(error.spec, self._usage_reply(error, event)))
             return
         notices: list[Notice] = []
         reply = await self._execute(event, parsed, platform, notices)
         if reply is not None:
-            await self._answer(event, platform, reply)
+            await self._answer(event, platform, _concealed(parsed.spec, reply))
         for notice in notices:
             await self._deliver(notice, platform)
 
@@ -178,6 +179,11 @@ class Dispatcher:
                     return _error_reply(f"`{named}` is for {spec.privilege.name.lower()}s.")
                 if spec.needs_target_message and event.target is None:
                     session.commit()
+                    if event.direct:
+                        return _error_reply(
+                            f"Here, paste the link to the message you mean after `{prefix}{spec.name}` "
+                            "(in Element: the message's Options, Share, Copy link)."
+                        )
                     return _error_reply(f"Use `{prefix}{spec.name}` as a reply to the message you mean.")
                 reply = await spec.handler(ctx, **parsed.options)
                 session.commit()
@@ -226,7 +232,11 @@ class Dispatcher:
         self, session: Session, event: CommandInvoked, spec: CommandSpec, platform: Platform
     ) -> Context:
         now = self.core.clock()
-        place = directory.resolve_place(session, event.room, now)
+        if event.direct:  # a direct chat is no sub-forum: only its community counts
+            community = directory.resolve_community(session, event.room.platform, event.room.community_id)
+            place = directory.Place(community, None)
+        else:
+            place = directory.resolve_place(session, event.room, now)
         member = directory.resolve_member(session, place.community, event.actor, now)
         return Context(
             core=self.core,
@@ -251,6 +261,14 @@ class Dispatcher:
 
 def _error_reply(message: str) -> OutgoingMessage:
     return OutgoingMessage(markdown=message, ephemeral=True)
+
+
+def _concealed(spec: CommandSpec | None, reply: OutgoingMessage) -> OutgoingMessage:
+    """Every answer to a command whose words are for the moderators (a report, even a refused
+    one) asks the platform to hide the command from the others in the room."""
+    if spec is None or not spec.conceal:
+        return reply
+    return dataclasses.replace(reply, conceal_invocation=True)
 
 
 def _syntax(event: CommandInvoked) -> Syntax:

@@ -8,7 +8,7 @@ situation from plain data.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import IntEnum, StrEnum
 from typing import Literal
@@ -192,6 +192,10 @@ class CommandInvoked(ChatEvent):
     thread_id: str | None = None
     target: MessageRef | None = None
     target_user: Actor | None = None
+    direct: bool = False
+    """Asked in the member's direct chat with the bot: `room` is that chat (no sub-forum; its
+    `community_id` is the community the adapter matched the member to), and every answer is
+    private and goes there."""
 
 
 ActionStyle = Literal["primary", "secondary", "success", "danger"]
@@ -261,3 +265,13 @@ class OutgoingMessage:
     title: str | None = None
     actions: tuple[Action, ...] = ()
     form: Form | None = None
+    conceal_invocation: bool = False
+    """Hide the command's own message from everyone else once it is answered: a typed report names
+    who reported whom and why. The adapter removes it where the platform shows it to others (a
+    Matrix redaction) and tells the asker privately when it could not; slash commands and menus
+    are never shown to others, so nothing is needed there."""
+
+    def with_private_note(self, note: str) -> OutgoingMessage:
+        """This answer with a note added, for the asker's eyes only (an adapter's word on what it
+        could not do, such as hiding the command)."""
+        return replace(self, markdown=f"{self.markdown}\n\n{note}", ephemeral=True)

@@ -104,6 +104,9 @@ class CommandSpec:
     ephemeral: bool = False
     context_menu: ContextMenu | None = None
     needs_target_message: bool = False
+    conceal: bool = False
+    """Every answer asks the platform to hide the typed command from others (see
+    `OutgoingMessage.conceal_invocation`): its words are for the moderators only."""
     aliases: tuple[str, ...] = ()
     allowed_while_muted: bool = False
     """Whether a muted member may still use it (help, appeal, their own card); dispatch refuses
@@ -135,6 +138,7 @@ def command(
     ephemeral: bool = False,
     context_menu: ContextMenu | None = None,
     needs_target_message: bool = False,
+    conceal: bool = False,
     aliases: Iterable[str] = (),
     allowed_while_muted: bool = False,
 ) -> Callable[[Handler], Handler]:
@@ -150,6 +154,7 @@ def command(
             ephemeral=ephemeral,
             context_menu=context_menu,
             needs_target_message=needs_target_message,
+            conceal=conceal,
             aliases=tuple(aliases),
             allowed_while_muted=allowed_while_muted,
         )

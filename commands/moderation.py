@@ -98,6 +98,7 @@ def _reason(text: str | None, field: str = "reason", *, required: bool = False) 
     ephemeral=True,
     needs_target_message=True,
     context_menu=ContextMenu("Report message", "message"),
+    conceal=True,
 )
 async def report(
     ctx: Context,
@@ -160,6 +161,7 @@ async def _report_level(ctx: Context, subject: Member | None) -> Privilege:
     help="Report a member's conduct as a whole; only the moderators see who reported it.",
     ephemeral=True,
     context_menu=ContextMenu("Report member", "user"),
+    conceal=True,
 )
 async def report_member(
     ctx: Context,

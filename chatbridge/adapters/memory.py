@@ -67,6 +67,9 @@ class MemoryPlatform:
     refuse_mutes: bool = False
     removed: dict[str, str] = field(default_factory=dict)
     """Messages the bot deleted for moderation, with the reason it gave."""
+    concealed: list[str] = field(default_factory=list)
+    """Command messages the bot hid from others after answering them (a typed report), by id;
+    `refuse_deletes` refuses these too, as a Matrix room without the power to redact would."""
     refuse_deletes: bool = False
     refuse_posts_in: set[str] = field(default_factory=set)
     """Room ids where the bot may not post (a deleted channel, a missing permission)."""
@@ -84,6 +87,7 @@ class MemoryPlatform:
     _sent_keys: dict[str, MessageRef] = field(default_factory=dict)
     _threads: dict[str, str] = field(default_factory=dict)
     _messages: dict[str, Said] = field(default_factory=dict)
+    _message_of_event: dict[str, str] = field(default_factory=dict)
     _offset: timedelta = timedelta(0)
 
     # -- the Platform protocol -------------------------------------------------------------------
@@ -120,6 +124,18 @@ class MemoryPlatform:
         return ref
 
     async def respond(self, invocation: CommandInvoked, message: OutgoingMessage) -> None:
+        if invocation.direct:
+            self._record(
+                invocation.room, "bot", message.markdown, None, ephemeral_for=invocation.actor.user_id
+            )
+            return
+        typed = self._message_of_event.get(invocation.event_id)
+        if message.conceal_invocation and invocation.raw is not None and typed is not None:
+            if self.refuse_deletes:
+                note = "I could not hide your command from the others here; you can delete it yourself."
+                message = message.with_private_note(note)
+            else:
+                self.concealed.append(typed)
         self._record(
             invocation.room,
             "bot",
@@ -238,7 +254,7 @@ class MemoryPlatform:
         said = self._record(room, actor.display_name, text, thread)
         return await self._deliver(
             MessagePosted(
-                event_id=self._event_id(),
+                event_id=self._event_id(said.message_id),
                 at=self.now(),
                 room=room,
                 actor=actor,
@@ -246,6 +262,26 @@ class MemoryPlatform:
                 text=text,
                 thread_id=thread,
                 reply_to=reply_to,
+            )
+        )
+
+    async def say_direct(self, text: str, *, as_: Actor | str) -> list[Said]:
+        """Write to the bot in a direct chat; returns what the bot said (there, privately)."""
+        actor = self._actor(as_)
+        room = Room(self.name, self.community_id, f"dm-{actor.user_id}", f"DM with {actor.user_id}")
+        said = self._record(room, actor.display_name, text, None)
+        registry = self.registry
+        body = registry.strip_prefix(text) if registry is not None else None
+        if body is None:
+            return []
+        return await self._deliver(
+            CommandInvoked(
+                event_id=self._event_id(said.message_id),
+                at=self.now(),
+                room=room,
+                actor=actor,
+                raw=body,
+                direct=True,
             )
         )
 
@@ -364,8 +400,11 @@ class MemoryPlatform:
     def _actor(self, who: Actor | str) -> Actor:
         return who if isinstance(who, Actor) else self.members.get(who) or self.member(who)
 
-    def _event_id(self) -> str:
-        return f"{self.id_prefix}e{next(self._event_ids)}"
+    def _event_id(self, message_id: str | None = None) -> str:
+        event_id = f"{self.id_prefix}e{next(self._event_ids)}"
+        if message_id is not None:
+            self._message_of_event[event_id] = message_id
+        return event_id
 
     def _record(
         self,

@@ -529,3 +529,29 @@ async def test_a_muted_member_who_leaves_and_rejoins_is_timed_out_again(
 def case_steps_of(forum: DiscordForum, action: str) -> int:
     with forum.store() as session:
         return len(session.exec(select(ModLogEntry).where(ModLogEntry.action == action)).all())
+
+
+async def test_a_typed_report_is_deleted_once_stored(
+    discord_py_on_double: DiscordDouble, community: Community, tmp_path: Path
+) -> None:
+    """A typed `!report` is a message the whole channel reads: once the report is stored the bot
+    deletes it, so nobody reads who reported whom, nor why (menus and slash commands are never
+    shown to others)."""
+    double = discord_py_on_double
+    queue = community.guild.add_text_channel("mod-queue", topic="Reports, for moderators")
+    community.guild.add_member(community.carol)
+    async with moderated(double, sqlite_url(tmp_path), queue) as forum:
+        thread, _ = await double.create_forum_post(
+            community.forum, community.bob, "ECG reading group", "Post your tricky ECGs here."
+        )
+        hostile = await double.post_message(thread, community.alice, HOSTILE)
+        await forum.applied.wait(lambda e: isinstance(e, MessagePosted) and e.message_id == hostile["id"])
+
+        typed = await double.post_message(
+            thread, community.carol, "!report harassment questioning credentials", reply_to=int(hostile["id"])
+        )
+        await dm_to(double, community.carol, "Your report is with the moderators as case #1")
+        await double.wait_for_rest("DELETE", f"/channels/{thread}/messages/{typed['id']}")
+        assert int(typed["id"]) not in double.world.messages[thread]
+        with forum.store() as session:
+            assert session.exec(select(Report)).one().reason == "questioning credentials"

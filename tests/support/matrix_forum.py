@@ -333,9 +333,10 @@ async def open_forum(
     store_dir: Path,
     *,
     bot_level: int = 100,
+    server_admin: bool = False,
     **bot: Any,
 ) -> Forum:
-    account = await register_bot(homeserver)
+    account = await register_bot(homeserver, admin=server_admin)
     owner = await make_member("dana")
     community = await create_community(owner, account.user_id, bot_level=bot_level)
     alice, bob = Member(await make_member("alice")), Member(await make_member("bob"))
@@ -348,9 +349,10 @@ async def open_forum(
     return Forum(MatrixBot(homeserver, account, store_dir, community, **bot), community, dana, alice, bob)
 
 
-async def register_bot(homeserver: Homeserver) -> RegisteredUser:
+async def register_bot(homeserver: Homeserver, *, admin: bool = False) -> RegisteredUser:
+    """The bot's account; `admin` makes it a Synapse server admin (it may read event reports)."""
     return await homeserver.register_user(
-        f"chatbridge-{secrets.token_hex(4)}", secrets.token_urlsafe(16), displayname="chatbridge"
+        f"chatbridge-{secrets.token_hex(4)}", secrets.token_urlsafe(16), displayname="chatbridge", admin=admin
     )
 
 

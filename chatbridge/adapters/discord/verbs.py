@@ -53,6 +53,17 @@ class Verbs(OwnTimeouts):
         """Answer an interaction through it; a typed command with a reply (ephemeral: by DM)."""
         if await self._desk.respond(invocation, message):
             return
+        kind, _, message_id = invocation.event_id.partition(":")
+        typed = kind == "message" and message_id.isdigit()
+        hidden = False
+        if message.conceal_invocation and typed:  # slash commands and menus are never shown to others
+            hidden = await self._conceal(invocation, message_id)
+            if not hidden:
+                note = (
+                    "I could not hide your command here (I need the Manage Messages permission), so "
+                    "others can still read it; you can delete it yourself."
+                )
+                message = message.with_private_note(note)
         channel = self._messageable(invocation.thread_id or invocation.room.room_id)
         rendered = translate.render(message)
         if message.ephemeral:
@@ -65,8 +76,7 @@ class Verbs(OwnTimeouts):
             )
             rendered = translate.render(notice)
         reference = None
-        kind, _, message_id = invocation.event_id.partition(":")
-        if kind == "message" and message_id.isdigit():
+        if typed and not hidden:
             reference = discord.MessageReference(
                 message_id=int(message_id), channel_id=channel.id, fail_if_not_exists=False
             )
@@ -76,6 +86,15 @@ class Verbs(OwnTimeouts):
             if view is not None:
                 extra["view"] = view
             await channel.send(chunk, allowed_mentions=rendered.allowed_mentions, **extra)
+
+    async def _conceal(self, invocation: CommandInvoked, message_id: str) -> bool:
+        """Delete a typed command whose words are for the moderators; False when refused."""
+        ref = MessageRef(self.name, invocation.room.room_id, message_id, invocation.thread_id)
+        try:
+            await self.delete_message(ref, "")
+        except (PlatformError, discord.HTTPException):
+            return False
+        return True
 
     async def _direct(self, user_id: str, rendered: translate.Rendered) -> bool:
         try:

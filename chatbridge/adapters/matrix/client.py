@@ -2,9 +2,10 @@
 
 `MatrixPlatform` is assembled from mixins over the shared `state.MatrixState`: `login` (login, the
 stored position, the configured rooms), `sync` (the sync loop), `invites` (invites and joins),
-`verbs` (the Platform verbs), `direct` (direct chats), `delivery` (events and cursors into the
-sink) and `requests` (requests and rate limits); `errors` classifies failures. This module keeps
-the options, the client and the lifecycle.
+`verbs` (the Platform verbs), `direct` (direct chats and the commands written there), `reports`
+(reports made with a client's Report action), `delivery` (events and cursors into the sink)
+and `requests` (requests and rate limits); `errors` classifies failures. This module keeps the
+options, the client and the lifecycle.
 
 What the shell adds is I/O and ordering:
 
@@ -36,6 +37,7 @@ from nio import AsyncClient, AsyncClientConfig
 
 from chatbridge.adapters.matrix.delivery import Held
 from chatbridge.adapters.matrix.login import PlatformState
+from chatbridge.adapters.matrix.reports import EventReports
 from chatbridge.adapters.matrix.rooms import Levels, RoomState
 from chatbridge.adapters.matrix.state import Lru
 from chatbridge.adapters.matrix.sync import SyncLoop
@@ -65,13 +67,15 @@ class MatrixOptions:
     max_backoff: float = 60.0
     remembered_events: int = 10_000
     remembered_roots: int = 256
+    report_poll_seconds: float = 30.0
+    """How often the homeserver's event reports are read (when the bot may read them)."""
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class MatrixPlatform(SyncLoop, Verbs):
+class MatrixPlatform(SyncLoop, Verbs, EventReports):
     """One Matrix account serving the communities it is in."""
 
     name: PlatformName = PlatformName.MATRIX
@@ -108,6 +112,9 @@ class MatrixPlatform(SyncLoop, Verbs):
         self._client: AsyncClient | None = None
         self._sink: EventSink | None = None
         self._is_command: Callable[[str], bool] = lambda text: text.startswith(("!", "/"))
+        self._strip_prefix: Callable[[str], str | None] = lambda text: (
+            text.lstrip()[1:] if text.lstrip().startswith("!") else None
+        )
         self._rooms: dict[str, RoomState] = {}
         self._communities: Mapping[str, str] = {}
         self._wanted: tuple[str, ...] = ()
@@ -126,6 +133,7 @@ class MatrixPlatform(SyncLoop, Verbs):
         self._direct_lock: asyncio.Lock | None = None
         self._stopping: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
+        self._reports_task: asyncio.Task[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -162,6 +170,7 @@ class MatrixPlatform(SyncLoop, Verbs):
             self._client = None
             raise
         self._task = asyncio.create_task(self._run(), name="matrix sync")
+        self._reports_task = await self._start_reading_reports()
 
     async def stop(self) -> None:
         """Stop after the batch in hand is delivered (an idle long-poll is abandoned)."""
@@ -173,6 +182,12 @@ class MatrixPlatform(SyncLoop, Verbs):
                 await task
             except Exception:
                 log.exception("the Matrix sync loop failed")
+        if self._reports_task is not None:
+            reports, self._reports_task = self._reports_task, None
+            try:
+                await reports
+            except Exception:
+                log.exception("reading the Matrix event reports failed")
         if self._client is not None:
             client, self._client = self._client, None
             await client.close()
@@ -181,6 +196,7 @@ class MatrixPlatform(SyncLoop, Verbs):
     async def register_commands(self, registry: Registry) -> None:
         """Matrix has no command registry; keep the prefixes to recognise commands in a batch."""
         self._is_command = lambda text: registry.strip_prefix(text) is not None
+        self._strip_prefix = registry.strip_prefix
 
     async def caught_up(self, event_id: str) -> None:
         """Return once the sync batch that holds `event_id` is applied, its position included.

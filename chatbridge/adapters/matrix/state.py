@@ -69,6 +69,7 @@ class MatrixState:
     _client: AsyncClient | None
     _sink: EventSink | None
     _is_command: Callable[[str], bool]
+    _strip_prefix: Callable[[str], str | None]
     _rooms: dict[str, RoomState]
     _communities: Mapping[str, str]
     _wanted: tuple[str, ...]

@@ -13,6 +13,7 @@ from nio import MessageDirection, RoomGetEventResponse, RoomMessagesResponse, Sy
 
 from chatbridge.adapters.matrix import translate
 from chatbridge.adapters.matrix.delivery import Held
+from chatbridge.adapters.matrix.direct import DirectChats
 from chatbridge.adapters.matrix.errors import TRANSIENT, HomeserverUnavailable, describe
 from chatbridge.adapters.matrix.invites import Invites
 from chatbridge.adapters.matrix.login import Login
@@ -37,7 +38,7 @@ class _SyncFailed(Exception):
         self.errcode = errcode
 
 
-class SyncLoop(Login, Invites):
+class SyncLoop(Login, DirectChats, Invites):
     """Our own sync loop (not nio's ``sync_forever``), so a position is stored after its events."""
 
     async def _settle(self) -> SyncResponse:
@@ -188,6 +189,9 @@ class SyncLoop(Login, Invites):
                     )
                     for raw in raws:
                         events.extend(await self._translate(raw, where, started))
+                elif self._rooms[room_id].direct_for is not None:
+                    for raw in raws:  # the member's direct chat: their commands, answered there
+                        events.extend(await self._direct_command(room_id, raw))
                 seen.extend(e for e in (raw.get("event_id") for raw in raws) if isinstance(e, str))
             await self._deliver(events)
             await self._deliver_one(self._cursor("sync", str(response.next_batch)))

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from chatbridge.adapters.matrix.rooms import Levels, RoomState
 from chatbridge.model import (
@@ -416,6 +416,20 @@ def inviter(invite_state: Iterable[Mapping[str, Any]], bot_user_id: str) -> str 
     return None
 
 
+def invited_to_direct_chat(invite_state: Iterable[Mapping[str, Any]], bot_user_id: str) -> bool:
+    """Whether the bot's invitation is to a direct chat (``is_direct``, as Element's "Start chat")."""
+    for event in invite_state:
+        content = event.get("content")
+        if (
+            event.get("type") == "m.room.member"
+            and event.get("state_key") == bot_user_id
+            and isinstance(content, Mapping)
+            and content.get("membership") == "invite"
+        ):
+            return content.get("is_direct") is True
+    return False
+
+
 def invite_allowed(user_id: str | None, allowed: Iterable[str]) -> bool:
     """``@alice:example.org`` allows that user; ``:example.org`` allows anyone on that server."""
     if user_id is None or not user_id.startswith("@") or ":" not in user_id:
@@ -602,3 +616,27 @@ def retry_after_seconds(
 
 def _str(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+_MESSAGE_LINK = re.compile(r"<?https://matrix\.to/#/([^/?#\s<>]+)/((?:\$|%24)[^?#\s<>]+)(?:\?[^\s<>]*)?>?")
+
+
+@dataclass(frozen=True, slots=True)
+class MessageLink:
+    """A matrix.to link to one event, found in a member's text (Element's Share, Copy link)."""
+
+    room: str
+    """A room id (``!…``) or alias (``#…``), unquoted."""
+    event_id: str
+    rest: str
+    """The text without the link."""
+
+
+def find_message_link(text: str) -> MessageLink | None:
+    """The first link to an event in `text`, and the text around it."""
+    match = _MESSAGE_LINK.search(text)
+    if match is None:
+        return None
+    room, event_id = unquote(match.group(1)), unquote(match.group(2))
+    rest = f"{text[: match.start()].rstrip()} {text[match.end() :].lstrip()}".strip()
+    return MessageLink(room, event_id, rest)

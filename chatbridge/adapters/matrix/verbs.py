@@ -15,7 +15,7 @@ from nio import ErrorResponse, RoomGetStateEventResponse
 
 from chatbridge.adapters.matrix import translate
 from chatbridge.adapters.matrix.direct import DirectChats
-from chatbridge.adapters.matrix.errors import describe
+from chatbridge.adapters.matrix.errors import HomeserverUnavailable, RateLimited, describe
 from chatbridge.adapters.matrix.invites import Invites
 from chatbridge.adapters.matrix.rooms import (
     NeedPower,
@@ -27,8 +27,12 @@ from chatbridge.adapters.matrix.rooms import (
 )
 from chatbridge.model import CommandInvoked, MessageRef, OutgoingMessage, PlatformName, Privilege, Room
 from chatbridge.platform import MuteResult, PlatformError
+from chatbridge.render.escape import escape_user_text
 
 log = logging.getLogger(__name__)
+
+ANSWERED_IN_DIRECT = "✉️"
+"""The bot's reaction on a command typed in a room whose answer went to the direct chat."""
 
 
 class Verbs(DirectChats, Invites):
@@ -54,19 +58,75 @@ class Verbs(DirectChats, Invites):
         """Answer in the thread (or room) where the command was typed, as a reply to it. An
         ephemeral answer goes to a direct chat with the member instead: Matrix cannot show a
         message to one person in a shared room, and private answers (a profile change, a report
-        receipt) must not be posted for everyone."""
+        receipt) must not be posted for everyone; the command gets a ✉️ so the member knows where
+        to look. A command asked in the direct chat is answered there. A command whose words are
+        for the moderators (a report) is redacted once answered."""
         digest = hashlib.sha256(message.markdown.encode()).hexdigest()[:16]
         key = f"respond:{invocation.event_id}:{digest}"
+        if invocation.direct:
+            content = translate.message_content(message.markdown, reply_to=invocation.event_id)
+            await self._send_event(invocation.room.room_id, "m.room.message", content, translate.txn_id(key))
+            return
+        typed = invocation.raw is not None  # a reaction or a client's report is not a message to hide
+        hidden = False
+        if message.conceal_invocation and typed:
+            refusal = await self._conceal(invocation)
+            hidden = refusal is None
+            if refusal is not None:
+                message = message.with_private_note(refusal)
         if message.ephemeral:
             await self._direct(invocation, message, key)
+            if typed and not hidden:
+                await self._mark_answered_in_direct(invocation)
             return
         content = translate.message_content(
             message.markdown,
             mention_user_ids=message.mention_user_ids,
             thread_id=invocation.thread_id,
-            reply_to=invocation.event_id,
+            reply_to=None if hidden else invocation.event_id,
         )
         await self._send_event(invocation.room.room_id, "m.room.message", content, translate.txn_id(key))
+
+    async def _conceal(self, invocation: CommandInvoked) -> str | None:
+        """Redact the command's event; None when done, else what to tell the member privately."""
+        room_id = invocation.room.room_id
+        state = self._rooms.get(room_id)
+        where = escape_user_text(state.label if state is not None else invocation.room.name or room_id)
+        refused = (
+            f"I could not hide your command in {where}, so the others there can still read it; "
+            "you can delete (remove) it yourself."
+        )
+        if state is not None:
+            level, needed = state.power_level(self.user_id), state.redact_level
+            if level is not None and level < needed:
+                log.warning(
+                    "Matrix: cannot redact command %s in %s: need power level %d",
+                    invocation.event_id,
+                    room_id,
+                    needed,
+                )
+                return f"{refused} (I need power level {needed} there to remove messages.)"
+        try:
+            await self._with_rate_limit(
+                lambda: self._require_client().room_redact(
+                    room_id, invocation.event_id, tx_id=translate.txn_id(f"conceal:{invocation.event_id}")
+                ),
+                f"hide command {invocation.event_id}",
+            )
+        except (PlatformError, HomeserverUnavailable, RateLimited) as error:
+            log.warning("Matrix: could not redact command %s in %s: %s", invocation.event_id, room_id, error)
+            return refused
+        return None
+
+    async def _mark_answered_in_direct(self, invocation: CommandInvoked) -> None:
+        """A ✉️ on the command: the answer is in the direct chat (a reply there would be public)."""
+        ref = MessageRef(PlatformName.MATRIX, invocation.room.room_id, invocation.event_id)
+        try:
+            await self.react(ref, ANSWERED_IN_DIRECT)
+        except (PlatformError, HomeserverUnavailable, RateLimited) as error:
+            log.info(
+                "Matrix: could not mark command %s as answered privately: %s", invocation.event_id, error
+            )
 
     async def react(self, ref: MessageRef, emoji: str) -> None:
         content = translate.reaction_content(ref.message_id, emoji)
