@@ -169,6 +169,13 @@ def announce_room(
     return place.subforum
 
 
+def seen_in(member: Member, place: Place) -> None:
+    """Note that a member showed themselves in a public room (joined it, typed a command there):
+    public digests may then welcome them by name (`Member.seen_in_public`)."""
+    if not member.seen_in_public and place.subforum is not None and not place.subforum.private:
+        member.seen_in_public = True
+
+
 class HasId(Protocol):
     @property
     def id(self) -> int | None: ...

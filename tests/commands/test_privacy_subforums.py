@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from sqlmodel import select
 from chatbridge.adapters.memory import DEFAULT_SUBFORUMS, MemoryPlatform, Said
 from chatbridge.model import Privilege
 from chatbridge.services.autocomplete import SuggestRequest, suggest
-from chatbridge.store.tables import Thread
+from chatbridge.store.tables import Member, Thread
 from support.forum import Forum, running_forum, sqlite_url, texts
 
 PUBLIC = "General Discussion"
@@ -213,3 +214,46 @@ async def test_autocomplete_suggests_private_threads_to_their_readers_only(forum
         assert suggestions(forum, who, f"#{private}") == []
         assert not any("Zebra" in s for s in suggestions(forum, who, ""))
     assert suggestions(forum, "reader", "zebra") == [f"#{private} Zebra rota · Staff Room"]
+
+
+async def a_private_week(chat: MemoryPlatform) -> None:
+    """A busy week in the staff room (three members, likes, an unanswered thread, a newcomer who
+    is only ever there) next to a quieter public one."""
+    zebra = chat.thread("Zebra rota")
+    await chat.say("Quokka cover on Friday", as_="modreader", thread=zebra)
+    await chat.add_reaction(chat.last_message_id("modreader"), "👍", as_="staffer")
+    await chat.add_reaction(chat.last_message_id("modreader"), "👍", as_="reader")
+    chat.readers["staff-room"] |= {"stealthdoc"}
+    await chat.say("Zebra swap for stealthdoc?", as_="stealthdoc", thread=zebra)
+    await chat.say('!thread new "Zebra unanswered" Quokka question', as_="staffer", in_=STAFF)
+    public = chat.thread("Public night shifts")
+    await chat.say("Sleep in blocks.", as_="bob", thread=public)
+    await chat.say("Blackout curtains.", as_="carol", thread=public)
+    await chat.add_reaction(chat.last_message_id("carol"), "👍", as_="alice")
+    await chat.join("newbie")
+    chat.advance(timedelta(hours=2))
+
+
+async def test_a_public_digest_shows_nothing_from_a_private_sub_forum(forum: Forum) -> None:
+    chat = forum.chat
+    await a_private_week(chat)
+    [digest] = await chat.say("!digest preview", as_="mod")
+    assert "the week in review" in digest.text and "Public night shifts" in digest.text
+    assert "Please welcome" in digest.text and "newbie" in digest.text
+    for secret in (*SECRETS, "stealthdoc", "modreader", "reader"):
+        assert secret.casefold() not in digest.text.casefold(), secret
+    # The week in numbers counts the public threads only: #1 and #3 opened, 2 replies, 1 like.
+    assert "2 new threads · 2 replies · 1 like" in digest.text
+
+
+async def test_a_member_seen_only_in_a_private_room_is_not_welcomed_or_listed(forum: Forum) -> None:
+    chat = forum.chat
+    await a_private_week(chat)
+    with forum.store() as session:
+        seen = {m.display_name: m.seen_in_public for m in session.exec(select(Member)).all()}
+    assert seen["newbie"] and not seen["stealthdoc"] and not seen["staffer"]
+    preview = texts(await chat.say("!digest preview", as_="mod"))
+    assert "stealthdoc" not in preview and "staffer" not in preview
+    # Once seen in public (a command in a public room), the welcome follows.
+    await chat.say("!trophies", as_="stealthdoc")
+    assert "stealthdoc" in texts(await chat.say("!digest preview", as_="mod"))
