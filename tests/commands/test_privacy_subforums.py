@@ -257,3 +257,16 @@ async def test_a_member_seen_only_in_a_private_room_is_not_welcomed_or_listed(fo
     # Once seen in public (a command in a public room), the welcome follows.
     await chat.say("!trophies", as_="stealthdoc")
     assert "stealthdoc" in texts(await chat.say("!digest preview", as_="mod"))
+
+
+async def test_a_post_in_a_private_sub_forum_cannot_be_liked_from_outside(forum: Forum) -> None:
+    chat = forum.chat
+    opening = chat.thread("Zebra rota")
+    public = chat.thread("Public night shifts")
+    refused = await chat.say("!like", as_="outsider", thread=public, reply_to=opening)
+    assert texts(refused) == "That message isn't a post in a forum thread, so it can't be liked."
+    liked = await chat.say("!like", as_="reader", in_=STAFF, thread=opening, reply_to=opening)
+    assert texts(liked).startswith("Liked. 👍")
+    with forum.store() as session:
+        zebra = session.exec(select(Thread).where(Thread.title == "Zebra rota")).one()
+        assert zebra.like_count == 1
