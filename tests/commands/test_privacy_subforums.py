@@ -270,3 +270,12 @@ async def test_a_post_in_a_private_sub_forum_cannot_be_liked_from_outside(forum:
     with forum.store() as session:
         zebra = session.exec(select(Thread).where(Thread.title == "Zebra rota")).one()
         assert zebra.like_count == 1
+
+
+async def test_a_moderator_cannot_name_a_private_channel_they_cannot_read_for_a_digest(forum: Forum) -> None:
+    chat = forum.chat
+    refused = texts(await chat.say('!digest schedule "Staff Room" monday 9 UTC', as_="mod"))
+    assert refused.startswith("I don't know a channel called “Staff Room”.")
+    assert refused.count(STAFF) == 1
+    scheduled = texts(await chat.say('!digest schedule "Staff Room" monday 9 UTC', as_="modreader"))
+    assert "Weekly digest scheduled in **Staff Room**" in scheduled
