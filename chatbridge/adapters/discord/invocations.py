@@ -157,6 +157,7 @@ class Invocations(Places):
             )
             return
         actor = translate.actor_of(interaction.user, permissions=interaction.permissions)
+        self._remember_asker(interaction.user)
         invocation = translate.invocation(
             interaction_id=interaction.id,
             at=interaction.created_at,

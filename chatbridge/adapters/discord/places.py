@@ -48,8 +48,19 @@ class Places(PlatformState):
         channel = self.client.get_channel(int(room_id))
         if not isinstance(channel, discord.abc.GuildChannel):
             return False
-        member = channel.guild.get_member(int(user_id))
+        member = channel.guild.get_member(int(user_id)) or self._askers.get((channel.guild.id, int(user_id)))
         return member is not None and channel.permissions_for(member).view_channel
+
+    def _remember_asker(self, user: object) -> None:
+        """Keep the member who just asked or wrote (roles as Discord sent them with the event):
+        the guild's member cache is not filled at start-up, and `can_read` must not fetch."""
+        if not isinstance(user, discord.Member):
+            return
+        key = (user.guild.id, user.id)
+        self._askers[key] = user
+        self._askers.move_to_end(key)
+        while len(self._askers) > PLACE_CACHE:
+            self._askers.popitem(last=False)
 
     def readable_rooms(self, member: discord.Member) -> frozenset[str]:
         """The sub-forum channels a member may view, read from the cache on the event loop, so a

@@ -215,6 +215,7 @@ class DiscordPlatform(GatewayEvents, Invocations, Verbs):
         self._gate = None
         self._book = CursorBook()
         self._places = OrderedDict()
+        self._askers = OrderedDict()
         self._own_timeouts = OrderedDict()
         self._backfilling = {}
         self._delivering = set()
