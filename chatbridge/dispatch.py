@@ -189,7 +189,6 @@ class Dispatcher:
         now = self.core.clock()
         place = directory.resolve_place(session, event.room, now)
         member = directory.resolve_member(session, place.community, event.actor, now)
-        directory.seen_in(member, place)
         return Context(
             core=self.core,
             platform=platform,

@@ -170,8 +170,8 @@ def announce_room(
 
 
 def seen_in(member: Member, place: Place) -> None:
-    """Note that a member showed themselves in a public room (joined it, typed a command there):
-    public digests may then welcome them by name (`Member.seen_in_public`)."""
+    """Note that a member joined a public room: public digests may then welcome them by name
+    (`Member.seen_in_public`)."""
     if not member.seen_in_public and place.subforum is not None and not place.subforum.private:
         member.seen_in_public = True
 

@@ -196,8 +196,8 @@ class Member(StoreModel, table=True):
     trophy_points: int = 0
     is_bot: bool = False
     seen_in_public: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
-    """Joined or used a command in a public room; with their posts and likes in public
-    sub-forums, this decides whether a public digest may name them (see services/digest)."""
+    """Joined a public room; with their posts and likes in public sub-forums, this decides
+    whether a public digest may name them (see services/digest)."""
 
 
 class Identity(StoreModel, table=True):

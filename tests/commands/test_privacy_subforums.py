@@ -254,8 +254,8 @@ async def test_a_member_seen_only_in_a_private_room_is_not_welcomed_or_listed(fo
     assert seen["newbie"] and not seen["stealthdoc"] and not seen["staffer"]
     preview = texts(await chat.say("!digest preview", as_="mod"))
     assert "stealthdoc" not in preview and "staffer" not in preview
-    # Once seen in public (a command in a public room), the welcome follows.
-    await chat.say("!trophies", as_="stealthdoc")
+    # Once seen in public (joining a public room), the welcome follows.
+    await chat.join("stealthdoc")
     assert "stealthdoc" in texts(await chat.say("!digest preview", as_="mod"))
 
 

@@ -543,8 +543,8 @@ class _Builder:
         return chosen
 
     def _seen_in_public(self) -> ColumnElement[bool]:
-        """Whether a member has shown themselves where everyone could see: joined a public room or
-        typed a command there (`Member.seen_in_public`), or posted or liked in a public sub-forum.
+        """Whether a member has shown themselves where everyone could see: joined a public room
+        (`Member.seen_in_public`), or posted or liked in a public sub-forum.
         A member seen only in private rooms is neither welcomed nor has trophies listed."""
         public = and_(
             col(Thread.id) == col(Post.thread_id),

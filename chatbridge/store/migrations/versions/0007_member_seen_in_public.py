@@ -4,10 +4,10 @@ Revision ID: 0007
 Revises: 0006
 
 A member seen only in private sub-forums (a staff room) must not be welcomed by name or have
-their trophies listed in a digest posted for everyone. Joins and commands mark the member when
-they happen in a public room; posts and likes in public sub-forums are read from the posts
-themselves. Existing members are marked unless every post they wrote is in a private sub-forum:
-until now they were all treated as public, and that is the only evidence the store kept.
+their trophies listed in a digest posted for everyone. A join marks the member when it happens
+in a public room; posts and likes in public sub-forums are read from the posts themselves.
+Existing members are marked unless every post they wrote is in a private sub-forum: until now
+they were all treated as public, and that is the only evidence the store kept.
 """
 
 from collections.abc import Sequence
