@@ -1,4 +1,5 @@
-"""An invite-only staff room on a real Synapse: its threads are shared only with its members.
+"""An invite-only staff room on a real Synapse: its threads are shared only with its members,
+and the digest of the public rooms leaves it out.
 
 dana (the space's owner) adds an invite-only room to the space and invites the bot and bob; alice
 is in the space and its public rooms but not in the staff room. Both ask for the staff thread
@@ -52,7 +53,11 @@ async def test_a_thread_in_an_invite_only_room_is_shared_only_with_its_members(f
     staff = await add_staff_room(forum)
     async with bot.running():
         root = await bob.say(staff, "Zebra rota for December")
-        await bot.caught_up(await bob.say(staff, "Quokka covers the 24th.", thread=root))
+        cover = await forum.dana.say(staff, "Quokka covers the 24th.", thread=root)
+        await bot.caught_up(await bob.react(staff, cover, "👍"))
+        public = await alice.say(general, "Night shifts: any tips?")
+        tip = await bob.say(general, "Sleep in blocks.", thread=public)
+        await bot.caught_up(await alice.react(general, tip, "👍"))
         number = f"#{bot.thread_row(root).id}"
         with bot.store() as session:
             private = {s.name: s.private for s in session.exec(select(SubForum))}
@@ -60,7 +65,7 @@ async def test_a_thread_in_an_invite_only_room_is_shared_only_with_its_members(f
 
         # alice, in General Discussion: "!share #1" -> as if there were no such thread
         await alice.say(general, f"!share {number}")
-        refused = await alice.hears_from(bot.user_id, accept_invites=True)
+        refused = await alice.hears_from(bot.user_id, saying="There is no thread", accept_invites=True)
         assert body(refused).endswith(f"There is no thread {number} here.")
         assert "Zebra" not in body(refused)
 
@@ -73,6 +78,14 @@ async def test_a_thread_in_an_invite_only_room_is_shared_only_with_its_members(f
         asked = await bob.say(staff, f"!share {number}")
         here = await bob.hears_from(bot.user_id, room_id=staff, replying_to=asked)
         assert "Zebra rota" in body(here)
+
+        # dana, in General Discussion: "!digest preview" -> the public week, without the staff room
+        await forum.dana.catch_up()
+        await forum.dana.say(general, "!digest preview")
+        preview = await forum.dana.hears_from(bot.user_id, saying="the week in review", accept_invites=True)
+        digest = body(preview)
+        assert "Sleep in blocks." in digest
+        assert "Zebra" not in digest and "Quokka" not in digest and "Staff Room" not in digest
 
         # nothing about it was ever posted in General Discussion
         history = await alice.client.room_messages(general, start="", limit=100)
