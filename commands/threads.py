@@ -71,7 +71,7 @@ async def thread_list(
         where = directory.subforum_by_name(
             ctx.session, ctx.community, subforum, hidden=ctx.hidden_subforums()
         )
-        ctx.may_show(where)
+        ctx.may_show(where)  # found, so visible: a private one narrows the answer to the asker
     elif ctx.subforum is None:
         raise CommandError("Name a sub-forum, or use this inside one.")
     else:
@@ -163,7 +163,7 @@ async def thread_move(
 ) -> OutgoingMessage:
     found = ctx.thread_named(thread)
     target = directory.subforum_by_name(ctx.session, ctx.community, subforum, hidden=ctx.hidden_subforums())
-    ctx.may_show(target)
+    ctx.may_show(target)  # found, so visible: a private one narrows the answer to the asker
     if target.id == found.subforum_id:
         return ctx.say(f"Thread #{found.id} is already in {target.name}.")
     assert target.id is not None
