@@ -30,6 +30,7 @@ Script lines:
   alice (re ^): TEXT     ... as a reply to the last message; `(re m12)` names a message
   :mod alice             make alice a moderator (`:admin alice`, `:member alice` likewise)
   :in NAME               switch to sub-forum NAME; `:thread TITLE` enters a thread, `:out` leaves
+  :private NAME          make sub-forum NAME private, readable only by those who have spoken there
   :react alice m12 👍    alice reacts to message m12 (`:unreact` takes it back)
   :edit m12 TEXT         the author edits message m12; `:delete m12` deletes it
   :wait 2h               let time pass (10m, 2h, 3d, 1w)

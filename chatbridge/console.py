@@ -68,6 +68,9 @@ class Console:
 
     async def _say(self, who: str, text: str, reply_to: str | None) -> None:
         actor = self.chat.member(who, self.roles.get(who, Privilege.MEMBER))
+        room = self.chat.room(self.room)
+        if not self.chat.can_read(room.room_id, actor.user_id):
+            raise ConsoleError(f"{who} cannot read {room.name}: it is private")
         if reply_to == "^":
             reply_to = self._last_message()
         elif reply_to is not None:
@@ -115,6 +118,8 @@ class Console:
                 ) from None
             self.thread = None
             self._print(f"console: now in {self.room}")
+        elif word == ":private" and rest:
+            await self._make_private(rest)
         elif word == ":thread" and rest:
             try:
                 self.thread = self.chat.thread(rest)
@@ -159,6 +164,20 @@ class Console:
         else:
             raise ConsoleError(f"unknown directive {line!r}; see `chatbridge console --help`")
 
+    async def _make_private(self, name: str) -> None:
+        """Make a sub-forum private, as a staff channel or an invite-only room is: its readers are
+        the members who have spoken there so far (as on a real platform, who was let in)."""
+        try:
+            room = self.chat.room(name)
+        except KeyError:
+            raise ConsoleError(
+                f"no sub-forum {name!r}; there are: {', '.join(self.chat.subforums)}"
+            ) from None
+        readers = sorted(self.chat.speakers(room.name))
+        await self.chat.make_private(room.name, readers)
+        who = ", ".join(readers) if readers else "nobody yet (readers are those who have spoken there)"
+        self._print(f"console: {room.name} is now private; it can be read by {who}")
+
     def _full_id(self, message_id: str) -> str:
         return message_id if message_id.startswith(self.chat.id_prefix) else self.chat.id_prefix + message_id
 
@@ -200,7 +219,8 @@ async def run_console(settings: Settings, script: TextIO | None, out: TextIO | N
             await console.run_script(script)
             return 0
         out.write("chatbridge console: type messages or commands (!help).\n")
-        out.write(":as NAME, :mod NAME, :in SUB-FORUM, :thread TITLE, :out; Ctrl-D quits.\n")
+        out.write(":as NAME, :mod NAME, :in SUB-FORUM, :private SUB-FORUM, :thread TITLE, :out;")
+        out.write(" Ctrl-D quits.\n")
         while True:
             out.write(f"{console.speaker}> ")
             out.flush()

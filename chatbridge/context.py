@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session
 
-from chatbridge.errors import CommandError
+from chatbridge.errors import CommandError, NotFound
 from chatbridge.model import CommandInvoked, MessageRef, OutgoingMessage, Privilege
 from chatbridge.platform import Platform
 from chatbridge.registry import CommandSpec
+from chatbridge.services.visibility import Audience, ReadCheck, hidden_subforum_ids, reach
 
 if TYPE_CHECKING:
     from chatbridge.core import Core
@@ -37,6 +38,18 @@ class Context:
     mention_user_ids: list[str] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
     """Further messages (trophy announcements) sent after the transaction commits."""
+    audience: Audience = field(init=False)
+    """Who will read the answer: the room it is asked in, or the asker alone for an ephemeral
+    command. `may_show` narrows it to the asker when the answer speaks of a private sub-forum."""
+
+    def __post_init__(self) -> None:
+        self.audience = Audience(
+            platform=self.event.room.platform,
+            room_id=None if self.spec.ephemeral else self.event.room.room_id,
+            asker_member_id=self.member.id,
+            asker_privilege=self.privilege,
+            asker_reads=_reads_as(self.platform, self.event.actor.user_id),
+        )
 
     @property
     def target(self) -> MessageRef | None:
@@ -48,9 +61,10 @@ class Context:
         return self.say(text, ephemeral=ephemeral)
 
     def say(self, markdown: str, *, ephemeral: bool | None = None) -> OutgoingMessage:
+        ephemeral = self.spec.ephemeral if ephemeral is None else ephemeral
         return OutgoingMessage(
             markdown=markdown,
-            ephemeral=self.spec.ephemeral if ephemeral is None else ephemeral,
+            ephemeral=ephemeral or self.audience.private,
             mention_user_ids=tuple(self.mention_user_ids),
         )
 
@@ -59,9 +73,37 @@ class Context:
         if self.privilege < level:
             raise CommandError(f"Only {level.name.lower()}s can {what}.")
 
+    def may_show(self, subforum: SubForum) -> bool:
+        """Whether this answer may speak of something in `subforum` (the one visibility rule).
+
+        A member who can read a private sub-forum but asked in a public room is answered privately:
+        the audience narrows to them, and every later `say` is ephemeral.
+        """
+        reached = reach(self.audience, subforum)
+        if reached is None:
+            return False
+        self.audience = reached
+        return True
+
+    def hidden_subforums(self) -> set[int]:
+        """Sub-forums the asker may not hear of at all: lookups treat them as nonexistent."""
+        from sqlmodel import col, select
+
+        from chatbridge.store.tables import SubForum
+
+        private = self.session.exec(
+            select(SubForum).where(SubForum.community_id == self.community.id, col(SubForum.private))
+        ).all()
+        return hidden_subforum_ids(self.audience, private)
+
     def thread_named(self, text: str | None) -> Thread:
-        """The thread a command means: the one it was typed in, or one named by number or title."""
+        """The thread a command means: the one it was typed in, or one named by number or title.
+
+        A thread the asker may not see reads exactly like one that does not exist; one they may see
+        only privately makes the answer private (see `may_show`).
+        """
         from chatbridge.services import threads
+        from chatbridge.store.tables import SubForum
 
         if text is None or text.strip().lower() in {"", "here", "this"}:
             if self.thread is None or self.thread.removed:
@@ -69,7 +111,11 @@ class Context:
                     "Name a thread (its number like #12, or its title), or use this inside one."
                 )
             return self.thread
-        return threads.find(self.session, self.community, text)
+        found = threads.find(self.session, self.community, text, hidden=self.hidden_subforums())
+        subforum = self.session.get(SubForum, found.subforum_id)
+        if subforum is None or not self.may_show(subforum):
+            raise NotFound("I can't find that thread.")  # unreachable: `find` left hidden ones out
+        return found
 
     def member_named(self, text: str | None) -> Member:
         """A member named by mention, id or display name; yourself when nothing is given."""
@@ -98,3 +144,12 @@ class Context:
                 created_at=self.now,
             )
         )
+
+
+def _reads_as(platform: Platform, user_id: str) -> ReadCheck:
+    """The platform's membership check, bound to the asking member."""
+
+    def reads(room_id: str) -> bool:
+        return platform.can_read(room_id, user_id)
+
+    return reads

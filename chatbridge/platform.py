@@ -132,6 +132,14 @@ class Platform(Protocol):
     ) -> MessageRef:
         """Write to one member privately (why they are muted, what became of their report)."""
 
+    def can_read(self, room_id: str, user_id: str) -> bool:
+        """Whether a member can read a room now, from the adapter's own cache (Discord channel
+        permissions, Matrix room membership); False when it does not know.
+
+        Synchronous and without network calls because it is asked inside a store transaction,
+        for every private sub-forum an answer might mention.
+        """
+
     async def member_privilege(self, community_id: str, user_id: str) -> Privilege:
         """The privilege the platform grants a member now (roles, power levels); MEMBER if unknown.
 

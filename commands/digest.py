@@ -55,19 +55,20 @@ def _channel(ctx: Context, text: str | None) -> SubForum:
         return ctx.subforum
     mention = _CHANNEL_MENTION.fullmatch(wanted)
     room_id = mention.group(1) if mention else wanted
+    hidden = ctx.hidden_subforums()  # private channels this moderator cannot read: not there for them
     found = ctx.session.exec(
         select(SubForum).where(
             SubForum.community_id == ctx.community.id, SubForum.platform_room_id == room_id
         )
     ).first()
-    if found is not None:
+    if found is not None and found.id not in hidden:
         return found
     try:
-        return directory.subforum_by_name(ctx.session, ctx.community, wanted)
+        return directory.subforum_by_name(ctx.session, ctx.community, wanted, hidden=hidden)
     except NotFound:
         names = ctx.session.exec(
             select(SubForum.name)
-            .where(SubForum.community_id == ctx.community.id)
+            .where(SubForum.community_id == ctx.community.id, col(SubForum.id).not_in(hidden))
             .order_by(col(SubForum.position))
         ).all()
         known = ", ".join(escape_user_text(name) for name in names)

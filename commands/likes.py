@@ -8,17 +8,25 @@ from chatbridge.model import OutgoingMessage
 from chatbridge.registry import ContextMenu, command
 from chatbridge.services import ingest
 from chatbridge.services.ingest import COMMAND_LIKE_SOURCE
-from chatbridge.store.tables import Post
+from chatbridge.store.tables import Post, SubForum, Thread
 
 
 def _target_post(ctx: Context) -> Post:
     assert ctx.target is not None
     post = ingest.find_post(ctx.session, ctx.event.room.platform, ctx.target.message_id)
-    if post is None or post.deleted_at is not None or not post.counted:
+    if post is None or post.deleted_at is not None or not post.counted or not _visible(ctx, post):
         raise CommandError("That message isn't a post in a forum thread, so it can't be liked.")
     if post.member_id == ctx.member.id:
         raise CommandError("You can't like your own post.")
     return post
+
+
+def _visible(ctx: Context, post: Post) -> bool:
+    """A reply can point at any message id; one in a private sub-forum the member cannot read is
+    not there for them (liking it would confirm it exists)."""
+    thread = ctx.session.get(Thread, post.thread_id)
+    subforum = ctx.session.get(SubForum, thread.subforum_id) if thread is not None else None
+    return subforum is not None and ctx.may_show(subforum)
 
 
 @command(

@@ -1,7 +1,8 @@
 """Share links that carry their context (title, sub-forum, starter, date, a short quote).
 
 A screenshot loses who said what, where and when; a share keeps it, and refuses posts that were
-removed or hidden so a share can't resurface them.
+removed or hidden so a share can't resurface them. A share of something in a private sub-forum is
+posted only where its readers alone see it (its own room, or privately to a reader).
 """
 
 from __future__ import annotations
@@ -42,11 +43,14 @@ async def share(
         post = threads.opening_post(ctx.session, found)
         if post is None:
             raise CommandError("That thread has no opening post to share.")
+    subforum = ctx.session.get(SubForum, found.subforum_id)
+    assert subforum is not None
+    if not ctx.may_show(subforum):
+        raise CommandError("I can only share posts in forum threads.")
     if found.removed or post.deleted_at is not None or post.hidden:
         raise CommandError("That post was removed or hidden, so it can't be shared.")
-    subforum = ctx.session.get(SubForum, found.subforum_id)
     author = ctx.session.get(Member, post.member_id)
-    assert subforum is not None and author is not None
+    assert author is not None
     ref = MessageRef(
         room.platform, subforum.platform_room_id, post.platform_message_id, found.platform_thread_id
     )

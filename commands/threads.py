@@ -67,9 +67,15 @@ async def thread_list(
     page: Annotated[int, Param("Which page", min_value=1, max_value=10_000)] = 1,
     subforum: Annotated[str | None, Param("A sub-forum name", rest=True)] = None,
 ) -> OutgoingMessage:
-    where = directory.subforum_by_name(ctx.session, ctx.community, subforum) if subforum else ctx.subforum
-    if where is None:
+    if subforum:
+        where = directory.subforum_by_name(
+            ctx.session, ctx.community, subforum, hidden=ctx.hidden_subforums()
+        )
+        ctx.may_show(where)  # found, so visible: a private one narrows the answer to the asker
+    elif ctx.subforum is None:
         raise CommandError("Name a sub-forum, or use this inside one.")
+    else:
+        where = ctx.subforum
     size = ctx.core.settings.forum.page_size
     found = threads.listing(ctx.session, where, order, page, size)
     if not found.cards and page > 1:
@@ -156,7 +162,8 @@ async def thread_move(
     subforum: Annotated[str, Param("The sub-forum to move it to", rest=True)],
 ) -> OutgoingMessage:
     found = ctx.thread_named(thread)
-    target = directory.subforum_by_name(ctx.session, ctx.community, subforum)
+    target = directory.subforum_by_name(ctx.session, ctx.community, subforum, hidden=ctx.hidden_subforums())
+    ctx.may_show(target)  # found, so visible: a private one narrows the answer to the asker
     if target.id == found.subforum_id:
         return ctx.say(f"Thread #{found.id} is already in {target.name}.")
     assert target.id is not None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -74,6 +74,8 @@ class MemoryPlatform:
     refuse_posts_in: set[str] = field(default_factory=set)
     """Room ids where the bot may not post (a deleted channel, a missing permission)."""
     id_prefix: str = ""
+    readers: dict[str, frozenset[str]] = field(default_factory=dict)
+    """Private sub-forums (room id) and who can read them (user ids); every other room is public."""
     started: asyncio.Event = field(default_factory=asyncio.Event)
     registry: Registry | None = None
     outcomes: dict[str, Outcome] = field(default_factory=dict)
@@ -100,6 +102,7 @@ class MemoryPlatform:
                     event_id=f"room:{_slug(name)}",
                     at=self.now(),
                     room=self.room(name),
+                    private=_slug(name) in self.readers,
                     community_name=self.community_name,
                 )
             )
@@ -194,6 +197,10 @@ class MemoryPlatform:
         self._sent_keys[idempotency_key] = ref
         return ref
 
+    def can_read(self, room_id: str, user_id: str) -> bool:
+        readers = self.readers.get(room_id)
+        return readers is None or user_id in readers
+
     async def member_privilege(self, community_id: str, user_id: str) -> Privilege:
         actor = self.members.get(user_id)
         return actor.privilege if actor is not None else Privilege.MEMBER
@@ -215,6 +222,28 @@ class MemoryPlatform:
             if subforum.casefold() == wanted or _slug(subforum) == _slug(wanted):
                 return Room(self.name, self.community_id, _slug(subforum), subforum)
         raise KeyError(name)
+
+    async def make_private(self, name: str, readers: Iterable[str]) -> None:
+        """Make a sub-forum private (a channel @everyone cannot see, an invite-only room) that only
+        `readers` (user ids) can read, and announce it as the platforms do when a room changes."""
+        room = self.room(name)
+        self.readers[room.room_id] = frozenset(readers)
+        if self._sink is not None:
+            await self._sink(
+                RoomSeen(
+                    event_id=f"room:{room.room_id}:private",
+                    at=self.now(),
+                    room=room,
+                    private=True,
+                    community_name=self.community_name,
+                )
+            )
+
+    def speakers(self, name: str) -> set[str]:
+        """Who has posted in a sub-forum so far (its threads included), by user id."""
+        room = self.room(name)
+        names = {s.author for s in self.transcript if s.room.room_id == room.room_id and s.author != "bot"}
+        return {a.user_id for a in self.members.values() if a.display_name in names}
 
     def room_for_id(self, room_id: str) -> Room:
         for subforum in self.subforums:

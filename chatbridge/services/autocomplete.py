@@ -18,6 +18,7 @@ from sqlmodel import Session, col, func, select
 from chatbridge.forum.countries import Country, country_for_code, resolve_country
 from chatbridge.forum.text import InputError
 from chatbridge.model import PlatformName
+from chatbridge.services.visibility import Audience, ReadCheck, hidden_subforum_ids
 from chatbridge.store.tables import Community, CommunityBinding, Identity, Member, SubForum, Thread
 
 MAX_SUGGESTIONS = 25
@@ -33,6 +34,10 @@ class Suggestion:
     value: str
 
 
+def _reads_nothing(room_id: str) -> bool:
+    return False
+
+
 @dataclass(frozen=True, slots=True)
 class SuggestRequest:
     """One keystroke's worth of context.
@@ -46,8 +51,15 @@ class SuggestRequest:
     community_platform_id: str
     current: str
     options: Mapping[str, object] = field(default_factory=dict)
-    include_private: bool = False
+    reads: ReadCheck = _reads_nothing
+    """Which platform rooms the typing member can read (from the platform's cache): threads of a
+    private sub-forum are suggested only to its readers, since suggestions are seen by them alone."""
     limit: int = MAX_SUGGESTIONS
+
+    @property
+    def audience(self) -> Audience:
+        """Suggestions are shown to the member typing and no one else."""
+        return Audience(self.platform, None, None, asker_reads=self.reads)
 
 
 def suggest(session: Session, request: SuggestRequest) -> list[Suggestion]:
@@ -82,7 +94,7 @@ def threads(session: Session, community: Community, request: SuggestRequest, lim
     """Threads whose title starts with (then contains) what was typed, most recently active first.
 
     "#12" or "12" puts thread 12 first. The value is "#<number>", which every thread option
-    accepts. Threads in private sub-forums are left out unless `include_private`.
+    accepts. Threads in private sub-forums the member cannot read are left out.
     """
     typed = request.current.strip()
     query = (
@@ -90,8 +102,12 @@ def threads(session: Session, community: Community, request: SuggestRequest, lim
         .join(SubForum, col(SubForum.id) == Thread.subforum_id)
         .where(Thread.community_id == community.id, col(Thread.removed).is_(False))
     )
-    if not request.include_private:
-        query = query.where(col(SubForum.private).is_(False))
+    private = session.exec(
+        select(SubForum).where(SubForum.community_id == community.id, col(SubForum.private))
+    ).all()
+    hidden = hidden_subforum_ids(request.audience, private)
+    if hidden:
+        query = query.where(col(Thread.subforum_id).not_in(hidden))
     found: dict[int, tuple[Thread, str]] = {}
     number = typed.removeprefix("#")
     if number.isdigit():

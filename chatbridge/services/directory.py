@@ -7,6 +7,7 @@ who speaks for the first time), so every lookup here creates what is missing ins
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, TypeVar
@@ -168,6 +169,13 @@ def announce_room(
     return place.subforum
 
 
+def seen_in(member: Member, place: Place) -> None:
+    """Note that a member joined a public room: public digests may then welcome them by name
+    (`Member.seen_in_public`)."""
+    if not member.seen_in_public and place.subforum is not None and not place.subforum.private:
+        member.seen_in_public = True
+
+
 class HasId(Protocol):
     @property
     def id(self) -> int | None: ...
@@ -266,10 +274,20 @@ def find_thread(session: Session, platform: PlatformName, platform_thread_id: st
     ).first()
 
 
-def subforum_by_name(session: Session, community: Community, name: str) -> SubForum:
-    """A sub-forum named loosely ("clinical questions", "#clinical-questions")."""
+def subforum_by_name(
+    session: Session, community: Community, name: str, *, hidden: Collection[int] = ()
+) -> SubForum:
+    """A sub-forum named loosely ("clinical questions", "#clinical-questions").
+
+    The `hidden` ones (private sub-forums the asker may not see) are neither found nor listed, so
+    naming one reads exactly like naming one that does not exist.
+    """
     wanted = _fold(name)
-    subforums = session.exec(select(SubForum).where(SubForum.community_id == community.id)).all()
+    subforums = [
+        s
+        for s in session.exec(select(SubForum).where(SubForum.community_id == community.id)).all()
+        if s.id not in hidden
+    ]
     for subforum in subforums:
         if _fold(subforum.name) == wanted:
             return subforum

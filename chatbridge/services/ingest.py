@@ -118,6 +118,7 @@ def apply_event(session: Session, event: ChatEvent, rules: IngestRules, now: dat
         case MemberJoined():
             place = directory.resolve_place(session, event.room, now)
             joined = directory.resolve_member(session, place.community, event.actor, event.at)
+            directory.seen_in(joined, place)
             sanctions.member_joined(session, joined, event, now)
         case MemberLeft():
             pass

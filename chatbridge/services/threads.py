@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -36,16 +37,27 @@ class ThreadCard:
     last_reply_name: str | None
 
 
-def find(session: Session, community: Community, text: str) -> Thread:
-    """A thread named by its number ("#12") or by (the start of) its title."""
+def find(session: Session, community: Community, text: str, *, hidden: Collection[int] = ()) -> Thread:
+    """A thread named by its number ("#12") or by (the start of) its title.
+
+    Threads in the `hidden` sub-forums (private ones the asker may not see) are not there at all:
+    the answer reads exactly as for a thread that does not exist, and no list of matches names one.
+    """
     wanted = text.strip()
     number = wanted.removeprefix("#")
     if number.isdigit():
         thread = session.get(Thread, int(number))
-        if thread is not None and thread.community_id == community.id and not thread.removed:
+        if (
+            thread is not None
+            and thread.community_id == community.id
+            and not thread.removed
+            and thread.subforum_id not in hidden
+        ):
             return thread
         raise NotFound(f"There is no thread #{number} here.")
     base = select(Thread).where(Thread.community_id == community.id, col(Thread.removed).is_(False))
+    if hidden:
+        base = base.where(col(Thread.subforum_id).not_in(hidden))
     exact = session.exec(base.where(func.lower(Thread.title) == wanted.lower())).first()
     if exact is not None:
         return exact

@@ -8,13 +8,13 @@ audience is either everyone who can read the room it is posted in, or only the m
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from chatbridge.model import PlatformName, Privilege
 from chatbridge.store.tables import SubForum
 
-__all__ = ["Audience", "may_see_field", "may_see_subforum"]
+__all__ = ["Audience", "hidden_subforum_ids", "may_see_field", "may_see_subforum", "reach"]
 
 ReadCheck = Callable[[str], bool]
 """Whether the asking member can read a platform room (its id), from the platform's own cache."""
@@ -59,6 +59,22 @@ def may_see_subforum(audience: Audience, subforum: SubForum) -> bool:
     if audience.room_id is not None:
         return audience.room_id == subforum.platform_room_id
     return audience.asker_reads(subforum.platform_room_id)
+
+
+def reach(audience: Audience, subforum: SubForum) -> Audience | None:
+    """The audience an answer about something in `subforum` may go to: the one asked for, the
+    asker alone (a reader who asked in a public room is answered privately), or None: for this
+    asker the thing does not exist."""
+    if may_see_subforum(audience, subforum):
+        return audience
+    private = audience.for_asker_only()
+    return private if may_see_subforum(private, subforum) else None
+
+
+def hidden_subforum_ids(audience: Audience, subforums: Iterable[SubForum]) -> set[int]:
+    """The sub-forums (of those given) the asker may not hear of at all, even privately: lookups
+    and suggestions leave their threads out, so they read as if they did not exist."""
+    return {s.id for s in subforums if s.id is not None and reach(audience, s) is None}
 
 
 def may_see_field(audience: Audience, visibility: str, *, owner_member_id: int | None) -> bool:

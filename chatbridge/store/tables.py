@@ -25,7 +25,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Index, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, Index, MetaData, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -195,6 +195,9 @@ class Member(StoreModel, table=True):
     replies_to_others: int = 0
     trophy_points: int = 0
     is_bot: bool = False
+    seen_in_public: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    """Joined a public room; with their posts and likes in public sub-forums, this decides
+    whether a public digest may name them (see services/digest)."""
 
 
 class Identity(StoreModel, table=True):

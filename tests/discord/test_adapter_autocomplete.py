@@ -49,14 +49,16 @@ async def test_threads_by_title_prefix_then_substring_and_by_number(forum: Forum
     assert ask(forum, "threads", "#3")[0] == ("#3 Night shifts · General Discussion", "#3")
 
 
-async def test_threads_in_private_sub_forums_are_for_moderators_only(forum: Forum) -> None:
+async def test_threads_in_private_sub_forums_are_suggested_to_their_readers_only(forum: Forum) -> None:
     with forum.store() as session:
         careers = session.exec(select(SubForum).where(SubForum.name == "Careers & Training")).one()
         careers.private = True
         session.add(careers)
         session.commit()
     assert ask(forum, "threads", "rota") == []
-    assert ask(forum, "threads", "rota", include_private=True) == [
+    assert ask(forum, "threads", "#5") == []
+    assert ask(forum, "threads", "rota", reads=lambda room: room == "general-discussion") == []
+    assert ask(forum, "threads", "rota", reads=lambda room: room == "careers-training") == [
         ("#5 Staff rota · Careers & Training", "#5")
     ]
 

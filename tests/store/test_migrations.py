@@ -97,7 +97,7 @@ def test_outbox_items_waiting_before_0007_keep_going_and_can_be_set_aside(engine
                 " '2025-07-16 09:00:00+00:00', 3, '2025-07-16 09:00:00+00:00')"
             )
         )
-    upgrade(engine)
+    upgrade(engine, "0007")
     assert current_revision(engine) == "0007"
     with engine.begin() as connection:
         row = connection.execute(
@@ -188,7 +188,7 @@ def test_single_linear_history() -> None:
 
     script = ScriptDirectory.from_config(alembic_config())
     assert len(script.get_heads()) == 1
-    assert head_revision() == "0007"
+    assert head_revision() == "0008"
 
 
 def test_the_head_read_from_the_migration_files_is_alembic_s() -> None:
@@ -224,3 +224,83 @@ def test_offline_sql_for_review() -> None:
     assert "CREATE TABLE post (" in sql
     assert "TIMESTAMP WITH TIME ZONE" in sql
     assert "CONSTRAINT uq_post_platform_platform_message_id UNIQUE" in sql
+
+
+def test_members_who_wrote_only_in_private_sub_forums_are_not_marked_public(engine: Engine) -> None:
+    """Migration 0008: existing members count as seen in public unless every post of theirs is
+    in a private sub-forum."""
+    from datetime import UTC, datetime
+
+    from sqlmodel import Session
+
+    from chatbridge.store.tables import Community, Post, SubForum, Thread
+
+    upgrade(engine, "0007")
+    at = datetime(2025, 1, 1, tzinfo=UTC)
+    with Session(engine) as session:
+        session.add(Community(id=1, name="c"))
+        session.add(
+            SubForum(
+                id=1, community_id=1, name="Lounge", platform="memory", platform_room_id="l", kind="memory"
+            )
+        )
+        session.add(
+            SubForum(
+                id=2,
+                community_id=1,
+                name="Staff",
+                platform="memory",
+                platform_room_id="s",
+                kind="memory",
+                private=True,
+            )
+        )
+        session.commit()
+    with engine.begin() as connection:
+        for member_id, name in ((1, "staffer"), (2, "both"), (3, "lurker")):
+            connection.execute(
+                text(
+                    "INSERT INTO member (id, community_id, display_name, first_seen_at, message_count,"
+                    " likes_received, likes_given, threads_started, replies_to_others, trophy_points, is_bot)"
+                    " VALUES (:id, 1, :name, :at, 0, 0, 0, 0, 0, 0, false)"
+                ),
+                {"id": member_id, "name": name, "at": at},
+            )
+    with Session(engine) as session:
+        for thread_id, subforum_id in ((1, 1), (2, 2)):
+            session.add(
+                Thread(
+                    id=thread_id,
+                    community_id=1,
+                    subforum_id=subforum_id,
+                    platform="memory",
+                    platform_thread_id=f"t{thread_id}",
+                    title="T",
+                    starter_member_id=1,
+                    created_at=at,
+                    last_activity_at=at,
+                )
+            )
+        session.flush()
+        for post_id, thread_id, member_id in ((1, 2, 1), (2, 1, 2), (3, 2, 2)):
+            session.add(
+                Post(
+                    id=post_id,
+                    thread_id=thread_id,
+                    community_id=1,
+                    platform="memory",
+                    platform_message_id=f"m{post_id}",
+                    member_id=member_id,
+                    body="x",
+                    created_at=at,
+                )
+            )
+        session.commit()
+    upgrade(engine)
+    with engine.connect() as connection:
+        marked = dict(connection.execute(text("SELECT display_name, seen_in_public FROM member")).all())
+    assert {name: bool(seen) for name, seen in marked.items()} == {
+        "staffer": False,
+        "both": True,
+        "lurker": True,
+    }

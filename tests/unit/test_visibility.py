@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from chatbridge.model import PlatformName, Privilege
-from chatbridge.services.visibility import Audience, may_see_field, may_see_subforum
+from chatbridge.services.visibility import (
+    Audience,
+    hidden_subforum_ids,
+    may_see_field,
+    may_see_subforum,
+    reach,
+)
 from chatbridge.store.tables import SubForum
 
 STAFF = SubForum(
@@ -37,6 +43,16 @@ def test_a_private_subforum_is_seen_only_in_its_room_or_privately_by_its_readers
     in_public_but_reader = Audience(PlatformName.MEMORY, "lounge", 7, asker_reads=lambda room: True)
     assert not may_see_subforum(in_public_but_reader, STAFF)
     assert may_see_subforum(in_public_but_reader.for_asker_only(), STAFF)
+
+
+def test_a_reader_asking_in_public_is_reached_privately_and_others_not_at_all() -> None:
+    in_public = Audience(PlatformName.MEMORY, "lounge", 7, asker_reads=lambda room: room == "staff")
+    assert reach(in_public, LOUNGE) == in_public
+    assert reach(in_public, STAFF) == in_public.for_asker_only()
+    outsider = Audience(PlatformName.MEMORY, "lounge", 8, Privilege.ADMIN)
+    assert reach(outsider, STAFF) is None
+    assert hidden_subforum_ids(outsider, [LOUNGE, STAFF]) == {2}
+    assert hidden_subforum_ids(in_public, [LOUNGE, STAFF]) == set()
 
 
 def test_a_private_subforum_of_another_platform_is_never_seen() -> None:

@@ -59,6 +59,8 @@ class GatewayEvents(CatchUp, OwnTimeouts):
             self._enqueue(self._own_message(message))
             return
 
+        self._remember_asker(message.author)
+
         async def posted() -> list[ChatEvent]:
             place = await self._place(message.channel.id, message.channel, f"message {message.id}")
             if place is None:

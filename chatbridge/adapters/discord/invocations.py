@@ -21,7 +21,7 @@ from chatbridge.adapters.discord import translate
 from chatbridge.adapters.discord.commands import menu_form, press_form
 from chatbridge.adapters.discord.interactions import button_label, form_modal
 from chatbridge.adapters.discord.places import Places
-from chatbridge.model import ASK_OPTION, Actor, CommandInvoked, MessageRef, OutgoingMessage, Privilege
+from chatbridge.model import ASK_OPTION, Actor, CommandInvoked, MessageRef, OutgoingMessage
 from chatbridge.platform import STORE_UNAVAILABLE_REPLY, Outcome
 from chatbridge.registry import CommandSpec, ParamSpec
 from chatbridge.services.autocomplete import Suggestion, SuggestRequest, suggest
@@ -158,6 +158,7 @@ class Invocations(Places):
             )
             return
         actor = translate.actor_of(interaction.user, permissions=interaction.permissions)
+        self._remember_asker(interaction.user)
         invocation = translate.invocation(
             interaction_id=interaction.id,
             at=interaction.created_at,
@@ -185,14 +186,15 @@ class Invocations(Places):
         """Autocomplete from the store, answered within Discord's limits (or nothing, if slow)."""
         if interaction.guild_id is None or param.autocomplete is None:
             return []
-        actor = translate.actor_of(interaction.user, permissions=interaction.permissions)
+        user = interaction.user
+        readable = self.readable_rooms(user) if isinstance(user, discord.Member) else frozenset()
         request = SuggestRequest(
             source=param.autocomplete,
             platform=self.name,
             community_platform_id=str(interaction.guild_id),
             current=current,
             options={name: value for name, value in interaction.namespace},
-            include_private=self.core.privilege_of(actor) >= Privilege.MODERATOR,
+            reads=readable.__contains__,
         )
         try:
             found = await asyncio.wait_for(

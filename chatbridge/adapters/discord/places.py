@@ -57,6 +57,38 @@ class Places(PlatformState):
                 self._places.popitem(last=False)
         return place
 
+    def can_read(self, room_id: str, user_id: str) -> bool:
+        """Whether the member may view the channel, from discord.py's cache (channel overwrites and
+        roles); False when the channel or the member is not cached: a private answer is never
+        given on a guess."""
+        if not room_id.isdigit() or not user_id.isdigit():
+            return False
+        channel = self.client.get_channel(int(room_id))
+        if not isinstance(channel, discord.abc.GuildChannel):
+            return False
+        member = channel.guild.get_member(int(user_id)) or self._askers.get((channel.guild.id, int(user_id)))
+        return member is not None and channel.permissions_for(member).view_channel
+
+    def _remember_asker(self, user: object) -> None:
+        """Keep the member who just asked or wrote (roles as Discord sent them with the event):
+        the guild's member cache is not filled at start-up, and `can_read` must not fetch."""
+        if not isinstance(user, discord.Member):
+            return
+        key = (user.guild.id, user.id)
+        self._askers[key] = user
+        self._askers.move_to_end(key)
+        while len(self._askers) > PLACE_CACHE:
+            self._askers.popitem(last=False)
+
+    def readable_rooms(self, member: discord.Member) -> frozenset[str]:
+        """The sub-forum channels a member may view, read from the cache on the event loop, so a
+        lookup running in a worker thread (autocomplete) never touches discord.py's state."""
+        return frozenset(
+            str(channel.id)
+            for channel in member.guild.channels
+            if translate.is_subforum(channel) and channel.permissions_for(member).view_channel
+        )
+
     def _default_room(self, guild: discord.Guild) -> Room | None:
         """Where guild-wide events (joins) are filed: the system channel or the first text channel."""
         channel: discord.abc.GuildChannel | None = guild.system_channel

@@ -220,6 +220,7 @@ class DiscordPlatform(GatewayEvents, Invocations, Verbs):
         self._book = CursorBook()
         self._line = HoldLine()
         self._places = OrderedDict()
+        self._askers = OrderedDict()
         self._own_timeouts = OrderedDict()
         self._backfilling = {}
         self._delivering = set()

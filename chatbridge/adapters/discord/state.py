@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+import discord
+
 from chatbridge.adapters.discord import translate
 from chatbridge.adapters.discord.cursors import CursorBook
 from chatbridge.adapters.discord.holding import HoldLine
@@ -53,6 +55,7 @@ class PlatformState:
     _book: CursorBook
     _line: HoldLine
     _places: OrderedDict[int, translate.Place]
+    _askers: OrderedDict[tuple[int, int], discord.Member]
     _own_timeouts: OrderedDict[tuple[int, int, datetime | None], bool]
     _backfilling: dict[int, set[int]]
     _delivering: set[asyncio.Task[None]]

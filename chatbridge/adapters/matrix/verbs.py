@@ -219,6 +219,12 @@ class Verbs(DirectChats, Invites):
             f"remove a message in {state.label if state else ref.room_id}",
         )
 
+    def can_read(self, room_id: str, user_id: str) -> bool:
+        """Whether the member has joined the room, from the room state the sync keeps current
+        (membership events); a private room's readers are exactly its joined members."""
+        state = self._rooms.get(room_id)
+        return state is not None and state.joined(user_id)
+
     async def member_privilege(self, community_id: str, user_id: str) -> Privilege:
         """The highest privilege the member's power levels give them in the community's rooms."""
         rooms = [self._rooms[r] for r, c in self._communities.items() if c == community_id]

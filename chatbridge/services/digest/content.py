@@ -14,7 +14,8 @@ Rules, all applied here so no template can forget them:
 * Nothing from a post that was removed (`deleted_at`), hidden, is not counted (a reply in a locked
   thread) or was reported (any moderation case on it); nothing in a removed thread or a private
   sub-forum; nothing from a member muted at any time during the period (their posts, their likes,
-  their threads, their trophies, their welcome).
+  their threads, their trophies, their welcome); no welcome or trophies for a member seen only in
+  private sub-forums (digests are posted for everyone).
 * A thread is featured by its **activity score** (see `activity_score`) and only when at least
   `min_participants` distinct members posted in it during the period.
 * No member appears more than `max_per_author` times among the featured threads and most-liked
@@ -541,6 +542,25 @@ class _Builder:
                 break
         return chosen
 
+    def _seen_in_public(self) -> ColumnElement[bool]:
+        """Whether a member has shown themselves where everyone could see: joined a public room
+        (`Member.seen_in_public`), or posted or liked in a public sub-forum.
+        A member seen only in private rooms is neither welcomed nor has trophies listed."""
+        public = and_(
+            col(Thread.id) == col(Post.thread_id),
+            col(SubForum.id) == col(Thread.subforum_id),
+            col(SubForum.private).is_(False),
+        )
+        posted = select(1).where(col(Post.member_id) == col(Member.id), public).exists()
+        liked = (
+            select(1)
+            .select_from(Like)
+            .join(Post, col(Post.id) == col(Like.post_id))
+            .where(col(Like.member_id) == col(Member.id), public)
+            .exists()
+        )
+        return or_(col(Member.seen_in_public).is_(True), posted, liked)
+
     def _newcomers(self) -> tuple[list[str], int]:
         joined = func.coalesce(col(Member.joined_at), col(Member.first_seen_at))
         rows = self._run(
@@ -550,6 +570,7 @@ class _Builder:
                 col(Member.is_bot).is_(False),
                 joined >= self.period.start,
                 joined < self.period.end,
+                self._seen_in_public(),
             )
             .order_by(joined, col(Member.id))
         )
@@ -570,6 +591,7 @@ class _Builder:
                 col(Member.is_bot).is_(False),
                 col(TrophyAward.awarded_at) >= self.period.start,
                 col(TrophyAward.awarded_at) < self.period.end,
+                self._seen_in_public(),
             )
             .order_by(col(TrophyAward.awarded_at), col(TrophyAward.id))
         )
