@@ -45,7 +45,8 @@ class Context:
     def __post_init__(self) -> None:
         self.audience = Audience(
             platform=self.event.room.platform,
-            room_id=None if self.spec.ephemeral else self.event.room.room_id,
+            # A direct chat holds only the asker and the bot: as private as an ephemeral answer.
+            room_id=None if self.spec.ephemeral or self.event.direct else self.event.room.room_id,
             asker_member_id=self.member.id,
             asker_privilege=self.privilege,
             asker_reads=_reads_as(self.platform, self.event.actor.user_id),

@@ -11,7 +11,6 @@ from chatbridge.registry import ContextMenu, MemberRef, Param, Syntax, command, 
 from chatbridge.services import profiles
 from chatbridge.services.moderation import mute_gate
 from chatbridge.services.profiles import Field, Visibility
-from chatbridge.services.visibility import Audience
 
 
 @command(
@@ -29,25 +28,14 @@ async def profile(
     may see more (moderator-only fields) is answered privately with them."""
     subject = ctx.member_named(member)
     if subject.id == ctx.member.id:
-        own = profiles.card(
-            ctx.session, subject, ctx.core.trophies, audience=answer_audience(ctx, private=True)
-        )
+        own = profiles.card(ctx.session, subject, ctx.core.trophies, audience=ctx.audience.for_asker_only())
         return ctx.reply("profile/card.md.j2", ephemeral=True, card=own)
     _refuse_if_muted(ctx)
-    public = profiles.card(ctx.session, subject, ctx.core.trophies, audience=answer_audience(ctx))
-    private = profiles.card(
-        ctx.session, subject, ctx.core.trophies, audience=answer_audience(ctx, private=True)
-    )
+    public = profiles.card(ctx.session, subject, ctx.core.trophies, audience=ctx.audience)
+    private = profiles.card(ctx.session, subject, ctx.core.trophies, audience=ctx.audience.for_asker_only())
     if len(private.fields) > len(public.fields):
         return ctx.reply("profile/card.md.j2", ephemeral=True, card=private)
     return ctx.reply("profile/card.md.j2", card=public)
-
-
-def answer_audience(ctx: Context, *, private: bool = False) -> Audience:
-    """Who reads this command's answer: the asker alone when it is private (ephemeral), else
-    everyone in the room it was asked in. (To be reconciled with `Context.audience`.)"""
-    room_id = None if private or ctx.spec.ephemeral else ctx.event.room.room_id
-    return Audience(ctx.event.room.platform, room_id, ctx.member.id, ctx.privilege)
 
 
 def _refuse_if_muted(ctx: Context) -> None:
