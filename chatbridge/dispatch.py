@@ -15,7 +15,7 @@ from sqlmodel import Session
 
 from chatbridge.context import Context
 from chatbridge.errors import CommandError
-from chatbridge.forum.text import InputError
+from chatbridge.forum.text import InputError, quote_input
 from chatbridge.model import (
     ChatEvent,
     CommandInvoked,
@@ -28,12 +28,17 @@ from chatbridge.platform import EventSink, Platform
 from chatbridge.registry import CommandSpec, ParsedCommand, Syntax, UsageError, convert_options, syntax_for
 from chatbridge.services import directory
 from chatbridge.services.ingest import Notice, first_delivery
+from chatbridge.wellformed import repaired
 
 if TYPE_CHECKING:
     from chatbridge.core import Core
 
 log = logging.getLogger(__name__)
 
+GARBLED = (
+    "Part of that command arrived as a broken character that I can't read, so I did nothing. "
+    "Please type it again."
+)
 APOLOGY = "Sorry, something went wrong on my side and nothing was changed. The error has been logged."
 
 
@@ -58,11 +63,15 @@ class Dispatcher:
     async def handle(self, event: ChatEvent, platform: Platform) -> None:
         """Apply one event; never raises for bad input, so an adapter's loop keeps running."""
         try:
-            command = self._as_command(event)
+            clean = repaired(event)
+            command = self._as_command(clean)
             if command is not None:
+                if clean is not event and _garbled(self._as_command(event), command):
+                    await self._answer(command, platform, _error_reply(GARBLED))
+                    return
                 await self._run_command(command, platform)
                 return
-            notices = await self.core.ingestor.submit(event)
+            notices = await self.core.ingestor.submit(clean)
             for notice in notices:
                 await self._deliver(notice, platform)
         except Exception:
@@ -125,7 +134,7 @@ class Dispatcher:
             return registry.parse(event.raw)
         spec = registry.specs.get(event.path)
         if spec is None:
-            raise UsageError(f"I don't know the command `{' '.join(event.path)}`.")
+            raise UsageError(f"I don't know the command {quote_input(' '.join(event.path))}.")
         return ParsedCommand(spec, convert_options(spec, event.options))
 
     async def _execute(
@@ -210,6 +219,11 @@ class Dispatcher:
             log.exception("could not answer command %s", event.event_id)
 
 
+def _garbled(sent: CommandInvoked | None, read: CommandInvoked) -> bool:
+    """True when the command's own words held a broken character, not just the sender's name."""
+    return sent is None or sent.raw != read.raw or sent.options != read.options
+
+
 def _error_reply(message: str) -> OutgoingMessage:
     return OutgoingMessage(markdown=message, ephemeral=True)
 
@@ -219,4 +233,4 @@ def _syntax(event: CommandInvoked) -> Syntax:
     return "typed" if event.raw is not None else syntax_for(event.room.platform)
 
 
-__all__ = ["APOLOGY", "Dispatcher", "Privilege"]
+__all__ = ["APOLOGY", "GARBLED", "Dispatcher", "Privilege"]

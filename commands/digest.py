@@ -15,6 +15,7 @@ from sqlmodel import col, select
 
 from chatbridge.context import Context
 from chatbridge.errors import CommandError, NotFound
+from chatbridge.forum.text import inert, quote_input
 from chatbridge.model import OutgoingMessage, Privilege
 from chatbridge.registry import Param, command
 from chatbridge.render.escape import escape_user_text
@@ -72,7 +73,7 @@ def _channel(ctx: Context, text: str | None) -> SubForum:
         ).all()
         known = ", ".join(escape_user_text(name) for name in names)
         raise CommandError(
-            f"I don't know a channel called “{escape_user_text(wanted)}”. Channels here: {known}."
+            f"I don't know a channel called {quote_input(wanted)}. Channels here: {known}."
         ) from None
 
 
@@ -146,7 +147,7 @@ async def digest_schedule(
         day = parse_weekday(weekday)
         zone = parse_timezone(timezone)
     except ScheduleError as error:
-        raise CommandError(error.describe(escape_user_text)) from None
+        raise CommandError(error.describe(inert)) from None
     if template:
         templates = _templates(ctx)
         problem = await asyncio.to_thread(templates.check, template, sample_context(ctx.community.name, zone))

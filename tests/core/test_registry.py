@@ -54,7 +54,7 @@ def test_text_is_parsed_and_converted(registry: Registry) -> None:
         ("case new bob", "needs <low|high>"),
         ('case new "bob low 3', "opened but never closed"),
         ("case", "needs a subcommand: new"),
-        ("cases", "I don't know the command `cases`"),
+        ("cases", "I don't know the command 'cases'"),
     ],
 )
 def test_mistakes_are_explained(registry: Registry, text: str, message: str) -> None:
