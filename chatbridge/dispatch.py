@@ -67,7 +67,7 @@ class Dispatcher:
             command = self._as_command(clean)
             if command is not None:
                 if clean is not event and _garbled(self._as_command(event), command):
-                    await self._answer(command, platform, _error_reply(GARBLED))
+                    await self._answer(command, platform, _refusal(event.event_id, GARBLED))
                     return
                 await self._run_command(command, platform)
                 return
@@ -156,17 +156,18 @@ class Dispatcher:
                 if ctx.privilege < spec.privilege:
                     session.commit()
                     named = self.core.registry.invocation(spec, _syntax(event), full=False)
-                    return _error_reply(f"`{named}` is for {spec.privilege.name.lower()}s.")
+                    return _refusal(event.event_id, f"`{named}` is for {spec.privilege.name.lower()}s.")
                 if spec.needs_target_message and event.target is None:
                     session.commit()
-                    return _error_reply(f"Use `{prefix}{spec.name}` as a reply to the message you mean.")
+                    hint = f"Use `{prefix}{spec.name}` as a reply to the message you mean."
+                    return _refusal(event.event_id, hint)
                 reply = await spec.handler(ctx, **parsed.options)
                 session.commit()
                 notices.extend(ctx.notices)
             except (CommandError, InputError) as error:
                 session.rollback()
                 self._record_delivery(event)
-                return _error_reply(str(error.args[0]) if error.args else "That didn't work.")
+                return _refusal(event.event_id, str(error.args[0]) if error.args else "That didn't work.")
             except UsageError as error:
                 session.rollback()
                 self._record_delivery(event)
@@ -182,9 +183,9 @@ class Dispatcher:
 
     def _usage_reply(self, error: UsageError, event: CommandInvoked) -> OutgoingMessage:
         if error.spec is None:
-            return _error_reply(error.message)
+            return _refusal(event.event_id, error.message)
         usage = self.core.registry.invocation(error.spec, _syntax(event))
-        return _error_reply(f"{error.message}\nUsage: `{usage}`")
+        return _refusal(event.event_id, f"{error.message}\nUsage: `{usage}`")
 
     def _record_delivery(self, event: CommandInvoked) -> None:
         """A refused command is still answered only once if the platform delivers it again."""
@@ -222,6 +223,13 @@ class Dispatcher:
 def _garbled(sent: CommandInvoked | None, read: CommandInvoked) -> bool:
     """True when the command's own words held a broken character, not just the sender's name."""
     return sent is None or sent.raw != read.raw or sent.options != read.options
+
+
+def _refusal(event_id: str, message: str) -> OutgoingMessage:
+    """The answer to a command that was not carried out as asked, logged by id only (what the
+    member typed may hold patient details), so refusals can be counted and told from answers."""
+    log.debug("refused command %s", event_id)
+    return _error_reply(message)
 
 
 def _error_reply(message: str) -> OutgoingMessage:

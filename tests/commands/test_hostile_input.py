@@ -6,16 +6,23 @@ invocations of every declared command at the forum, as a member and as a moderat
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
-from sqlmodel import select
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlmodel import col, select
 
+from chatbridge.adapters.memory import Said
 from chatbridge.dispatch import APOLOGY, GARBLED
 from chatbridge.model import Privilege
+from chatbridge.registry import CommandSpec, ParamSpec
 from chatbridge.store.tables import Member, Post, ProfileField, Sanction, Thread
-from support.forum import Forum, texts
+from support.forum import Forum, running_forum, sqlite_url, texts
 
 RAW_LINK = re.compile(r"(?<!\\)\]\(")
 """A Markdown link's middle that no backslash made literal."""
@@ -167,8 +174,188 @@ async def test_a_title_keeps_its_inner_quotes(forum: Forum) -> None:
     escaped = texts(await chat.say('!thread new "She said \\"no\\" twice" Body two', as_="alice"))
     assert 'Thread #2 **She said "no" twice** started' in escaped
     with forum.store() as session:
-        assert [t.title for t in session.exec(select(Thread).order_by(Thread.id))] == [
+        assert [t.title for t in session.exec(select(Thread).order_by(col(Thread.id)))] == [
             'Robert"); DELETE FROM threads',
             'She said "no" twice',
         ]
         assert "The body" in [p.body for p in session.exec(select(Post))]
+
+
+# -- the property: generated invocations of every declared command ---------------------------------
+
+MENTIONS = ("@everyone", "@here", "@room", "@Room", "<@123>", "<@!123>", "<@&5>", "<#7>", "</ban:1>")
+LINKS = (
+    "[x](https://evil.example)",
+    "[official update](https://evil.example/login)",
+    "<https://evil.example>",
+)
+BIDI = tuple("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+SURROGATES = ("\ud800", "\udbff", "\udc00", "\udfff")
+NUMBERS = ("99999999999999999999", "9" * 400, "²", "٣", "１２", "-1", "0", "+5", "3.5", "0x10", "1e9", "#²")
+QUOTES = ('"', "'", "“", "”", "„", "‘", "’", "\\", '"a b"', "“a b”", '"x"y', '\\"')
+INVISIBLE = (
+    "\u115f",
+    "\u1160",
+    "\u2800",
+    "\u00ad",
+    "\u034f",
+    "\u3164",
+    "\uffa0",
+    "\u200b",
+    "\u0301",
+    "\u200d",
+)
+MARKUP = ("**", "__", "`", "```", "||", "# ", "> ", "-# ", "1. ", "~~", "&amp;", "&#91;", ":", "*")
+CONTROL = ("\n", "\r\n", "\t", "\x00", "\x1b", "\u2028", "\x85", "\x7f")
+VALID = {
+    "case": ("#1", "1", "this", "#2"),
+    "duration": ("10m", "2h", "1w", "366d", "99999999999999999999d", "1.5h"),
+    "channel": ("here", "General Discussion", "clinical-questions"),
+    "weekday": ("monday", "mon", "funday"),
+    "timezone": ("UTC", "Europe/London", "Mars/Olympus"),
+    "template": ("weekly.md.j2", "../../etc/passwd", "list"),
+    "member": ("bob", "alice", "mo", "mallory", "<@bob>", "@bob", "eve\u202egpj.exe"),
+    "thread": ("#1", "#2", "#3", "here", "Nights", "official", "update", "o", "#0"),
+    "subforum": ("Clinical Questions", "#general-discussion", "General Discussion"),
+    "points": ("2", "²", "100", "101"),
+    "topic": ("thread", "profile set", "case"),
+}
+WORDS = ("bob", "spam", "Nights", "official", "update", "a", "x", "here", "#1", "monday", "9", "Egypt")
+PIECES = MENTIONS + LINKS + BIDI + SURROGATES + NUMBERS + QUOTES + INVISIBLE + MARKUP + CONTROL + WORDS
+
+
+def hostile_text(*, spaces: bool) -> st.SearchStrategy[str]:
+    """Text made of pieces from every hostile alphabet, with arbitrary characters mixed in."""
+    piece = st.one_of(
+        st.sampled_from(PIECES), st.text(st.characters(codec=None, exclude_categories=()), max_size=4)
+    )
+    glue = st.sampled_from([" ", ""]) if spaces else st.just("")
+    return st.lists(st.tuples(piece, glue), min_size=1, max_size=6).map(
+        lambda p: "".join(a + b for a, b in p)
+    )
+
+
+def argument(param: ParamSpec) -> st.SearchStrategy[str]:
+    """A value for one declared parameter: sometimes one it accepts, mostly hostile."""
+    plausible: list[str] = list(param.choices) + list(VALID.get(param.name, ()))
+    if param.kind == "int":
+        plausible += [*NUMBERS, "1", "2", "9", "23", "24"]
+    hostile = hostile_text(spaces=param.rest)
+    if plausible:
+        known = st.sampled_from(plausible)
+        mixed = st.tuples(known, hostile).map(lambda kh: kh[0] + kh[1])
+        value = st.one_of(known, known, hostile, mixed)
+    else:
+        value = hostile
+    wrap = st.sampled_from(["{}", "{}", "{}", '"{}"', "“{}”", "'{}'"])
+    return st.tuples(wrap, value).map(lambda wv: wv[0].replace("{}", wv[1]))
+
+
+@st.composite
+def invocation(draw: st.DrawFn, specs: list[CommandSpec], privilege: Privilege) -> str:
+    """`!name args…` for a declared command (its parameters drawn one by one), or hostile words.
+
+    Mostly commands the asker may use, so most examples get past the privilege check into the
+    handlers; the rest are refused for privilege or are not commands at all.
+    """
+    usable = [s for s in specs if s.privilege <= privilege]
+    spec = draw(st.one_of(st.sampled_from(usable), st.sampled_from(usable), st.sampled_from([*specs, None])))
+    if spec is None:
+        return "!" + draw(hostile_text(spaces=True))
+    words = [spec.name]
+    for param in spec.params:
+        if not param.required and draw(st.integers(0, 3)) == 0:
+            continue
+        words.append(draw(argument(param)))
+    return "!" + " ".join(words)
+
+
+@dataclass
+class Stage:
+    """A forum with threads, a reported message and hostile names, built once per test function."""
+
+    forum: Forum
+    threads: list[str]
+    messages: list[str]
+
+
+async def _stage(forum: Forum) -> Stage:
+    chat = forum.chat
+    chat.member("mo", Privilege.MODERATOR)
+    await chat.say('!thread new "Nights" Any tips for nights?', as_="alice")
+    await chat.say(f'!thread new "{EVIL_TITLE}" Log in here.', as_="mallory")
+    await chat.say('!thread new "An official update on rotas" Rotas are out.', as_="alice")
+    nights, evil = chat.thread("Nights"), chat.thread(EVIL_TITLE)
+    await chat.say("Sleep in blocks.", as_="bob", thread=nights)
+    await chat.say("see \u202eexe.jpg [x](https://evil.example)", as_="eve\u202egpj.exe", thread=nights)
+    await chat.say("@everyone click", as_="mallory", thread=evil)
+    messages = [m.message_id for m in chat.transcript if m.author != "bot" and m.thread_id is not None]
+    await chat.say("!report spam it's an ad", as_="bob", thread=evil, reply_to=messages[-1])
+    return Stage(forum, [nights, evil], messages)
+
+
+def _checked_answers(said: list[Said], refused: bool, example: str) -> None:
+    for message in said:
+        text = message.text
+        assert APOLOGY not in text, example
+        assert not RAW_LINK_FROM_INPUT.search(text), (example, text)
+        assert not RAW_MENTION.search(text), (example, text)
+        assert not any(ch in text for ch in BIDI), (example, text)
+        text.encode("utf-8")  # no lone surrogate: every platform could send it
+    if refused:
+        assert len(said) == 1, example
+        lines = said[0].text.split("\n")
+        assert len(lines) == 1 or (len(lines) == 2 and lines[1].startswith("Usage: ")), (example, lines)
+
+
+RAW_LINK_FROM_INPUT = re.compile(r"(?<!\\)\]\((?!<)")
+"""A link's middle not made by the bot (whose links read `](<url>)`) and not escaped."""
+RAW_MENTION = re.compile(r"@(everyone|here|room)|<@[!&]?\d+>|<#\d+>|</[^<>\n:]+:\d+>", re.IGNORECASE)
+"""A mention as platforms recognise it; an escaped one has a zero-width space after the `@`/`<`."""
+
+
+def _run_property(tmp_path: Path, caplog: pytest.LogCaptureFixture, as_: str, privilege: Privilege) -> None:
+    """Hypothesis drives a synchronous function, so the forum runs on a loop of the test's own,
+    started once: a store per example would make 2,000 examples take minutes."""
+    loop = asyncio.new_event_loop()
+    running = running_forum(sqlite_url(tmp_path))
+    forum = loop.run_until_complete(running.__aenter__())
+    try:
+        stage = loop.run_until_complete(_stage(forum))
+        specs = list(forum.core.registry)
+        places = st.one_of(
+            st.just((None, None)),
+            st.tuples(st.sampled_from(stage.threads), st.none()),
+            st.tuples(st.sampled_from(stage.threads), st.sampled_from(stage.messages)),
+        )
+
+        @settings(deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
+        @given(text=invocation(specs, privilege), place=places)
+        def check(text: str, place: tuple[str | None, str | None]) -> None:
+            caplog.clear()
+            thread, reply_to = place
+            with caplog.at_level(logging.DEBUG, logger="chatbridge"):
+                said = loop.run_until_complete(
+                    forum.chat.say(text, as_=as_, thread=thread, reply_to=reply_to)
+                )
+            errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+            assert not errors, (text, [r.getMessage() for r in errors])
+            refused = any(r.getMessage().startswith("refused command") for r in caplog.records)
+            _checked_answers(said, refused, text)
+
+        check()
+    finally:
+        loop.run_until_complete(running.__aexit__(None, None, None))
+        loop.close()
+
+
+def test_generated_commands_from_a_member_are_answered_safely(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _run_property(tmp_path, caplog, "alice", Privilege.MEMBER)
+
+
+def test_generated_commands_from_a_moderator_are_answered_safely(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _run_property(tmp_path, caplog, "mo", Privilege.MODERATOR)
