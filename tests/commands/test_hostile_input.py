@@ -7,6 +7,7 @@ invocations of every declared command at the forum, as a member and as a moderat
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import re
 from dataclasses import dataclass
@@ -18,8 +19,8 @@ from hypothesis import strategies as st
 from sqlmodel import col, select
 
 from chatbridge.adapters.memory import Said
-from chatbridge.dispatch import APOLOGY, GARBLED
-from chatbridge.model import Privilege
+from chatbridge.dispatch import APOLOGY, GARBLED, Dispatcher
+from chatbridge.model import CommandInvoked, Privilege
 from chatbridge.registry import CommandSpec, ParamSpec
 from chatbridge.store.tables import Member, Post, ProfileField, Sanction, Thread
 from support.forum import Forum, running_forum, sqlite_url, texts
@@ -270,6 +271,24 @@ def invocation(draw: st.DrawFn, specs: list[CommandSpec], privilege: Privilege) 
     return "!" + " ".join(words)
 
 
+@st.composite
+def slash_command(
+    draw: st.DrawFn, specs: list[CommandSpec], privilege: Privilege
+) -> tuple[tuple[str, ...], dict[str, object]]:
+    """A command as Discord delivers it: a path and typed options (numbers may be any integer)."""
+    usable = [s for s in specs if s.privilege <= privilege]
+    spec = draw(st.one_of(st.sampled_from(usable), st.sampled_from(specs)))
+    options: dict[str, object] = {}
+    for param in spec.params:
+        if not param.required and draw(st.integers(0, 3)) == 0:
+            continue
+        number = st.integers() if param.kind == "int" else st.nothing()
+        options[param.name] = draw(st.one_of(number, argument(param)))
+    if draw(st.integers(0, 9)) == 0:
+        options[draw(hostile_text(spaces=False))] = draw(hostile_text(spaces=True))
+    return spec.path, options
+
+
 @dataclass
 class Stage:
     """A forum with threads, a reported message and hostile names, built once per test function."""
@@ -314,6 +333,9 @@ RAW_MENTION = re.compile(r"@(everyone|here|room)|<@[!&]?\d+>|<#\d+>|</[^<>\n:]+:
 """A mention as platforms recognise it; an escaped one has a zero-width space after the `@`/`<`."""
 
 
+Place = tuple[str | None, str | None]
+
+
 def _run_property(tmp_path: Path, caplog: pytest.LogCaptureFixture, as_: str, privilege: Privilege) -> None:
     """Hypothesis drives a synchronous function, so the forum runs on a loop of the test's own,
     started once: a store per example would make 2,000 examples take minutes."""
@@ -329,19 +351,46 @@ def _run_property(tmp_path: Path, caplog: pytest.LogCaptureFixture, as_: str, pr
             st.tuples(st.sampled_from(stage.threads), st.sampled_from(stage.messages)),
         )
 
-        @settings(deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
-        @given(text=invocation(specs, privilege), place=places)
-        def check(text: str, place: tuple[str | None, str | None]) -> None:
+        dispatcher = Dispatcher(forum.core)
+        actor = forum.chat.members[as_]
+        ids = itertools.count()
+
+        async def slash(command: tuple[tuple[str, ...], dict[str, object]], thread: str | None) -> list[Said]:
+            chat = forum.chat
+            before = len(chat.transcript)
+            path, options = command
+            event = CommandInvoked(
+                event_id=f"slash-{next(ids)}",
+                at=chat.now(),
+                room=chat.room_for_thread(thread) if thread else chat.room(),
+                actor=actor,
+                path=path,
+                options=options,
+                thread_id=thread,
+            )
+            await dispatcher.handle(event, chat)
+            return [m for m in chat.transcript[before:] if m.author == "bot"]
+
+        typed = invocation(specs, privilege)
+        structured = slash_command(specs, privilege)
+
+        @settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+        @given(command=st.one_of(typed, typed, typed, structured), place=places)
+        def check(command: str | tuple[tuple[str, ...], dict[str, object]], place: Place) -> None:
             caplog.clear()
             thread, reply_to = place
             with caplog.at_level(logging.DEBUG, logger="chatbridge"):
-                said = loop.run_until_complete(
-                    forum.chat.say(text, as_=as_, thread=thread, reply_to=reply_to)
-                )
+                if isinstance(command, str):
+                    said = loop.run_until_complete(
+                        forum.chat.say(command, as_=as_, thread=thread, reply_to=reply_to)
+                    )
+                else:
+                    said = loop.run_until_complete(slash(command, thread))
+            example = repr(command)
             errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
-            assert not errors, (text, [r.getMessage() for r in errors])
+            assert not errors, (example, [r.getMessage() for r in errors])
             refused = any(r.getMessage().startswith("refused command") for r in caplog.records)
-            _checked_answers(said, refused, text)
+            _checked_answers(said, refused, example)
 
         check()
     finally:
