@@ -124,7 +124,7 @@ def _problem_line(problem: TemplateProblem) -> str:
         )
         if part
     )
-    message = escape_user_text(problem.message)
+    message = escape_user_text(" ".join(problem.message.split()))  # a refusal is one line
     return f"{where}: {message}" if where else message
 
 
@@ -153,7 +153,7 @@ async def digest_schedule(
         problem = await asyncio.to_thread(templates.check, template, sample_context(ctx.community.name, zone))
         if problem is not None:
             raise CommandError(
-                f"I didn't schedule it: {_problem_line(problem)}\n"
+                f"I didn't schedule it: {_problem_line(problem).rstrip('.')}. "
                 "Fix the template, or leave it out to use the bundled one."
             )
     schedule = _schedule_of(ctx, subforum)
