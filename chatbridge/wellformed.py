@@ -71,9 +71,12 @@ def _layout(kind: type) -> _Layout:
     others: list[str] = []
 
     def walk(of: type, prefix: str) -> None:
-        hints = typing.get_type_hints(of)
+        try:
+            hints = typing.get_type_hints(of)
+        except NameError:  # an annotation imported for type checking only: look at every field
+            hints = {}
         for f in dataclasses.fields(of):
-            hint = hints[f.name]
+            hint = hints.get(f.name, object)
             base = [a for a in typing.get_args(hint) if a is not type(None)] if _optional(hint) else [hint]
             if base == [str]:
                 paths.append(prefix + f.name)

@@ -20,6 +20,7 @@ from chatbridge.forum.text import InputError
 from chatbridge.model import PlatformName
 from chatbridge.render.escape import strip_direction
 from chatbridge.store.tables import Community, CommunityBinding, Identity, Member, SubForum, Thread
+from chatbridge.wellformed import repaired
 
 MAX_SUGGESTIONS = 25
 MAX_CHARS = 100
@@ -56,6 +57,7 @@ def suggest(session: Session, request: SuggestRequest) -> list[Suggestion]:
     limit = max(0, min(request.limit, MAX_SUGGESTIONS))
     if limit == 0:
         return []
+    request = repaired(request)  # a half-typed emoji can arrive as a lone surrogate
     if request.source == "countries":
         return countries(request.current, request.options, limit)
     lookup: Callable[[Session, Community, SuggestRequest, int], list[Suggestion]] | None = {
