@@ -11,6 +11,7 @@ import itertools
 import logging
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -168,6 +169,19 @@ async def test_direction_overrides_are_stripped_from_quotes_and_names(forum: For
     assert "“see attached exe.jpg”" in shared and "evegpj.exe" in shared
     for said in (shared, card, profile):
         assert not any(ch in said for ch in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+async def test_direction_overrides_are_stripped_from_digests(forum: Forum) -> None:
+    chat = forum.chat
+    chat.member("mo", Privilege.MODERATOR)
+    await chat.say('!thread new "Nights" Tips?', as_="alice")
+    await chat.say("\u202eBlackout curtains.", as_="eve\u202egpj.exe", thread=chat.thread("Nights"))
+    await chat.add_reaction(chat.last_message_id("eve\u202egpj.exe"), "👍", as_="alice")
+    chat.advance(timedelta(hours=2))
+    await chat.say("!digest schedule here monday 9 UTC", as_="mo")
+    preview = texts(await chat.say("!digest preview", as_="mo"))
+    assert "evegpj.exe" in preview and "Blackout curtains." in preview
+    assert not any(ch in preview for ch in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 async def test_a_title_keeps_its_inner_quotes(forum: Forum) -> None:
