@@ -8,6 +8,7 @@ usage text is generated from it, so the two front ends cannot drift apart.
 
 from __future__ import annotations
 
+import bisect
 import enum
 import importlib
 import inspect
@@ -232,10 +233,11 @@ def tokenize(text: str) -> list[Token]:
 
     Curly quotes from phone keyboards count; an apostrophe inside a word ("don't") is a letter; a
     single quote that never closes is a letter too. Only an unclosed double quote is an error. A
-    quote inside quoted text is kept (see `_closing`), so `"Robert"); DELETE x" body` gives the
+    quote inside quoted text is kept (see `_Closings.after`), so `"Robert"); DELETE x" body` gives the
     title `Robert"); DELETE x` rather than a cut one; `\\"` inside quotes is a quote too.
     """
     tokens: list[Token] = []
+    closings = _Closings(text)
     i, n = 0, len(text)
     while i < n:
         if text[i].isspace():
@@ -246,7 +248,7 @@ def tokenize(text: str) -> list[Token]:
         while i < n and not text[i].isspace():
             ch = text[i]
             closing = _QUOTES.get(ch) if i == start else None
-            end = _closing(text, i, closing) if closing is not None else -1
+            end = closings.after(i, closing) if closing is not None else -1
             if closing is not None and end < 0 and ch not in _APOSTROPHES:
                 raise UsageError(f"A quote {ch} is opened but never closed.")
             if end >= 0:
@@ -263,23 +265,37 @@ def tokenize(text: str) -> list[Token]:
     return tokens
 
 
-def _closing(text: str, opening: int, closing: str) -> int:
-    """Where the quote opened at `opening` closes: the first `closing` quote that ends a word.
+class _Closings:
+    """Where quotes can close in one text, found once per quote character: a text of thousands of
+    quotes must not be scanned again for every word that starts with one."""
 
-    A quote followed by more of the same word (`"Robert");`) is part of the quoted text, so a
-    title keeps its inner quotes instead of being cut at the first one. When no quote ends a
-    word, the first one closes (`"a"b` is `ab`, as in a shell). A backslashed quote never closes.
-    """
-    first = -1
-    at = opening + 1
-    while (at := text.find(closing, at)) >= 0:
-        if text[at - 1] != "\\":
-            if first < 0:
-                first = at
-            if at + 1 == len(text) or text[at + 1].isspace():
-                return at
-        at += 1
-    return first
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._found: dict[str, tuple[list[int], list[int]]] = {}
+
+    def after(self, opening: int, closing: str) -> int:
+        """Where the quote opened at `opening` closes: the first `closing` quote that ends a word.
+
+        A quote followed by more of the same word (`"Robert");`) is part of the quoted text, so a
+        title keeps its inner quotes instead of being cut at the first one. When no quote ends a
+        word, the first one closes (`"a"b` is `ab`, as in a shell). A backslashed quote never
+        closes. -1 when none does.
+        """
+        every, ending = self._positions(closing)
+        for positions in (ending, every):
+            index = bisect.bisect_right(positions, opening)
+            if index < len(positions):
+                return positions[index]
+        return -1
+
+    def _positions(self, closing: str) -> tuple[list[int], list[int]]:
+        found = self._found.get(closing)
+        if found is None:
+            text, last = self._text, len(self._text) - 1
+            every = [i for i, ch in enumerate(text) if ch == closing and (i == 0 or text[i - 1] != "\\")]
+            ending = [i for i in every if i == last or text[i + 1].isspace()]
+            found = self._found[closing] = (every, ending)
+        return found
 
 
 @dataclass(frozen=True, slots=True)
