@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import logging
 import os
 import sys
@@ -308,12 +309,16 @@ def _console(script: Path | None, settings: Settings) -> int:
     from chatbridge.console import run_console
 
     try:
+        # Bytes that are not UTF-8 arrive as lone surrogates, which dispatch turns into U+FFFD in a
+        # post and a plain refusal in a command, as for a platform that let one through.
+        if isinstance(sys.stdin, io.TextIOWrapper):
+            sys.stdin.reconfigure(errors="surrogateescape")
         if script is None:
             return asyncio.run(run_console(settings, None))
         if str(script) == "-":
             return asyncio.run(run_console(settings, sys.stdin))
         try:
-            handle = script.open(encoding="utf-8", errors="replace")  # like stdin: never a crash
+            handle = script.open(encoding="utf-8", errors="surrogateescape")
         except OSError as error:
             raise _UserFacing(f"cannot read script {script}: {error.strerror}") from None
         with handle:

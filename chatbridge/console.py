@@ -23,6 +23,7 @@ from chatbridge.core import Core
 from chatbridge.forum.durations import parse_duration
 from chatbridge.forum.text import InputError
 from chatbridge.model import Privilege
+from chatbridge.wellformed import repaired_text
 
 _SAY = re.compile(r"^(?P<who>[\w.\-]+)(?:\s*\((?:re|reply to)\s+(?P<re>\^|m\d+)\))?:\s?(?P<text>.*)$")
 _ROLES = {":member": Privilege.MEMBER, ":mod": Privilege.MODERATOR, ":admin": Privilege.ADMIN}
@@ -200,7 +201,7 @@ class Console:
                 self._print(f"    {extra}")
 
     def _print(self, text: str) -> None:
-        self.out.write(text + "\n")
+        self.out.write(repaired_text(text) + "\n")  # a line read from bytes that were not UTF-8
         self.out.flush()
 
 

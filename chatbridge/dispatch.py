@@ -16,7 +16,7 @@ from sqlmodel import Session
 
 from chatbridge.context import Context
 from chatbridge.errors import CommandError
-from chatbridge.forum.text import InputError
+from chatbridge.forum.text import InputError, quote_input
 from chatbridge.model import (
     ChatEvent,
     CommandInvoked,
@@ -31,12 +31,17 @@ from chatbridge.services import directory
 from chatbridge.services.ingest import EventRefused, Notice, StoreUnavailable, first_delivery
 from chatbridge.services.moderation import mute_gate
 from chatbridge.store.engine import DATABASE_UNAVAILABLE
+from chatbridge.wellformed import repaired
 
 if TYPE_CHECKING:
     from chatbridge.core import Core
 
 log = logging.getLogger(__name__)
 
+GARBLED = (
+    "Part of that command arrived as a broken character that I can't read, so I did nothing. "
+    "Please type it again."
+)
 APOLOGY = "Sorry, something went wrong on my side and nothing was changed. The error has been logged."
 
 
@@ -63,11 +68,15 @@ class Dispatcher:
         adapter's loop keeps running, and knows whether its position may move past the event."""
         command: CommandInvoked | None = None
         try:
-            command = self._as_command(event)
+            clean = repaired(event)
+            command = self._as_command(clean)
             if command is not None:
+                if clean is not event and _garbled(self._as_command(event), command):
+                    await self._answer(command, platform, _refusal(event.event_id, GARBLED))
+                    return Outcome.REFUSED
                 await self._run_command(command, platform)
                 return Outcome.APPLIED
-            notices = await self.core.ingestor.submit(event)
+            notices = await self.core.ingestor.submit(clean)
         except (StoreUnavailable, *DATABASE_UNAVAILABLE):
             return self._unavailable(event, command)
         except EventRefused:
@@ -150,7 +159,7 @@ class Dispatcher:
             return registry.parse(event.raw)
         spec = registry.specs.get(event.path)
         if spec is None:
-            raise UsageError(f"I don't know the command `{' '.join(event.path)}`.")
+            raise UsageError(f"I don't know the command {quote_input(' '.join(event.path))}.")
         return ParsedCommand(spec, convert_options(spec, event.options))
 
     async def _execute(
@@ -176,22 +185,25 @@ class Dispatcher:
                 if ctx.privilege < spec.privilege:
                     session.commit()
                     named = self.core.registry.invocation(spec, _syntax(event), full=False)
-                    return _error_reply(f"`{named}` is for {spec.privilege.name.lower()}s.")
+                    return _refusal(event.event_id, f"`{named}` is for {spec.privilege.name.lower()}s.")
                 if spec.needs_target_message and event.target is None:
                     session.commit()
                     if event.direct:
-                        return _error_reply(
+                        return _refusal(
+                            event.event_id,
                             f"Here, paste the link to the message you mean after `{prefix}{spec.name}` "
-                            "(in Element: the message's Options, Share, Copy link)."
+                            "(in Element: the message's Options, Share, Copy link).",
                         )
-                    return _error_reply(f"Use `{prefix}{spec.name}` as a reply to the message you mean.")
+                    return _refusal(
+                        event.event_id, f"Use `{prefix}{spec.name}` as a reply to the message you mean."
+                    )
                 reply = await spec.handler(ctx, **parsed.options)
                 session.commit()
                 notices.extend(ctx.notices)
             except (CommandError, InputError) as error:
                 session.rollback()
                 self._record_delivery(event)
-                return _error_reply(str(error.args[0]) if error.args else "That didn't work.")
+                return _refusal(event.event_id, str(error.args[0]) if error.args else "That didn't work.")
             except UsageError as error:
                 session.rollback()
                 self._record_delivery(event)
@@ -218,9 +230,9 @@ class Dispatcher:
 
     def _usage_reply(self, error: UsageError, event: CommandInvoked) -> OutgoingMessage:
         if error.spec is None:
-            return _error_reply(error.message)
+            return _refusal(event.event_id, error.message)
         usage = self.core.registry.invocation(error.spec, _syntax(event))
-        return _error_reply(f"{error.message}\nUsage: `{usage}`")
+        return _refusal(event.event_id, f"{error.message}\nUsage: `{usage}`")
 
     def _record_delivery(self, event: CommandInvoked) -> None:
         """A refused command is still answered only once if the platform delivers it again."""
@@ -259,6 +271,18 @@ class Dispatcher:
             log.exception("could not answer command %s", event.event_id)
 
 
+def _garbled(sent: CommandInvoked | None, read: CommandInvoked) -> bool:
+    """True when the command's own words held a broken character, not just the sender's name."""
+    return sent is None or sent.raw != read.raw or sent.options != read.options
+
+
+def _refusal(event_id: str, message: str) -> OutgoingMessage:
+    """The answer to a command that was not carried out as asked, logged by id only (what the
+    member typed may hold patient details), so refusals can be counted and told from answers."""
+    log.debug("refused command %s", event_id)
+    return _error_reply(message)
+
+
 def _error_reply(message: str) -> OutgoingMessage:
     return OutgoingMessage(markdown=message, ephemeral=True)
 
@@ -276,4 +300,4 @@ def _syntax(event: CommandInvoked) -> Syntax:
     return "typed" if event.raw is not None else syntax_for(event.room.platform)
 
 
-__all__ = ["APOLOGY", "Dispatcher", "Privilege"]
+__all__ = ["APOLOGY", "GARBLED", "Dispatcher", "Privilege"]

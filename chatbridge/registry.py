@@ -8,6 +8,7 @@ usage text is generated from it, so the two front ends cannot drift apart.
 
 from __future__ import annotations
 
+import bisect
 import enum
 import importlib
 import inspect
@@ -18,6 +19,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, get_args, get_origin
 
+from chatbridge.forum.text import quote_input, whole_number
 from chatbridge.model import PlatformName, Privilege
 
 SPEC_ATTRIBUTE = "__chatbridge_command__"
@@ -29,6 +31,8 @@ SLASH_PLATFORMS = frozenset({PlatformName.DISCORD})
 SLASH_GROUP_ALIASES = ("show", "view", "info")
 """Names tried, in order, for a declaration that is also a group (Discord cannot invoke a group)."""
 MAX_SLASH_DEPTH = 3
+LARGEST_NUMBER = 2**31 - 1
+"""The bound of a number option that declares none: it fits every integer column and Discord's."""
 
 
 def syntax_for(platform: PlatformName) -> Syntax:
@@ -238,9 +242,12 @@ def tokenize(text: str) -> list[Token]:
     """Split like a shell, but for chat: quotes group words only where a word starts with one.
 
     Curly quotes from phone keyboards count; an apostrophe inside a word ("don't") is a letter; a
-    single quote that never closes is a letter too. Only an unclosed double quote is an error.
+    single quote that never closes is a letter too. Only an unclosed double quote is an error. A
+    quote inside quoted text is kept (see `_Closings.after`), so `"Robert"); DELETE x" body` gives the
+    title `Robert"); DELETE x` rather than a cut one; `\\"` inside quotes is a quote too.
     """
     tokens: list[Token] = []
+    closings = _Closings(text)
     i, n = 0, len(text)
     while i < n:
         if text[i].isspace():
@@ -251,11 +258,12 @@ def tokenize(text: str) -> list[Token]:
         while i < n and not text[i].isspace():
             ch = text[i]
             closing = _QUOTES.get(ch) if i == start else None
-            end = text.find(closing, i + 1) if closing is not None else -1
+            end = closings.after(i, closing) if closing is not None else -1
             if closing is not None and end < 0 and ch not in _APOSTROPHES:
                 raise UsageError(f"A quote {ch} is opened but never closed.")
             if end >= 0:
-                buf.append(text[i + 1 : end])
+                assert closing is not None
+                buf.append(text[i + 1 : end].replace("\\" + closing, closing))
                 i = end + 1
             elif ch == "\\" and i + 1 < n:
                 buf.append(text[i + 1])
@@ -265,6 +273,39 @@ def tokenize(text: str) -> list[Token]:
                 i += 1
         tokens.append(Token("".join(buf), start, i))
     return tokens
+
+
+class _Closings:
+    """Where quotes can close in one text, found once per quote character: a text of thousands of
+    quotes must not be scanned again for every word that starts with one."""
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._found: dict[str, tuple[list[int], list[int]]] = {}
+
+    def after(self, opening: int, closing: str) -> int:
+        """Where the quote opened at `opening` closes: the first `closing` quote that ends a word.
+
+        A quote followed by more of the same word (`"Robert");`) is part of the quoted text, so a
+        title keeps its inner quotes instead of being cut at the first one. When no quote ends a
+        word, the first one closes (`"a"b` is `ab`, as in a shell). A backslashed quote never
+        closes. -1 when none does.
+        """
+        every, ending = self._positions(closing)
+        for positions in (ending, every):
+            index = bisect.bisect_right(positions, opening)
+            if index < len(positions):
+                return positions[index]
+        return -1
+
+    def _positions(self, closing: str) -> tuple[list[int], list[int]]:
+        found = self._found.get(closing)
+        if found is None:
+            text, last = self._text, len(self._text) - 1
+            every = [i for i, ch in enumerate(text) if ch == closing and (i == 0 or text[i - 1] != "\\")]
+            ending = [i for i in every if i == last or text[i + 1].isspace()]
+            found = self._found[closing] = (every, ending)
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -401,7 +442,9 @@ class Registry:
                 sorted({s.path[1] for s in self.specs.values() if s.path[0] == words[0] and len(s.path) > 1})
             )
             raise UsageError(f"`{words[0]}` needs a subcommand: {subcommands}.")
-        raise UsageError(f"I don't know the command `{tokens[0].value}`. Try `{self.prefixes[0]}help`.")
+        raise UsageError(
+            f"I don't know the command {quote_input(tokens[0].value)}. Try `{self.prefixes[0]}help`."
+        )
 
     def _bind(self, spec: CommandSpec, text: str, tokens: list[Token]) -> dict[str, object]:
         raw: dict[str, object] = {}
@@ -415,25 +458,24 @@ class Registry:
                 raw[param.name] = remaining[0].value if quoted_whole else text[remaining[0].start :].strip()
                 position = len(tokens)
                 break
-            if param.kind == "int" and not param.required and not _is_int(tokens[position].value):
+            if param.kind == "int" and not param.required and whole_number(tokens[position].value) is None:
                 continue  # an optional number left out ("warn bob spam links"): the word is for what follows
             raw[param.name] = tokens[position].value
             position += 1
         if position < len(tokens):
             extra = " ".join(t.value for t in tokens[position:])
-            raise UsageError(f"I didn't expect `{extra}` there. Put text with spaces in quotes.", spec)
+            raise UsageError(
+                f"I didn't expect {quote_input(extra)} there. Put text with spaces in quotes.", spec
+            )
         return convert_options(spec, raw)
-
-
-def _is_int(text: str) -> bool:
-    return text.lstrip("+-").isdigit()
 
 
 def convert_options(spec: CommandSpec, raw: Mapping[str, object]) -> dict[str, object]:
     """Check and convert options, from typed text or from a platform's structured interaction."""
     unknown = set(raw) - {p.name for p in spec.params}
     if unknown:
-        raise UsageError(f"`{spec.name}` has no option {', '.join(sorted(unknown))}.", spec)
+        named = ", ".join(quote_input(name) for name in sorted(unknown))
+        raise UsageError(f"`{spec.name}` has no option {named}.", spec)
     out: dict[str, object] = {}
     for param in spec.params:
         if param.name not in raw or raw[param.name] in (None, ""):
@@ -449,20 +491,23 @@ def _convert(spec: CommandSpec, param: ParamSpec, value: object) -> object:
     if param.kind == "int":
         if isinstance(value, bool) or not isinstance(value, int | str):
             raise UsageError(f"{param.usage()} must be a whole number.", spec)
-        try:
-            number = int(value)
-        except ValueError:
-            raise UsageError(f"{param.usage()} must be a whole number, not `{value}`.", spec) from None
-        if param.min_value is not None and number < param.min_value:
-            raise UsageError(f"{param.usage()} must be at least {param.min_value}.", spec)
-        if param.max_value is not None and number > param.max_value:
-            raise UsageError(f"{param.usage()} must be at most {param.max_value}.", spec)
+        number = value if isinstance(value, int) else whole_number(value)
+        if number is None:
+            raise UsageError(f"{param.usage()} must be a whole number, not {quote_input(str(value))}.", spec)
+        low = param.min_value if param.min_value is not None else -LARGEST_NUMBER
+        high = param.max_value if param.max_value is not None else LARGEST_NUMBER
+        if number < low:
+            raise UsageError(f"{param.usage()} must be at least {low:,}.", spec)
+        if number > high:
+            raise UsageError(f"{param.usage()} must be at most {high:,}.", spec)
         return number
     text = str(value).strip()
     if param.choices:
         lowered = text.lower()
         if lowered not in param.choices:
-            raise UsageError(f"{param.name} must be one of {', '.join(param.choices)}; `{text}` isn't.", spec)
+            raise UsageError(
+                f"{param.name} must be one of {', '.join(param.choices)}; {quote_input(text)} isn't.", spec
+            )
         return lowered
     if param.max_length is not None and len(text) > param.max_length:
         raise UsageError(

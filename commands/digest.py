@@ -15,6 +15,7 @@ from sqlmodel import col, select
 
 from chatbridge.context import Context
 from chatbridge.errors import CommandError, NotFound
+from chatbridge.forum.text import inert, quote_input
 from chatbridge.model import OutgoingMessage, Privilege
 from chatbridge.registry import Param, command
 from chatbridge.render.escape import escape_user_text
@@ -73,7 +74,7 @@ def _channel(ctx: Context, text: str | None) -> SubForum:
         ).all()
         known = ", ".join(escape_user_text(name) for name in names)
         raise CommandError(
-            f"I don't know a channel called “{escape_user_text(wanted)}”. Channels here: {known}."
+            f"I don't know a channel called {quote_input(wanted)}. Channels here: {known}."
         ) from None
 
 
@@ -124,7 +125,7 @@ def _problem_line(problem: TemplateProblem) -> str:
         )
         if part
     )
-    message = escape_user_text(problem.message)
+    message = escape_user_text(" ".join(problem.message.split()))  # a refusal is one line
     return f"{where}: {message}" if where else message
 
 
@@ -147,13 +148,13 @@ async def digest_schedule(
         day = parse_weekday(weekday)
         zone = parse_timezone(timezone)
     except ScheduleError as error:
-        raise CommandError(error.describe(escape_user_text)) from None
+        raise CommandError(error.describe(inert)) from None
     if template:
         templates = _templates(ctx)
         problem = await asyncio.to_thread(templates.check, template, sample_context(ctx.community.name, zone))
         if problem is not None:
             raise CommandError(
-                f"I didn't schedule it: {_problem_line(problem)}\n"
+                f"I didn't schedule it: {_problem_line(problem).rstrip('.')}. "
                 "Fix the template, or leave it out to use the bundled one."
             )
     schedule = _schedule_of(ctx, subforum)

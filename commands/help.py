@@ -11,6 +11,7 @@ from typing import Annotated
 
 from chatbridge.context import Context
 from chatbridge.errors import CommandError
+from chatbridge.forum.text import quote_input
 from chatbridge.model import OutgoingMessage
 from chatbridge.registry import CommandSpec, Param, Registry, Syntax, command, syntax_for
 
@@ -38,7 +39,8 @@ async def help_(
             s for s in usable if s.path[: len(words)] == words or slash.get(s.path, ())[: len(words)] == words
         ]
         if not chosen:
-            raise CommandError(f"There is no command `{topic}` you can use. Try {_asking(registry, syntax)}.")
+            shown = quote_input(topic)
+            raise CommandError(f"There is no command {shown} you can use. Try {_asking(registry, syntax)}.")
         usages = {s.path: registry.invocation(s, syntax) for s in chosen}
         return ctx.reply("help/topic.md.j2", specs=chosen, usages=usages, syntax=syntax)
     names = {s.path: registry.invocation(s, syntax, full=False) for s in usable}

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from chatbridge.context import Context
 from chatbridge.errors import CommandError, NotFound
 from chatbridge.forum.durations import parse_duration
-from chatbridge.forum.text import normalise
+from chatbridge.forum.text import normalise, quote_input, whole_number
 from chatbridge.model import Actor, MessageRef, OutgoingMessage, PlatformName, Privilege
 from chatbridge.platform import PlatformError
 from chatbridge.registry import ContextMenu, MemberRef, Param, command
@@ -463,8 +463,8 @@ def _points_and_reason(ctx: Context, points: str | None, reason: str | None) -> 
     default = ctx.core.settings.moderation.warning_points
     if points is None:
         return default, _reason(reason)
-    if points.strip().lstrip("+-").isdigit():
-        count = int(points)
+    count = whole_number(points)
+    if count is not None:
         if not 1 <= count <= MAX_POINTS:
             raise CommandError(f"Warning points go from 1 to {MAX_POINTS}.")
         return count, _reason(reason)
@@ -548,7 +548,7 @@ async def modlog(ctx: Context, member: _MEMBER) -> OutgoingMessage:
     else:
         entries = log.member_history(ctx.session, community_id, platform_user_id=member.strip())
         if not entries:
-            raise NotFound(f"I have nothing recorded for “{escape_user_text(member.strip())}”.")
+            raise NotFound(f"I have nothing recorded for {quote_input(member)}.")
         notes, name, muted, points = [], member.strip(), None, 0
     entries = log.visible_history(
         ctx.session,

@@ -9,6 +9,7 @@ from chatbridge.errors import CommandError
 from chatbridge.forum.text import normalise
 from chatbridge.model import OutgoingMessage, Privilege
 from chatbridge.registry import Param, command
+from chatbridge.render.escape import escape_user_text
 from chatbridge.services import directory, ingest, threads, trophies
 from chatbridge.store.tables import Thread
 
@@ -80,7 +81,8 @@ async def thread_list(
     found = threads.listing(ctx.session, where, order, page, size)
     if not found.cards and page > 1:
         pages = max(1, -(-threads.count(ctx.session, where) // size))
-        raise CommandError(f"{where.name} has {pages} page{'s' if pages != 1 else ''} of threads.")
+        name = escape_user_text(where.name)
+        raise CommandError(f"{name} has {pages} page{'s' if pages != 1 else ''} of threads.")
     return ctx.reply(
         "threads/list.md.j2",
         subforum=where,
@@ -165,7 +167,7 @@ async def thread_move(
     target = directory.subforum_by_name(ctx.session, ctx.community, subforum, hidden=ctx.hidden_subforums())
     ctx.may_show(target)  # found, so visible: a private one narrows the answer to the asker
     if target.id == found.subforum_id:
-        return ctx.say(f"Thread #{found.id} is already in {target.name}.")
+        return ctx.say(f"Thread #{found.id} is already in {escape_user_text(target.name)}.")
     assert target.id is not None
     found.subforum_id = target.id
     ctx.log_action("thread_move", thread_id=found.id, to=target.name)

@@ -13,7 +13,7 @@ import unicodedata
 
 from chatbridge.render.escape import escape_user_text
 
-__all__ = ["InputError", "excerpt", "normalise", "quote_input"]
+__all__ = ["InputError", "excerpt", "has_visible", "inert", "normalise", "quote_input", "whole_number"]
 
 # Removed outright: C0/C1 controls that are not whitespace, lone surrogates (they cannot be encoded
 # as UTF-8, so storing one would fail later), bidi embeddings/overrides/isolates (U+202E makes
@@ -33,6 +33,16 @@ _OWN_ARTICLE = frozenset({"a", "an", "the", "your", "this", "that", "each", "eve
 # Characters a hard cut must not separate from the character before them.
 _JOINERS = frozenset("\u200d\ufe0e\ufe0f")
 _TRAILING_JUNK = " ,;:.-–—(/"
+# Categories that draw nothing on their own: separators, controls and format characters (U+00AD
+# soft hyphen, U+200B...), surrogates, and combining marks with no letter to sit on (U+034F).
+# Unassigned (Cn) and private-use (Co) code points count as visible: newer emoji are unassigned in
+# an older Unicode database, and a font may draw a private-use icon.
+_INVISIBLE_CATEGORIES = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf", "Cs", "Mn", "Mc", "Me"})
+# Letters and symbols that render as blank space: the Hangul fillers (U+115F, U+1160, U+3164,
+# U+FFA0), the blank Braille pattern (U+2800), Khmer inherent vowels and musical-symbol blanks.
+_BLANK_LOOKING = frozenset("\u115f\u1160\u3164\uffa0\u2800\u17b4\u17b5\U0001d159")
+_WHOLE_NUMBER = re.compile(r"[+-]?([0-9]+)")
+_NUMBER_DIGITS = 100
 
 ELLIPSIS = "…"
 
@@ -89,11 +99,40 @@ def normalise(value: str, *, max_len: int, field: str, multiline: bool = False) 
     if not text:
         allowed = "1 character" if max_len == 1 else f"1 to {max_len:,} characters"
         raise InputError(f"{_subject(field)} can't be empty; please write {allowed}.")
+    if not has_visible(text):
+        raise InputError(f"{_subject(field)} needs something visible; yours has only invisible characters.")
     if len(text) > max_len:
         raise InputError(
             f"{_subject(field)} can be at most {max_len:,} {_characters(max_len)}; yours has {len(text):,}."
         )
     return text
+
+
+def has_visible(text: str) -> bool:
+    """True when `text` draws something: not only spaces, invisible or blank-looking characters.
+
+    A title or name made of U+3164 or U+2800 passes every length check yet shows as nothing, which
+    is how chat users impersonate "no one" or hide a thread from a list.
+    """
+    return any(
+        ch not in _BLANK_LOOKING and unicodedata.category(ch) not in _INVISIBLE_CATEGORIES for ch in text
+    )
+
+
+def whole_number(text: str) -> int | None:
+    """`text` as an integer when it is one written in ASCII digits ("12", "+3", "-1"), else None.
+
+    Python's ``int()`` and ``str.isdigit()`` also take "²", "٣" and "１"; a member who typed "#²"
+    meant no number, and "²" passed to ``int()`` raises. More than 100 digits read as ±10**100,
+    beyond every bound the bot checks, so a pasted wall of digits is refused by that bound instead
+    of costing the quadratic conversion of a huge integer.
+    """
+    match = _WHOLE_NUMBER.fullmatch(text.strip())
+    if match is None:
+        return None
+    digits = match[1]
+    value = int(digits) if len(digits) <= _NUMBER_DIGITS else 10**_NUMBER_DIGITS
+    return -value if text.strip().startswith("-") else value
 
 
 def _is_attached(ch: str) -> bool:
@@ -133,6 +172,11 @@ def quote_input(value: str, *, limit: int = 40) -> str:
     """Member input echoed inside an error message: one line, short, quoted and made inert.
 
     Error replies are sent as Markdown, so what the member typed is escaped (no formatting, links or
-    pings) and shortened so a pasted essay does not come back as a wall of text.
+    pings, no bidi overrides) and shortened so a pasted essay does not come back as a wall of text.
     """
-    return "'" + escape_user_text(excerpt(value, limit)) + "'"
+    return "'" + inert(value, limit=limit) + "'"
+
+
+def inert(value: str, *, limit: int = 40) -> str:
+    """`quote_input` without the quote marks, for messages that place their own around it."""
+    return escape_user_text(excerpt(value, limit))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import re
 
-__all__ = ["ZWSP", "escape_markdown", "escape_user_text", "neutralise_mentions"]
+__all__ = ["ZWSP", "escape_markdown", "escape_user_text", "neutralise_mentions", "strip_direction"]
 
 ZWSP = "\u200b"
 
@@ -41,6 +41,25 @@ _ENTITY = re.compile(r"&(?=#?[0-9A-Za-z]+;)")
 #   - channel <#id> and slash-command </name:id> mentions, which are clickable links.
 _AT_MENTION = re.compile(r"@(everyone|here|room|[!&]?[0-9]+)", re.IGNORECASE)
 _LINK_MENTION = re.compile(r"<(?=#[0-9]+>|/[^<>\n:]{1,100}:[0-9]+>)")
+
+
+# Bidi embeddings, overrides and isolates: U+202E makes "gpj.exe" read as "exe.jpg", and a display
+# name ending in one flips the text after it (the rest of a card line, a whole notice). Lone
+# surrogates cannot be encoded as UTF-8, so a name or title holding one would fail at sending:
+# they become U+FFFD, which shows that something was there.
+_DIRECTION = re.compile("[\u202a-\u202e\u2066-\u2069]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def strip_direction(s: str) -> str:
+    """`s` without bidi controls and with lone surrogates replaced: safe to show inside bot text.
+
+    Platforms hand over display names and room names as their users typed them (they do not go
+    through `normalise`), so this runs wherever member text is repeated, not where it is stored.
+    """
+    if s.isascii():
+        return s
+    return _SURROGATE.sub("\ufffd", _DIRECTION.sub("", s))
 
 
 @functools.cache
@@ -82,5 +101,6 @@ def escape_user_text(s: str) -> str:
     """Everything a member wrote, made safe to embed in bot Markdown: no mentions, no formatting.
 
     Mentions are neutralised first, on the raw text, so the patterns see exactly what was typed.
+    Bidi controls go too (`strip_direction`): an override in a name must not flip the bot's words.
     """
-    return escape_markdown(neutralise_mentions(s))
+    return escape_markdown(neutralise_mentions(strip_direction(s)))

@@ -18,8 +18,10 @@ from sqlmodel import Session, col, func, select
 from chatbridge.forum.countries import Country, country_for_code, resolve_country
 from chatbridge.forum.text import InputError
 from chatbridge.model import PlatformName
+from chatbridge.render.escape import strip_direction
 from chatbridge.services.visibility import Audience, ReadCheck, hidden_subforum_ids
 from chatbridge.store.tables import Community, CommunityBinding, Identity, Member, SubForum, Thread
+from chatbridge.wellformed import repaired
 
 MAX_SUGGESTIONS = 25
 MAX_CHARS = 100
@@ -67,6 +69,7 @@ def suggest(session: Session, request: SuggestRequest) -> list[Suggestion]:
     limit = max(0, min(request.limit, MAX_SUGGESTIONS))
     if limit == 0:
         return []
+    request = repaired(request)  # a half-typed emoji can arrive as a lone surrogate
     if request.source == "countries":
         return countries(request.current, request.options, limit)
     lookup: Callable[[Session, Community, SuggestRequest, int], list[Suggestion]] | None = {
@@ -124,7 +127,7 @@ def threads(session: Session, community: Community, request: SuggestRequest, lim
         for thread, subforum in rows:
             found.setdefault(_id(thread), (thread, subforum))
     return [
-        Suggestion(_fit(f"#{thread.id} {thread.title} · {subforum}"), f"#{thread.id}")
+        Suggestion(_fit(strip_direction(f"#{thread.id} {thread.title} · {subforum}")), f"#{thread.id}")
         for thread, subforum in list(found.values())[:limit]
     ]
 
@@ -157,7 +160,12 @@ def members(session: Session, community: Community, request: SuggestRequest, lim
             )
         ).all()
     )
-    return [Suggestion(_fit(m.display_name), _fit(ids.get(_id(m), m.display_name))) for m in chosen]
+    # Names are shown without direction overrides (one ending in U+202E flips the rest of the
+    # line); the value stays the name as stored, so the command finds the member.
+    return [
+        Suggestion(_fit(strip_direction(m.display_name)), _fit(ids.get(_id(m), m.display_name)))
+        for m in chosen
+    ]
 
 
 def countries(current: str, options: Mapping[str, object], limit: int = MAX_SUGGESTIONS) -> list[Suggestion]:

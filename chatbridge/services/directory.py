@@ -18,7 +18,9 @@ from sqlmodel import Session, col, func, select
 from sqlmodel.sql.expression import Select, SelectOfScalar
 
 from chatbridge.errors import NotFound
+from chatbridge.forum.text import quote_input
 from chatbridge.model import Actor, PlatformName, Room
+from chatbridge.render.escape import escape_user_text
 from chatbridge.store.tables import Community, CommunityBinding, Identity, Member, SubForum, Thread
 
 SUBFORUM_KIND = {PlatformName.DISCORD: "text", PlatformName.MATRIX: "room", PlatformName.MEMORY: "memory"}
@@ -260,7 +262,7 @@ def find_member(session: Session, community: Community, text: str, platform: Pla
         )
     ).first()
     if member is None:
-        raise NotFound(f"I can't find a member called “{wanted}” here.")
+        raise NotFound(f"I can't find a member called {quote_input(wanted)} here.")
     return member
 
 
@@ -291,8 +293,8 @@ def subforum_by_name(
     for subforum in subforums:
         if _fold(subforum.name) == wanted:
             return subforum
-    names = ", ".join(s.name for s in sorted(subforums, key=lambda s: s.position))
-    raise NotFound(f"There is no sub-forum called “{name}”. Sub-forums here: {names}.")
+    names = ", ".join(escape_user_text(s.name) for s in sorted(subforums, key=lambda s: s.position))
+    raise NotFound(f"There is no sub-forum called {quote_input(name)}. Sub-forums here: {names}.")
 
 
 def _fold(name: str) -> str:

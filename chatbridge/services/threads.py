@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,9 +13,14 @@ from sqlmodel import Session, col, func, select
 from sqlmodel.sql.expression import Select
 
 from chatbridge.errors import NotFound
+from chatbridge.forum.text import quote_input
 from chatbridge.store.tables import Community, Member, Post, SubForum, Thread
 
 ThreadOrder = Literal["latest", "replies", "likes"]
+_NUMBER = re.compile("#?([0-9]+)")
+"""A thread number: ASCII digits only ("#²" and "#١٢" are titles to look for, not numbers)."""
+_NUMBER_DIGITS = 18
+"""Longer numbers name no thread (and would overflow the id column), so none is looked up."""
 _STARTER = aliased(Member, name="starter")
 _LAST = aliased(Member, name="last_reply")
 """The thread's starter and last replier, joined for their names. Made once: building an alias
@@ -44,9 +50,10 @@ def find(session: Session, community: Community, text: str, *, hidden: Collectio
     the answer reads exactly as for a thread that does not exist, and no list of matches names one.
     """
     wanted = text.strip()
-    number = wanted.removeprefix("#")
-    if number.isdigit():
-        thread = session.get(Thread, int(number))
+    numbered = _NUMBER.fullmatch(wanted)
+    if numbered is not None:
+        number = numbered[1]
+        thread = session.get(Thread, int(number)) if len(number) <= _NUMBER_DIGITS else None
         if (
             thread is not None
             and thread.community_id == community.id
@@ -54,7 +61,8 @@ def find(session: Session, community: Community, text: str, *, hidden: Collectio
             and thread.subforum_id not in hidden
         ):
             return thread
-        raise NotFound(f"There is no thread #{number} here.")
+        shown = f"#{number}" if len(number) <= _NUMBER_DIGITS else quote_input(f"#{number}", limit=20)
+        raise NotFound(f"There is no thread {shown} here.")
     base = select(Thread).where(Thread.community_id == community.id, col(Thread.removed).is_(False))
     if hidden:
         base = base.where(col(Thread.subforum_id).not_in(hidden))
@@ -70,9 +78,11 @@ def find(session: Session, community: Community, text: str, *, hidden: Collectio
     if len(matches) == 1:
         return matches[0]
     if not matches:
-        raise NotFound(f"I can't find a thread called “{wanted}”.")
-    options = "; ".join(f"#{t.id} {t.title}" for t in matches[:5])
-    raise NotFound(f"Several threads match “{wanted}”: {options}. Use the number, like #{matches[0].id}.")
+        raise NotFound(f"I can't find a thread called {quote_input(wanted)}.")
+    options = "; ".join(f"#{t.id} {quote_input(t.title, limit=60)}" for t in matches[:5])
+    raise NotFound(
+        f"Several threads match {quote_input(wanted)}: {options}. Use the number, like #{matches[0].id}."
+    )
 
 
 def _like_pattern(text: str) -> str:

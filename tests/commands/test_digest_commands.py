@@ -129,7 +129,7 @@ async def test_a_moderator_schedules_a_weekly_digest(forum: Bot) -> None:
         ),
         ("!digest schedule here mon 24 UTC", "<hour> must be at most 23."),
         ("!digest schedule here mon -1 UTC", "<hour> must be at least 0."),
-        ("!digest schedule here mon nine UTC", "<hour> must be a whole number, not `nine`."),
+        ("!digest schedule here mon nine UTC", "<hour> must be a whole number, not 'nine'."),
         (
             "!digest schedule here mon 9 Europe/Londn",
             "“Europe/Londn” isn't an IANA time zone. Did you mean Europe/London?",
@@ -137,7 +137,7 @@ async def test_a_moderator_schedules_a_weekly_digest(forum: Bot) -> None:
         ("!digest schedule here mon 9 @everyone", "“@\u200beveryone” isn't an IANA time zone."),
         (
             "!digest schedule Cardiology mon 9 UTC",
-            "I don't know a channel called “Cardiology”. Channels here: General",
+            "I don't know a channel called 'Cardiology'. Channels here: General",
         ),
         (
             "!digest schedule here mon 9 UTC mine.md.j2",

@@ -66,7 +66,7 @@ async def test_actions_taken_by_hand_on_the_platform_are_recorded_once(forum: Mo
     shown = texts(await forum.chat.say("!modlog ghost", as_="ada"))
     assert "**Case log of ghost**" in shown
     assert "Jul 16, 2025 09:30 UTC · timeout on memory by mo: raid" in shown
-    assert "I have nothing recorded for “nobody”." in texts(await forum.chat.say("!modlog nobody", as_="ada"))
+    assert "I have nothing recorded for 'nobody'." in texts(await forum.chat.say("!modlog nobody", as_="ada"))
 
 
 async def test_an_empty_case_log(forum: ModForum) -> None:

@@ -210,7 +210,7 @@ async def test_bad_input_gets_a_polite_answer_and_nothing_is_stored(forum: ModFo
     not_a_reply = only_for(await chat.say("!report spam", as_="alice", thread=thread), "alice")
     assert "Use `!report` as a reply to the message you mean." in not_a_reply
     nobody = only_for(await chat.say("!report member nobody spam keeps posting ads", as_="alice"), "alice")
-    assert "I can't find a member called “nobody” here." in nobody
+    assert "I can't find a member called 'nobody' here." in nobody
     no_reason = only_for(await chat.say("!report member mallory spam", as_="alice"), "alice")
     assert "needs <reason…>" in no_reason
     await chat.say("My own reply", as_="alice", thread=thread)

@@ -66,7 +66,7 @@ async def test_clearing_a_field(forum: Forum) -> None:
 
 async def test_an_unknown_member(forum: Forum) -> None:
     reply = texts(await forum.chat.say("!profile nobody", as_="alice"))
-    assert "can't find a member called “nobody”" in reply
+    assert "can't find a member called 'nobody'" in reply
 
 
 async def test_a_hostile_bio_cannot_ping(forum: Forum) -> None:

@@ -52,12 +52,12 @@ async def test_help_lists_only_what_you_may_use(forum: Forum) -> None:
 async def test_bad_input_gets_a_polite_answer_and_usage(forum: Forum) -> None:
     chat = forum.chat
     assert "opened but never closed" in texts(await chat.say('!thread new "unclosed title', as_="bob"))
-    assert "I don't know the command `frobnicate`" in texts(await chat.say("!frobnicate", as_="bob"))
+    assert "I don't know the command 'frobnicate'" in texts(await chat.say("!frobnicate", as_="bob"))
     missing = texts(await chat.say("!thread new", as_="bob"))
     assert "needs <title>" in missing and "Usage: `!thread new <title> <body…>`" in missing
     assert "needs a subcommand" in texts(await chat.say("!thread", as_="bob"))
     assert "must be at least 1" in texts(await chat.say("!thread list latest 0", as_="bob"))
-    assert "There is no sub-forum called “two”" in texts(await chat.say("!thread list latest two", as_="bob"))
+    assert "There is no sub-forum called 'two'" in texts(await chat.say("!thread list latest two", as_="bob"))
 
 
 async def test_answers_are_never_a_traceback(forum: Forum) -> None:

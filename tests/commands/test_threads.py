@@ -118,7 +118,7 @@ async def test_moderators_pin_rename_and_move(forum: Forum) -> None:
     assert "moved to Clinical Questions" in moved
     assert "Shift patterns" in texts(await chat.say("!thread list latest 1 Clinical Questions", as_="bob"))
     unknown = texts(await chat.say("!thread move #1 Cardiology", as_="mo"))
-    assert "There is no sub-forum called “Cardiology”" in unknown
+    assert "There is no sub-forum called 'Cardiology'" in unknown
 
 
 async def test_a_hostile_title_cannot_ping_or_inject_links(forum: Forum) -> None:

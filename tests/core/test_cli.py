@@ -106,6 +106,21 @@ def test_console_script_prints_a_transcript(tmp_path: Path, capsys: pytest.Captu
     assert "console: don't know how to read 'zed says hello'" in out
 
 
+def test_console_script_with_bytes_that_are_not_utf8(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A post keeps its text with U+FFFD where the bad bytes were; a command is refused in words."""
+    script = tmp_path / "broken.txt"
+    script.write_bytes(
+        b'alice: !thread new "Nights" Tips\nbob: !thread show \xff\xfe\nbob: Sleep \xc3 in blocks\n'
+    )
+    assert main(["console", "--script", str(script)]) == 0
+    out = capsys.readouterr().out
+    assert "bob: Sleep \ufffd in blocks" in out
+    assert "Part of that command arrived as a broken character" in out
+    assert "Traceback" not in out
+
+
 def test_console_on_a_missing_script(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["console", "--script", str(tmp_path / "missing.txt")]) == 2
     assert "cannot read script" in capsys.readouterr().err

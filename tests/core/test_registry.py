@@ -54,7 +54,7 @@ def test_text_is_parsed_and_converted(registry: Registry) -> None:
         ("case new bob", "needs <low|high>"),
         ('case new "bob low 3', "opened but never closed"),
         ("case", "needs a subcommand: new"),
-        ("cases", "I don't know the command `cases`"),
+        ("cases", "I don't know the command 'cases'"),
     ],
 )
 def test_mistakes_are_explained(registry: Registry, text: str, message: str) -> None:
@@ -127,3 +127,17 @@ def test_an_optional_number_may_be_left_out() -> None:
     assert left_out == {"member": "bob", "points": 1, "reason": "spam links"}
     given = registry.parse("nudge bob 3 spam links").options
     assert given == {"member": "bob", "points": 3, "reason": "spam links"}
+
+
+def test_a_quote_inside_quoted_text_is_kept_not_cut() -> None:
+    """A quote that does not end a word does not close: the title is kept whole."""
+    assert [t.value for t in tokenize('"Robert"); DELETE x" body')] == ['Robert"); DELETE x', "body"]
+    assert [t.value for t in tokenize('"She said \\"no\\"" body')] == ['She said "no"', "body"]
+    assert [t.value for t in tokenize('"a"b c')] == ["ab", "c"]  # no quote ends a word: as a shell
+    assert [t.value for t in tokenize("“it’s “fine”” x")] == ["it’s “fine”", "x"]
+
+
+@pytest.mark.parametrize("number", ["²", "٣", "１２", "3.5", "9" * 5000])
+def test_numbers_are_ascii_digits_within_bounds(registry: Registry, number: str) -> None:
+    with pytest.raises(UsageError, match=r"must be (a whole number|at most 30)"):
+        registry.parse(f"case new bob low {number}")

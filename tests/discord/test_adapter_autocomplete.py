@@ -68,6 +68,16 @@ async def test_members_by_name_with_their_platform_id_as_the_value(forum: Forum)
     assert ask(forum, "members", "@bo") == [("bob", "bob")]
 
 
+async def test_a_name_with_a_direction_override_is_suggested_without_it(forum: Forum) -> None:
+    await forum.chat.say("Hi", as_="eve\u202egpj.exe", thread=forum.chat.thread("Night shifts"))
+    assert ask(forum, "members", "eve") == [("evegpj.exe", "eve\u202egpj.exe")]
+
+
+async def test_a_broken_character_being_typed_suggests_without_failing(forum: Forum) -> None:
+    assert ask(forum, "threads", "Syn\ud83d") == []
+    assert ask(forum, "members", "\udfff") == []
+
+
 async def test_nothing_is_suggested_for_an_unknown_community_or_source(forum: Forum) -> None:
     request = SuggestRequest("threads", PlatformName.DISCORD, "123", "sync")
     with forum.store() as session:

@@ -7,7 +7,13 @@ import re
 
 import pytest
 
-from chatbridge.render.escape import ZWSP, escape_markdown, escape_user_text, neutralise_mentions
+from chatbridge.render.escape import (
+    ZWSP,
+    escape_markdown,
+    escape_user_text,
+    neutralise_mentions,
+    strip_direction,
+)
 from chatbridge.render.markdown import to_matrix
 
 # What Discord itself recognises as a ping (server side); none of these may survive neutralising.
@@ -122,3 +128,12 @@ def test_escape_round_trips_random_punctuation() -> None:
 def test_escaping_is_fast_on_long_text() -> None:
     text = "**@everyone** [x](y) " * 50_000
     assert escape_user_text(text).count(ZWSP) == 50_000
+
+
+def test_direction_controls_are_dropped_and_broken_characters_shown() -> None:
+    """U+202E would flip the bot's own words after a name; a lone surrogate cannot be sent."""
+    assert strip_direction("eve\u202egpj.exe") == "evegpj.exe"
+    assert strip_direction("\u2066a\u2069\u202a\u202b\u202c\u202db") == "ab"
+    assert strip_direction("zo\ud800e") == "zo\ufffde"
+    assert strip_direction("plain") == "plain"
+    assert escape_user_text("@\u202eeveryone") == "@\u200beveryone"  # stripped before neutralising

@@ -6,7 +6,7 @@ import unicodedata
 
 import pytest
 
-from chatbridge.forum.text import InputError, excerpt, normalise, quote_input
+from chatbridge.forum.text import InputError, excerpt, has_visible, normalise, quote_input, whole_number
 
 
 @pytest.mark.parametrize(
@@ -145,3 +145,36 @@ def test_excerpt_is_fast_on_huge_text() -> None:
 )
 def test_quote_input_is_short_inert_and_one_line(value: str, expected: str) -> None:
     assert quote_input(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("12", 12),
+        ("+3", 3),
+        ("-1", -1),
+        (" 7 ", 7),
+        ("²", None),
+        ("٣", None),
+        ("１２", None),
+        ("3.5", None),
+        ("", None),
+        ("#1", None),
+        ("9" * 5000, 10**100),
+    ],
+)
+def test_whole_numbers_are_ascii_digits(text: str, number: int | None) -> None:
+    """int() takes "²" (and raises) or "٣" (and accepts); a member's number is ASCII, bounded."""
+    assert whole_number(text) == number
+
+
+@pytest.mark.parametrize("blank", ["\u115f", "\u1160", "\u2800", "\u00ad\u034f", "\u0301", "\u17b4"])
+def test_text_with_nothing_visible_is_refused(blank: str) -> None:
+    assert not has_visible(blank)
+    with pytest.raises(InputError, match="A title needs something visible"):
+        normalise(f" {blank} {blank} ", max_len=100, field="title")
+
+
+@pytest.mark.parametrize("text", ["a", "🧑\u200d⚕️", "\U000e0001x", "\ue000", "한", "é"])
+def test_text_with_something_visible_is_kept(text: str) -> None:
+    assert has_visible(text)

@@ -33,7 +33,7 @@ WITHHELD_CATEGORIES = frozenset({"patient_privacy"})
 """Reports whose text (the post, and the reporters' reasons, which often repeat it) is not copied
 onto the card: the card would be one more copy of a patient's details. Moderators open the message
 in context instead."""
-_NUMBER = re.compile(r"^#?(\d{1,12})$")
+_NUMBER = re.compile(r"^#?([0-9]{1,12})$")
 
 
 def post_key(case: ModCase) -> str:
