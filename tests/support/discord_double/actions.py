@@ -365,6 +365,7 @@ class UserActions:
             payload=payload,
             name=name,
             source_message_id=int(message["id"]) if message else None,
+            created_at=world.clock.now(),
         )
         world.interactions[interaction_id] = state
         await self.dispatch("INTERACTION_CREATE", events.interaction_create(payload))

@@ -18,6 +18,7 @@ from urllib.parse import unquote
 from aiohttp import BodyPartReader, web
 
 from .faults import FaultPlan, discord_error
+from .form_errors import FormError
 from .recording import Journal, RestCall, interesting_headers
 from .state import DiscordStateError
 
@@ -209,6 +210,8 @@ class RestApi:
             reply = await route.handler(rest_request)
         except ApiError as error:
             return error.status, error.body, headers
+        except FormError as error:
+            return 400, error.body(), headers
         except DiscordStateError as error:
             return error.status, discord_error(error.code, error.message), headers
         return reply.status, reply.body, headers

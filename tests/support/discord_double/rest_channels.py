@@ -14,6 +14,7 @@ from .permissions import Permission
 from .rest_app import ApiError, Reply, RestRequest, Router, invalid_form
 from .rest_common import Dispatcher, validate_message_body
 from .state import World
+from .thread_rules import check_thread_name
 
 _THREAD_EDITABLE = ("name", "rate_limit_per_user", "flags")
 _THREAD_METADATA_EDITABLE = ("archived", "locked", "auto_archive_duration", "invitable")
@@ -61,6 +62,8 @@ class ChannelRoutes:
         body = request.body()
         guild = self.world.guild_of(channel_id)
         if channel["type"] in payloads.THREAD_TYPES:
+            if "name" in body:
+                check_thread_name(body["name"])
             for key in _THREAD_EDITABLE:
                 if key in body:
                     channel[key] = body[key]
@@ -114,6 +117,7 @@ class ChannelRoutes:
         name = body.get("name")
         if not name:
             raise invalid_form("name", "BASE_TYPE_REQUIRED", "This field is required")
+        check_thread_name(name)
         if parent["type"] == payloads.FORUM_CHANNEL:
             return await self._forum_post(request, parent, body)
         if parent["type"] != payloads.TEXT_CHANNEL:
@@ -175,6 +179,7 @@ class ChannelRoutes:
         """The thread takes the message's id, as on Discord."""
         channel_id, message_id = request.id("channel_id"), request.id("message_id")
         body = request.body()
+        check_thread_name(body.get("name"))
         guild = self.world.guild_of(channel_id)
         if guild is not None and message_id in guild.threads:
             raise ApiError(400, 160004, "A thread has already been created for this message")

@@ -17,6 +17,7 @@ from .permissions import Permission
 from .rest_app import NO_CONTENT, ApiError, Reply, RestRequest, Router, invalid_form
 from .rest_common import Dispatcher, apply_message_edit, upload_attachments, validate_message_body
 from .state import World
+from .thread_rules import check_unchanged_thread, prepare_send
 
 # https://discord.com/developers/docs/resources/audit-log#audit-log-entry-object-audit-log-events
 MESSAGE_DELETE_ACTION = 72
@@ -83,6 +84,7 @@ class MessageRoutes:
         channel_id = request.id("channel_id")
         body = request.body() if request.json is not None else {}
         validate_message_body(body, request.files, creating=True)
+        await prepare_send(self.world, channel_id, self.dispatch)
         message = self.world.create_message(
             channel_id,
             self.world.bot_id,
@@ -131,6 +133,7 @@ class MessageRoutes:
         body = request.body()
         if int(message["author"]["id"]) != self.world.bot_id and set(body) - {"flags"}:
             raise ApiError(403, 50005, "Cannot edit a message authored by another user")
+        check_unchanged_thread(self.world, channel_id)
         apply_message_edit(self.world, message, body, request.files)
         await self.dispatch("MESSAGE_UPDATE", self.world.message_update_event(message))
         return Reply(200, self.world.render_message(message))
@@ -183,6 +186,7 @@ class MessageRoutes:
         self, channel_id: int, message_id: int, emoji_key: str, user_id: int, *, add: bool
     ) -> None:
         emoji = payloads.emoji_from_key(emoji_key)
+        check_unchanged_thread(self.world, channel_id, reacting=True)
         guild = self.world.guild_of(channel_id)
         guild_id = guild.id if guild else None
         if add:

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from . import events, payloads
+from .clock import DoubleClock
 from .guild_state import GuildState
 from .intents import PRIVILEGED, Intent
 from .payloads import JsonObject
@@ -66,6 +67,10 @@ class InteractionState:
     original_message_id: int | None = None
     ephemeral_messages: dict[int, JsonObject] = field(default_factory=dict)
     followup_ids: list[int] = field(default_factory=list)
+    created_at: float = 0.0
+    """When it was dispatched, on the double's clock (see ``deadlines``)."""
+    token_invalidated: bool = False
+    """Set once the 3-second deadline passed unanswered: Discord invalidates the token."""
 
     @property
     def acknowledged(self) -> bool:
@@ -87,6 +92,8 @@ class World:
         portal_intents: int = PRIVILEGED,
     ) -> None:
         self.snowflakes = snowflakes
+        self.clock = DoubleClock()
+        """Interaction deadlines run on it; tests step past them with ``clock.advance``."""
         self.users: dict[int, JsonObject] = {}
         self.bot_id = self.add_user(bot_name, bot=True)
         self.owner_id = self.add_user("app-owner", global_name="App Owner")
