@@ -1,8 +1,10 @@
 """Answering interactions on time, buttons that survive restarts, and forms as modals.
 
-Discord gives an interaction three seconds for its first answer. `InteractionDesk.run` hands the
-invocation to the core and, if no answer has gone out after `defer_after` seconds (2 s by
-default), defers ("thinking…"); the core's answer then edits that placeholder. Everything the
+Discord gives an interaction three seconds for its first answer, however slow its REST API is at
+the moment. `InteractionDesk.run` starts its clock when the interaction arrives: the preparation
+(finding the channel's place, a target member: REST calls when they are not cached) and the
+core's work both run under it, and if no answer has gone out after `defer_after` seconds it
+defers ("thinking…"); the core's answer then edits that placeholder. Everything the
 core says about one invocation goes through `respond`, which picks the right call for the state
 the interaction is in (first answer, edit of the deferral, followup, modal).
 
@@ -40,6 +42,8 @@ STYLES = {
 }
 
 Deliver = Callable[[CommandInvoked], Awaitable[None]]
+Prepare = Callable[[], Awaitable["CommandInvoked | str | None"]]
+"""Builds the invocation (may call REST); a string is a refusal to say privately, None is silence."""
 
 
 class ActionButton(
@@ -146,20 +150,25 @@ class InteractionDesk:
     async def run(
         self,
         interaction: discord.Interaction,
-        invocation: CommandInvoked,
+        prepare: Prepare,
         deliver: Deliver,
         *,
         ephemeral: bool,
     ) -> None:
-        """Deliver the invocation; defer if the core has not answered within `defer_after` seconds.
+        """Prepare and deliver the invocation; defer if nothing has answered within `defer_after`.
 
-        `ephemeral` is what the deferral's placeholder looks like (the command's declared
-        default); an answer of the other kind replaces the placeholder instead of editing it.
+        The timer starts before `prepare`, so a lookup stuck behind a rate limit can never hold
+        the first answer past Discord's deadline. `ephemeral` is what the deferral's placeholder
+        looks like (the command's declared default); an answer of the other kind replaces the
+        placeholder instead of editing it.
         """
         slot = _Slot(interaction, ephemeral)
-        self._slots[invocation.event_id] = slot
+        key = translate.interaction_event_id(interaction.id)
+        self._slots[key] = slot
         try:
-            work = self._owner.spawn(_awaited(deliver(invocation)), name=f"command {invocation.event_id}")
+            work = self._owner.spawn(
+                self._prepared(slot, prepare, deliver), name=f"interaction {interaction.id}"
+            )
             done, _ = await asyncio.wait({work}, timeout=self._defer_after)
             if not done:
                 await self._defer(slot)
@@ -169,7 +178,18 @@ class InteractionDesk:
                 with contextlib.suppress(discord.HTTPException):
                     await interaction.delete_original_response()
         finally:
-            self._slots.pop(invocation.event_id, None)
+            self._slots.pop(key, None)
+
+    async def _prepared(self, slot: _Slot, prepare: Prepare, deliver: Deliver) -> None:
+        prepared = await prepare()
+        if isinstance(prepared, str):
+            async with slot.lock:
+                refusal = OutgoingMessage(markdown=prepared, ephemeral=True)
+                rendered = translate.render(refusal)
+                await self._say(slot, rendered.chunks[0], rendered, {})
+                slot.answered = True
+        elif prepared is not None:
+            await deliver(prepared)
 
     async def _defer(self, slot: _Slot) -> None:
         async with slot.lock:
@@ -236,7 +256,3 @@ class InteractionDesk:
             await interaction.followup.send(
                 content, ephemeral=rendered.ephemeral, allowed_mentions=mentions, wait=True, **extra
             )
-
-
-async def _awaited(work: Awaitable[None]) -> None:
-    await work

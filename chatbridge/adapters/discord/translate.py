@@ -351,6 +351,11 @@ def message_ref(place: Place, message_id: int) -> MessageRef:
     return MessageRef(PLATFORM, place.room.room_id, str(message_id), place.thread_id, str(place.guild_id))
 
 
+def interaction_event_id(interaction_id: int) -> str:
+    """The event id of the invocation an interaction becomes (one per interaction)."""
+    return f"interaction:{interaction_id}"
+
+
 def invocation(
     *,
     interaction_id: int,
@@ -364,7 +369,7 @@ def invocation(
 ) -> CommandInvoked:
     """An interaction as a structured command; the interaction id is Discord's unique event id."""
     return CommandInvoked(
-        event_id=f"interaction:{interaction_id}",
+        event_id=interaction_event_id(interaction_id),
         at=at,
         room=place.room,
         actor=actor,

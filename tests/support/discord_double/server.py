@@ -45,6 +45,7 @@ from .rest_interactions import InteractionRoutes
 from .rest_messages import MessageRoutes
 from .snowflakes import SnowflakeGenerator
 from .state import InteractionState, World
+from .throttle import Throttle
 
 DEFAULT_TOKEN = "MTA.double.token-for-tests"
 DEFAULT_HEARTBEAT_MS = 2_500
@@ -74,6 +75,7 @@ class DiscordDouble(UserActions):
         )
         self.rest_calls: Journal[RestCall] = Journal("REST calls", wait_timeout=wait_timeout)
         self.faults = FaultPlan()
+        self.throttle = Throttle(self.world.clock)
         self.recommended_shards = recommended_shards
         """What GET /gateway/bot recommends; AutoShardedClient without ``shard_count`` obeys it."""
         self._runner: web.AppRunner | None = None
@@ -92,7 +94,13 @@ class DiscordDouble(UserActions):
             ),
         ):
             routes.register(router)
-        api = RestApi(token=self.token, router=router, faults=self.faults, calls=self.rest_calls)
+        api = RestApi(
+            token=self.token,
+            router=router,
+            faults=self.faults,
+            calls=self.rest_calls,
+            throttle=self.throttle,
+        )
         app = web.Application()
         app.router.add_get("/", self.gateway.handle)
         app.router.add_get(RESUME_PATH, self.gateway.handle)
@@ -221,6 +229,10 @@ class DiscordDouble(UserActions):
         return self.faults.add(
             Fault(method.upper(), PathPattern(path), 429, body, headers=headers, times=times)
         )
+
+    def rate_limit_everything(self, seconds: float) -> None:
+        """Every bot route answers 429 until ``seconds`` from now (interaction routes excepted)."""
+        self.throttle.limit_everything(seconds)
 
     # -- gateway ---------------------------------------------------------------------------
 
