@@ -26,7 +26,11 @@ from chatbridge.model import ChatEvent, MessagePosted
 from chatbridge.store.tables import Member, Post, Thread
 from support.discord_double import DiscordDouble
 
-TEST_TUNING = DiscordTuning(guild_ready_timeout=0.2, identify_pause=False, cursor_interval=0.1)
+TEST_TUNING = DiscordTuning(
+    guild_ready_timeout=0.2, identify_pause=False, cursor_interval=0.1, defer_after=1.5
+)
+"""`defer_after` is longer than in production so that tests reading a command's first answer see
+the answer itself, not a deferral, on a busy machine; still inside the double's 3-s deadline."""
 
 
 @dataclass

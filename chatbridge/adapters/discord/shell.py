@@ -54,8 +54,9 @@ log = logging.getLogger(__name__)
 class DiscordTuning:
     """Timings and bounds; the defaults suit Discord, tests shorten the waits."""
 
-    defer_after: float = 2.0
-    """Seconds before an unanswered interaction is deferred (Discord allows 3)."""
+    defer_after: float = 0.6
+    """Seconds before an unanswered interaction is deferred (Discord allows 3): well inside the
+    deadline, so the deferral itself still arrives in time over a slow link or a busy loop."""
     guild_ready_timeout: float = 2.0
     identify_pause: bool = True
     """discord.py's 5 s pause before each re-IDENTIFY (Discord's identify rate limit)."""

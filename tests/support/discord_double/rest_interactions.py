@@ -181,6 +181,8 @@ class InteractionRoutes:
                 apply_message_edit(self.world, message, data, request.files)
                 await self._announce(message, created=False)
         state.responses.append({"type": callback_type, "data": data})
+        if state.first_response_at is None:
+            state.first_response_at = self.world.clock.now()
         if callback_type in (
             CHANNEL_MESSAGE_WITH_SOURCE,
             DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE,

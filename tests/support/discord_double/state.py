@@ -69,6 +69,8 @@ class InteractionState:
     followup_ids: list[int] = field(default_factory=list)
     created_at: float = 0.0
     """When it was dispatched, on the double's clock (see ``deadlines``)."""
+    first_response_at: float | None = None
+    """When the first callback was accepted, on the same clock (benchmarks read the delay)."""
     token_invalidated: bool = False
     """Set once the 3-second deadline passed unanswered: Discord invalidates the token."""
 
