@@ -380,6 +380,13 @@ async def test_report_message_asks_for_the_rest_in_a_modal_and_files_the_report(
         )
         modal = await answer(double, reported)
         assert modal["type"] == 9 and modal["data"]["title"] == "Report message"
+        # The current modal layout: each text box in a Label (type 18), not an Action Row.
+        labels = modal["data"]["components"]
+        assert [(c["type"], c["component"]["type"], c["component"]["custom_id"]) for c in labels] == [
+            (18, 4, "category"),
+            (18, 4, "reason"),
+        ]
+        assert all(c["label"] and not c["component"].get("label") for c in labels)
         submitted = await double.submit_modal(
             reported, {"category": "misinformation", "reason": "Advice against guidelines"}
         )

@@ -106,7 +106,11 @@ def button_label(interaction: discord.Interaction, custom_id: str) -> str | None
 def form_modal(
     form: Form, target_message_id: str | None, target_user_id: str | None = None
 ) -> discord.ui.Modal:
-    """A modal whose submit runs `form.path`; its custom_id says so (see translate.encode_form)."""
+    """A modal whose submit runs `form.path`; its custom_id says so (see translate.encode_form).
+
+    Each text box sits in a Label, the layout Discord documents for modals now (a Text Input in
+    an Action Row, with its own label, is deprecated).
+    """
     modal = discord.ui.Modal(
         title=form.title[:45] or "…",
         custom_id=translate.encode_form(form, target_message_id, target_user_id),
@@ -114,17 +118,15 @@ def form_modal(
     )
     for entry in form.fields[:MAX_FIELDS]:
         limit = min(entry.max_length or 4000, 4000)
-        modal.add_item(
-            discord.ui.TextInput(
-                label=entry.label[:45] or entry.name,
-                custom_id=entry.name,
-                default=entry.value[:limit] or None,
-                required=entry.required,
-                style=discord.TextStyle.paragraph if entry.multiline else discord.TextStyle.short,
-                max_length=limit,
-                placeholder=entry.placeholder[:100] if entry.placeholder else None,
-            )
+        text_input: discord.ui.TextInput[discord.ui.Modal] = discord.ui.TextInput(
+            custom_id=entry.name,
+            default=entry.value[:limit] or None,
+            required=entry.required,
+            style=discord.TextStyle.paragraph if entry.multiline else discord.TextStyle.short,
+            max_length=limit,
+            placeholder=entry.placeholder[:100] if entry.placeholder else None,
         )
+        modal.add_item(discord.ui.Label(text=entry.label[:45] or entry.name, component=text_input))
     return modal
 
 
