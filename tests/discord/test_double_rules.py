@@ -434,3 +434,17 @@ async def test_a_locked_archived_thread_reopens_for_a_bot_that_manages_threads(
     await archived_thread_with_a_bot_message(discord_double, community, raw, locked=True)
 
     assert (await raw.send(community.thread, {"content": "moderator note"}))[0] == 200
+
+
+async def test_only_manage_threads_reopens_a_locked_thread(
+    discord_double: DiscordDouble, community: Community, raw: Raw
+) -> None:
+    await archived_thread_with_a_bot_message(discord_double, community, raw, locked=True)
+    guild = community.guild
+    bot_role = guild.roles[guild.bot_role_id]
+    bot_role["permissions"] = str(int(bot_role["permissions"]) & ~Permission.MANAGE_THREADS)
+
+    assert await raw.call("PATCH", f"/channels/{community.thread}", {"archived": False}) == (
+        403,
+        {"message": "Missing Permissions", "code": 50013},
+    )

@@ -4,9 +4,9 @@ deletions, direct messages and privileges."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import discord
 
@@ -15,6 +15,14 @@ from chatbridge.adapters.discord.interactions import action_view
 from chatbridge.adapters.discord.timeouts import OwnTimeouts
 from chatbridge.model import CommandInvoked, MessageRef, OutgoingMessage, Privilege, Room
 from chatbridge.platform import MuteResult, PlatformError
+
+T = TypeVar("T")
+
+THREAD_ARCHIVED = 50083
+"""Discord's code for an edit or reaction in an archived thread (a send unarchives it itself)."""
+THREAD_LOCKED = 160005
+"""Discord's code for changing messages in a locked thread without Manage Threads."""
+CLOSED_THREAD = "That thread is archived and locked, and I may not reopen it, so I left it as it is."
 
 
 class Verbs(OwnTimeouts):
@@ -44,6 +52,10 @@ class Verbs(OwnTimeouts):
                 )
             except discord.Forbidden as error:
                 raise PlatformError(f"I'm not allowed to post in <#{channel.id}>.") from error
+            except discord.HTTPException as error:
+                if error.code == THREAD_ARCHIVED:  # a send reopens a thread unless it is locked
+                    raise PlatformError(CLOSED_THREAD) from error
+                raise
             first = first or sent
         assert first is not None
         return MessageRef(self.name, room.room_id, str(first.id), thread_id, room.community_id)
@@ -87,7 +99,30 @@ class Verbs(OwnTimeouts):
 
     async def react(self, ref: MessageRef, emoji: str) -> None:
         channel = self._messageable(ref.thread_id or ref.room_id)
-        await channel.get_partial_message(int(ref.message_id)).add_reaction(emoji)
+        message = channel.get_partial_message(int(ref.message_id))
+        await self._reopening(channel.id, lambda: message.add_reaction(emoji))
+
+    async def _reopening(self, channel_id: int, attempt: Callable[[], Awaitable[T]]) -> T:
+        """`attempt`, and if the thread is archived: reopen it, attempt again, archive it again.
+
+        Discord refuses edits and reactions in an archived thread (50083); anyone who may post
+        there may unarchive it, but a locked one only with Manage Threads. Where the bot may not
+        reopen it, it leaves the thread alone and says so.
+        """
+        try:
+            return await attempt()
+        except discord.HTTPException as error:
+            if error.code != THREAD_ARCHIVED:
+                raise
+        try:
+            await self.client.http.edit_channel(channel_id, archived=False)
+        except discord.HTTPException as error:
+            raise PlatformError(CLOSED_THREAD) from error
+        try:
+            return await attempt()
+        finally:
+            with contextlib.suppress(discord.HTTPException):
+                await self.client.http.edit_channel(channel_id, archived=True)
 
     def permalink(self, ref: MessageRef) -> str:
         """https://discord.com/channels/<guild>/<channel>/<message>, channel being where it lives.
@@ -187,16 +222,22 @@ class Verbs(OwnTimeouts):
         """Rewrite one of the bot's messages; its buttons become the message's `actions` (or none)."""
         rendered = translate.render(message)
         content = rendered.chunks[0] if len(rendered.chunks) == 1 else "\n".join(rendered.chunks)
-        partial = self._messageable(ref.thread_id or ref.room_id).get_partial_message(int(ref.message_id))
+        channel = self._messageable(ref.thread_id or ref.room_id)
+        partial = channel.get_partial_message(int(ref.message_id))
         try:
-            await partial.edit(
-                content=content[: translate.MAX_CONTENT],
-                allowed_mentions=rendered.allowed_mentions,
-                view=action_view(rendered.actions),
+            await self._reopening(
+                channel.id,
+                lambda: partial.edit(
+                    content=content[: translate.MAX_CONTENT],
+                    allowed_mentions=rendered.allowed_mentions,
+                    view=action_view(rendered.actions),
+                ),
             )
         except discord.NotFound as error:
             raise PlatformError("That message is gone, so I can't update it.") from error
         except discord.Forbidden as error:
+            if error.code == THREAD_LOCKED:
+                raise PlatformError("That thread is locked, so I left my message there as it is.") from error
             raise PlatformError("I can only edit my own messages.") from error
 
     async def delete_message(self, ref: MessageRef, reason: str) -> None:

@@ -14,7 +14,7 @@ from .permissions import Permission
 from .rest_app import ApiError, Reply, RestRequest, Router, invalid_form
 from .rest_common import Dispatcher, validate_message_body
 from .state import World
-from .thread_rules import check_thread_name
+from .thread_rules import check_thread_edit, check_thread_name
 
 _THREAD_EDITABLE = ("name", "rate_limit_per_user", "flags")
 _THREAD_METADATA_EDITABLE = ("archived", "locked", "auto_archive_duration", "invitable")
@@ -64,6 +64,7 @@ class ChannelRoutes:
         if channel["type"] in payloads.THREAD_TYPES:
             if "name" in body:
                 check_thread_name(body["name"])
+            check_thread_edit(self.world, channel_id, body)
             for key in _THREAD_EDITABLE:
                 if key in body:
                     channel[key] = body[key]

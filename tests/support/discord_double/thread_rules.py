@@ -66,3 +66,15 @@ async def prepare_send(world: World, channel_id: int, dispatch: Dispatcher) -> N
         guild = world.guild_of(channel_id)
         assert guild is not None
         await dispatch("THREAD_UPDATE", events.channel_event(guild.thread_payload(channel_id)))
+
+
+def check_thread_edit(world: World, channel_id: int, body: dict[str, Any]) -> None:
+    """channel.mdx (thread metadata): "when a thread is locked, only users with MANAGE_THREADS
+    can unarchive it"; unarchiving an unlocked one needs only SEND_MESSAGES (Modify Channel)."""
+    thread = _thread(world, channel_id)
+    if thread is None or body.get("archived") is not False:
+        return
+    metadata = thread["thread_metadata"]
+    locked = body.get("locked", metadata.get("locked"))
+    if metadata["archived"] and locked and not _may_manage_threads(world, channel_id):
+        raise ApiError(403, 50013, "Missing Permissions")
