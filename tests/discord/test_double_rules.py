@@ -448,3 +448,25 @@ async def test_only_manage_threads_reopens_a_locked_thread(
         403,
         {"message": "Missing Permissions", "code": 50013},
     )
+
+
+# -- super-reactions ---------------------------------------------------------------------------
+
+
+async def test_super_reactions_are_counted_apart_and_listed_by_type(
+    discord_double: DiscordDouble, community: Community, raw: Raw
+) -> None:
+    _, sent = await raw.send(community.general, {"content": "a post"})
+    message_id = int(sent["id"])
+    await discord_double.add_reaction(community.general, message_id, "👍", community.alice, burst=True)
+    await discord_double.add_reaction(community.general, message_id, "👍", community.bob)
+    path = f"/channels/{community.general}/messages/{message_id}"
+
+    (reaction,) = (await raw.call("GET", path))[1]["reactions"]
+    assert (reaction["count"], reaction["count_details"]) == (2, {"burst": 1, "normal": 1})
+    normal = (await raw.call("GET", f"{path}/reactions/%F0%9F%91%8D"))[1]
+    burst = (await raw.call("GET", f"{path}/reactions/%F0%9F%91%8D?type=1"))[1]
+    assert ([int(u["id"]) for u in normal], [int(u["id"]) for u in burst]) == (
+        [community.bob],
+        [community.alice],
+    )

@@ -74,7 +74,7 @@ class CatchUp(Intake, Places):
             log.warning("could not read the member list of guild %s", guild.id, exc_info=True)
 
     async def _stored_likes(self, message_ids: Collection[int]) -> likes.StoredLikes:
-        keys = self.core.ingestor.rules.like_keys
+        keys = translate.with_super_reactions(self.core.ingestor.rules.like_keys)
         return await asyncio.to_thread(likes.stored_likes, self.core.engine, message_ids, keys)
 
     async def _load_cursors(self, guild_id: int) -> GuildCursors:

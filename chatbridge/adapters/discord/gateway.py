@@ -135,7 +135,7 @@ class GatewayEvents(CatchUp, OwnTimeouts):
                     message_id=payload.message_id,
                     place=place,
                     actor=actor,
-                    emoji=translate.emoji_key(payload.emoji),
+                    emoji=translate.reaction_key(payload.emoji, burst=payload.burst),
                     at=at,
                     observation=uuid.uuid4().hex[:12],
                 )
@@ -154,6 +154,7 @@ class GatewayEvents(CatchUp, OwnTimeouts):
         keys = like_keys if emoji is None else {k for k in (self.core.like_key(emoji),) if k is not None}
         if not keys:
             return
+        keys = translate.with_super_reactions(keys)  # a clear takes both kinds
 
         async def place() -> translate.Place | None:
             return await self._place(channel_id)

@@ -111,11 +111,20 @@ class UserActions:
             )
 
     async def add_reaction(
-        self, channel_id: int, message_id: int, emoji: str, user_id: int, *, dispatch: bool = True
+        self,
+        channel_id: int,
+        message_id: int,
+        emoji: str,
+        user_id: int,
+        *,
+        dispatch: bool = True,
+        burst: bool = False,
     ) -> None:
-        """``emoji`` as in REST paths: ``"👍"`` or ``"name:id"`` for a custom emoji."""
+        """``emoji`` as in REST paths: ``"👍"`` or ``"name:id"`` for a custom emoji; ``burst`` for a
+        super-reaction (kept apart from a normal one with the same emoji)."""
         emoji_payload = payloads.emoji_from_key(emoji)
-        if not self.world.add_reaction(channel_id, message_id, emoji_payload, user_id) or not dispatch:
+        added = self.world.add_reaction(channel_id, message_id, emoji_payload, user_id, burst=burst)
+        if not added or not dispatch:
             return
         guild = self.world.guild_of(channel_id)
         message = self.world.message(channel_id, message_id)
@@ -129,14 +138,23 @@ class UserActions:
                 guild_id=guild.id if guild else None,
                 member=guild.members.get(user_id) if guild else None,
                 message_author_id=int(message["author"]["id"]),
+                burst=burst,
             ),
         )
 
     async def remove_reaction(
-        self, channel_id: int, message_id: int, emoji: str, user_id: int, *, dispatch: bool = True
+        self,
+        channel_id: int,
+        message_id: int,
+        emoji: str,
+        user_id: int,
+        *,
+        dispatch: bool = True,
+        burst: bool = False,
     ) -> None:
         emoji_payload = payloads.emoji_from_key(emoji)
-        if not self.world.remove_reaction(channel_id, message_id, emoji_payload, user_id) or not dispatch:
+        removed = self.world.remove_reaction(channel_id, message_id, emoji_payload, user_id, burst=burst)
+        if not removed or not dispatch:
             return
         guild = self.world.guild_of(channel_id)
         await self.dispatch(
@@ -147,6 +165,7 @@ class UserActions:
                 message_id=message_id,
                 emoji_payload=emoji_payload,
                 guild_id=guild.id if guild else None,
+                burst=burst,
             ),
         )
 
@@ -161,7 +180,7 @@ class UserActions:
         guild = self.world.guild_of(channel_id)
         guild_id = guild.id if guild else None
         if emoji is None:
-            self.world.reactions.pop((channel_id, message_id), None)
+            self.world.clear_reactions(channel_id, message_id)
             if dispatch:
                 await self.dispatch(
                     "MESSAGE_REACTION_REMOVE_ALL",
@@ -171,7 +190,7 @@ class UserActions:
                 )
             return
         emoji_payload = payloads.emoji_from_key(emoji)
-        self.world.reactions.get((channel_id, message_id), {}).pop(payloads.emoji_key(emoji_payload), None)
+        self.world.clear_reactions(channel_id, message_id, payloads.emoji_key(emoji_payload))
         if dispatch:
             await self.dispatch(
                 "MESSAGE_REACTION_REMOVE_EMOJI",

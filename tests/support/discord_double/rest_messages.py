@@ -246,12 +246,16 @@ class MessageRoutes:
         return NO_CONTENT
 
     async def reaction_users(self, request: RestRequest) -> Reply:
-        """Get Reactions: users ordered by id, paged with ``after`` (a user id) and ``limit``."""
+        """Get Reactions: users ordered by id, paged with ``after`` (a user id) and ``limit``;
+        ``type`` 0 lists normal reactions (the default), 1 super-reactions (message.mdx)."""
         limit = _limit(request, default=25, maximum=100)
         after = int(request.query.get("after", 0))
         user_ids = sorted(
             self.world.reaction_users(
-                request.id("channel_id"), request.id("message_id"), request.params["emoji"]
+                request.id("channel_id"),
+                request.id("message_id"),
+                request.params["emoji"],
+                burst=request.query.get("type") == "1",
             )
         )
         page = [uid for uid in user_ids if uid > after][:limit]
@@ -262,7 +266,7 @@ class MessageRoutes:
         self._require_manage_messages(channel_id)
         self.world.message(channel_id, message_id)
         key = request.params["emoji"]
-        self.world.reactions.get((channel_id, message_id), {}).pop(key, None)
+        self.world.clear_reactions(channel_id, message_id, key)
         guild = self.world.guild_of(channel_id)
         await self.dispatch(
             "MESSAGE_REACTION_REMOVE_EMOJI",
@@ -279,7 +283,7 @@ class MessageRoutes:
         channel_id, message_id = request.id("channel_id"), request.id("message_id")
         self._require_manage_messages(channel_id)
         self.world.message(channel_id, message_id)
-        self.world.reactions.pop((channel_id, message_id), None)
+        self.world.clear_reactions(channel_id, message_id)
         guild = self.world.guild_of(channel_id)
         await self.dispatch(
             "MESSAGE_REACTION_REMOVE_ALL",

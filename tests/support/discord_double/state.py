@@ -106,6 +106,9 @@ class World:
         self.dm_channels: dict[int, JsonObject] = {}
         self.messages: dict[int, dict[int, JsonObject]] = {}
         self.reactions: dict[tuple[int, int], dict[str, list[int]]] = {}
+        self.burst_reactions: dict[tuple[int, int], dict[str, list[int]]] = {}
+        """Super-reactions, apart: one user may have a normal and a super one with the same emoji
+        (developers/resources/message.mdx, Reaction Object and Get Reactions' ``type``)."""
         self.reaction_emojis: dict[str, JsonObject] = {}
         self.commands: dict[int | None, list[JsonObject]] = {}
         self.command_versions = 0
@@ -341,7 +344,7 @@ class World:
     def delete_message(self, channel_id: int, message_id: int) -> JsonObject:
         message = self.message(channel_id, message_id)
         del self.messages[channel_id][message_id]
-        self.reactions.pop((channel_id, message_id), None)
+        self.clear_reactions(channel_id, message_id)
         return message
 
     def history(self, channel_id: int) -> list[JsonObject]:
@@ -353,12 +356,19 @@ class World:
         """A stored message as Discord returns it: with reaction counts and any started thread."""
         channel_id, message_id = int(message["channel_id"]), int(message["id"])
         rendered = dict(message)
-        by_emoji = self.reactions.get((channel_id, message_id), {})
-        if by_emoji:
+        normal = self.reactions.get((channel_id, message_id), {})
+        burst = self.burst_reactions.get((channel_id, message_id), {})
+        keys = [key for key in dict.fromkeys([*normal, *burst]) if normal.get(key) or burst.get(key)]
+        if keys:
             rendered["reactions"] = [
-                payloads.reaction(self.reaction_emojis[key], count=len(users), me=self.bot_id in users)
-                for key, users in by_emoji.items()
-                if users
+                payloads.reaction(
+                    self.reaction_emojis[key],
+                    normal=len(normal.get(key, [])),
+                    burst=len(burst.get(key, [])),
+                    me=self.bot_id in normal.get(key, []),
+                    me_burst=self.bot_id in burst.get(key, []),
+                )
+                for key in keys
             ]
         guild = self.guild_of(channel_id)
         if guild is not None and message_id in guild.threads and message_id != channel_id:
@@ -392,28 +402,44 @@ class World:
 
     # -- reactions -------------------------------------------------------------------------
 
-    def add_reaction(self, channel_id: int, message_id: int, emoji: JsonObject, user_id: int) -> bool:
-        """Record a reaction; ``False`` if the user had already reacted with that emoji."""
+    def _reaction_table(self, burst: bool) -> dict[tuple[int, int], dict[str, list[int]]]:
+        return self.burst_reactions if burst else self.reactions
+
+    def add_reaction(
+        self, channel_id: int, message_id: int, emoji: JsonObject, user_id: int, *, burst: bool = False
+    ) -> bool:
+        """Record a reaction; ``False`` if the user had already reacted with that emoji (and type)."""
         self.message(channel_id, message_id)
         key = payloads.emoji_key(emoji)
         self.reaction_emojis.setdefault(key, emoji)
-        users = self.reactions.setdefault((channel_id, message_id), {}).setdefault(key, [])
+        users = self._reaction_table(burst).setdefault((channel_id, message_id), {}).setdefault(key, [])
         if user_id in users:
             return False
         users.append(user_id)
         return True
 
-    def remove_reaction(self, channel_id: int, message_id: int, emoji: JsonObject, user_id: int) -> bool:
+    def remove_reaction(
+        self, channel_id: int, message_id: int, emoji: JsonObject, user_id: int, *, burst: bool = False
+    ) -> bool:
         self.message(channel_id, message_id)
-        users = self.reactions.get((channel_id, message_id), {}).get(payloads.emoji_key(emoji), [])
+        table = self._reaction_table(burst)
+        users = table.get((channel_id, message_id), {}).get(payloads.emoji_key(emoji), [])
         if user_id not in users:
             return False
         users.remove(user_id)
         return True
 
-    def reaction_users(self, channel_id: int, message_id: int, key: str) -> list[int]:
+    def reaction_users(self, channel_id: int, message_id: int, key: str, *, burst: bool = False) -> list[int]:
         self.message(channel_id, message_id)
-        return list(self.reactions.get((channel_id, message_id), {}).get(key, []))
+        return list(self._reaction_table(burst).get((channel_id, message_id), {}).get(key, []))
+
+    def clear_reactions(self, channel_id: int, message_id: int, key: str | None = None) -> None:
+        """Remove All Reactions (``key`` None) or all of one emoji, normal and super alike."""
+        for table in (self.reactions, self.burst_reactions):
+            if key is None:
+                table.pop((channel_id, message_id), None)
+            else:
+                table.get((channel_id, message_id), {}).pop(key, None)
 
     # -- threads ---------------------------------------------------------------------------
 
