@@ -470,3 +470,105 @@ async def test_super_reactions_are_counted_apart_and_listed_by_type(
         [community.bob],
         [community.alice],
     )
+
+
+# -- channel permission overwrites -------------------------------------------------------------
+
+
+def overwrite(target: int, *, allow: int = 0, deny: int = 0, member: bool = False) -> dict[str, Any]:
+    return {"id": str(target), "type": 1 if member else 0, "allow": str(allow), "deny": str(deny)}
+
+
+def overwrites(double: DiscordDouble, channel_id: int, *entries: dict[str, Any]) -> None:
+    double.world.raw_channel(channel_id)["permission_overwrites"] = list(entries)
+
+
+MISSING_ACCESS = (403, {"message": "Missing Access", "code": 50001})
+MISSING_PERMISSIONS = (403, {"message": "Missing Permissions", "code": 50013})
+
+
+async def test_a_channel_the_bot_cannot_view_refuses_sends_and_history(
+    discord_double: DiscordDouble, community: Community, raw: Raw
+) -> None:
+    overwrites(discord_double, community.general, overwrite(community.guild_id, deny=Permission.VIEW_CHANNEL))
+
+    assert await raw.send(community.general, {"content": "hello?"}) == MISSING_ACCESS
+    assert await raw.call("GET", f"/channels/{community.general}/messages") == MISSING_ACCESS
+
+
+async def test_an_allow_for_the_bots_role_beats_the_everyone_deny(
+    discord_double: DiscordDouble, community: Community, raw: Raw
+) -> None:
+    overwrites(
+        discord_double,
+        community.general,
+        overwrite(community.guild_id, deny=Permission.VIEW_CHANNEL),
+        overwrite(community.guild.bot_role_id, allow=Permission.VIEW_CHANNEL),
+    )
+
+    assert (await raw.send(community.general, {"content": "hello"}))[0] == 200
+
+
+async def test_denied_send_messages_refuses_a_send_but_not_the_history(
+    discord_double: DiscordDouble, community: Community, raw: Raw
+) -> None:
+    overwrites(
+        discord_double,
+        community.general,
+        overwrite(community.guild.bot_role_id, deny=Permission.SEND_MESSAGES),
+    )
+
+    assert await raw.send(community.general, {"content": "hello"}) == MISSING_PERMISSIONS
+    assert (await raw.call("GET", f"/channels/{community.general}/messages"))[0] == 200
+
+
+async def test_without_read_message_history_the_history_is_empty_and_messages_unreadable(
+    discord_double: DiscordDouble, community: Community, raw: Raw
+) -> None:
+    posted = await discord_double.post_message(community.general, community.alice, "an old message")
+    overwrites(
+        discord_double,
+        community.general,
+        overwrite(community.guild.bot_role_id, deny=Permission.READ_MESSAGE_HISTORY),
+    )
+
+    assert await raw.call("GET", f"/channels/{community.general}/messages") == (200, [])
+    path = f"/channels/{community.general}/messages/{posted['id']}"
+    assert await raw.call("GET", path) == MISSING_PERMISSIONS
+
+
+async def test_threads_need_send_messages_in_threads_and_thread_creation_its_own_permission(
+    discord_double: DiscordDouble, community: Community, raw: Raw
+) -> None:
+    overwrites(
+        discord_double,
+        community.general,
+        overwrite(
+            community.guild.bot_role_id,
+            deny=Permission.SEND_MESSAGES_IN_THREADS | Permission.CREATE_PUBLIC_THREADS,
+        ),
+    )
+
+    assert await raw.send(community.thread, {"content": "in the thread"}) == MISSING_PERMISSIONS
+    assert (await raw.send(community.general, {"content": "in the channel"}))[0] == 200
+    assert (
+        await raw.call("POST", f"/channels/{community.general}/threads", {"name": "New", "type": 11})
+        == MISSING_PERMISSIONS
+    )
+
+
+async def test_interactions_carry_the_permissions_in_their_channel(
+    discord_double: DiscordDouble, community: Community
+) -> None:
+    overwrites(
+        discord_double,
+        community.general,
+        overwrite(community.guild.bot_role_id, deny=Permission.SEND_MESSAGES),
+        overwrite(community.alice, deny=Permission.ADD_REACTIONS, member=True),
+    )
+
+    interaction = await slash(discord_double, community)
+
+    assert not int(interaction.payload["app_permissions"]) & Permission.SEND_MESSAGES
+    assert not int(interaction.payload["member"]["permissions"]) & Permission.ADD_REACTIONS
+    assert int(interaction.payload["member"]["permissions"]) & Permission.SEND_MESSAGES

@@ -370,8 +370,10 @@ class UserActions:
             guild_id=guild.id if guild else None,
             member=guild.members[user_id] if guild else None,
             user=world.user(user_id),
-            member_permissions=guild.permissions_of(user_id) if guild else 0,
-            app_permissions=guild.bot_permissions if guild else 0,
+            # Interactions carry permissions in the channel, overwrites applied
+            # (receiving-and-responding.mdx: member.permissions, app_permissions).
+            member_permissions=guild.permissions_in(user_id, channel_id) if guild else 0,
+            app_permissions=guild.bot_permissions_in(channel_id) if guild else 0,
             message=message,
         )
         state = InteractionState(

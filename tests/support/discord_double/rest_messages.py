@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import events, payloads
+from .access_rules import reads_history, require, require_send
 from .intents import Intent, strip_message_content
 from .payloads import JsonObject
 from .permissions import Permission
@@ -84,6 +85,7 @@ class MessageRoutes:
         channel_id = request.id("channel_id")
         body = request.body() if request.json is not None else {}
         validate_message_body(body, request.files, creating=True)
+        require_send(self.world, channel_id)
         await prepare_send(self.world, channel_id, self.dispatch)
         message = self.world.create_message(
             channel_id,
@@ -105,6 +107,9 @@ class MessageRoutes:
         """Get Channel Messages: newest first whatever the anchor, like Discord."""
         channel_id = request.id("channel_id")
         self.world.raw_channel(channel_id)
+        require(self.world, channel_id)
+        if not reads_history(self.world, channel_id):
+            return Reply(200, [])
         limit = _limit(request, default=50, maximum=100)
         anchors = [key for key in ("before", "after", "around") if key in request.query]
         history = self.world.history(channel_id)  # newest first
@@ -124,6 +129,7 @@ class MessageRoutes:
         return Reply(200, [self.visible(m) for m in selected])
 
     async def get(self, request: RestRequest) -> Reply:
+        require(self.world, request.id("channel_id"), Permission.READ_MESSAGE_HISTORY)
         message = self.world.message(request.id("channel_id"), request.id("message_id"))
         return Reply(200, self.visible(message))
 

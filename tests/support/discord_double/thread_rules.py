@@ -34,7 +34,7 @@ def _thread(world: World, channel_id: int) -> dict[str, Any] | None:
 
 def _may_manage_threads(world: World, channel_id: int) -> bool:
     guild = world.guild_of(channel_id)
-    return guild is not None and bool(guild.bot_permissions & Permission.MANAGE_THREADS)
+    return guild is not None and bool(guild.bot_permissions_in(channel_id) & Permission.MANAGE_THREADS)
 
 
 def check_unchanged_thread(world: World, channel_id: int, *, reacting: bool = False) -> None:
