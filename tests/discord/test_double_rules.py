@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from support.discord_double import Community, DiscordDouble, InteractionState, Permission
+from support.discord_double import Community, DiscordDouble, Intent, InteractionState, Permission
 
 CommandUpload = list[dict[str, Any]]
 
@@ -572,3 +572,44 @@ async def test_interactions_carry_the_permissions_in_their_channel(
     assert not int(interaction.payload["app_permissions"]) & Permission.SEND_MESSAGES
     assert not int(interaction.payload["member"]["permissions"]) & Permission.ADD_REACTIONS
     assert int(interaction.payload["member"]["permissions"]) & Permission.SEND_MESSAGES
+
+
+# -- Request Guild Members ---------------------------------------------------------------------
+
+
+async def identified(ws: aiohttp.ClientWebSocketResponse, double: DiscordDouble) -> None:
+    await ws.receive_json()  # HELLO
+    intents = int(Intent.GUILDS | Intent.GUILD_MEMBERS)
+    await ws.send_json({"op": 2, "d": {"token": double.token, "intents": intents, "properties": {}}})
+    assert (await ws.receive_json())["t"] == "READY"
+    assert (await ws.receive_json())["t"] == "GUILD_CREATE"
+
+
+async def test_the_whole_member_list_comes_in_chunks_of_a_thousand_once_per_30_seconds(
+    discord_double: DiscordDouble, community: Community
+) -> None:
+    double = discord_double
+    for number in range(1500):
+        community.guild.add_member(double.world.add_user(f"member{number}"))
+    ask = {"guild_id": str(community.guild_id), "query": "", "limit": 0}
+    url = f"{double.gateway_url}?v=10&encoding=json"
+    async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+        await identified(ws, double)
+
+        await ws.send_json({"op": 8, "d": {**ask, "nonce": "first"}})
+        chunks = [(await ws.receive_json())["d"] for _ in range(2)]
+        assert [(c["chunk_index"], c["chunk_count"], len(c["members"])) for c in chunks] == [
+            (0, 2, 1000),
+            (1, 2, len(community.guild.members) - 1000),
+        ]
+
+        double.world.clock.advance(10)
+        await ws.send_json({"op": 8, "d": {**ask, "nonce": "again"}})
+        limited = await ws.receive_json()
+        assert (limited["op"], limited["t"]) == (0, "RATE_LIMITED")
+        assert limited["d"]["opcode"] == 8 and 19 < limited["d"]["retry_after"] <= 20
+        assert limited["d"]["meta"] == {"guild_id": str(community.guild_id), "nonce": "again"}
+
+        double.world.clock.advance(20)
+        await ws.send_json({"op": 8, "d": {**ask, "nonce": "later"}})
+        assert (await ws.receive_json())["t"] == "GUILD_MEMBERS_CHUNK"

@@ -37,6 +37,7 @@ from chatbridge.adapters.discord.cursors import CursorBook
 from chatbridge.adapters.discord.gateway import GatewayEvents
 from chatbridge.adapters.discord.interactions import ActionButton, InteractionDesk
 from chatbridge.adapters.discord.invocations import Invocations
+from chatbridge.adapters.discord.member_lists import MemberLists
 from chatbridge.adapters.discord.tasks import TaskOwner
 from chatbridge.adapters.discord.verbs import Verbs
 from chatbridge.config import DiscordConfig, Settings
@@ -66,6 +67,10 @@ class DiscordTuning:
     stop_timeout: float = 10.0
     sync_commands: bool = True
     backfill: BackfillLimits = field(default_factory=BackfillLimits)
+    member_list_interval: float = 30.0
+    """Discord's minimum between two requests for a guild's whole member list."""
+    member_list_timeout: float = 60.0
+    """How long to wait for the member list before giving up until the next connection."""
 
 
 def intents_for(config: DiscordConfig) -> discord.Intents:
@@ -101,6 +106,11 @@ class BridgeClient(discord.Client):
         await self.bridge.pressed(interaction, custom_id)
 
     # The gateway events the forum reads; each becomes a job in the intake queue.
+
+    async def on_socket_event_type(self, event_type: str) -> None:
+        """discord.py has no handler for RATE_LIMITED; its only use so far answers member lists."""
+        if event_type == "RATE_LIMITED":
+            self.bridge.gateway_rate_limited()
 
     async def on_guild_available(self, guild: discord.Guild) -> None:
         self.bridge.guild_available(guild)
@@ -219,6 +229,9 @@ class DiscordPlatform(GatewayEvents, Invocations, Verbs):
         self._own_timeouts = OrderedDict()
         self._backfilling = {}
         self._delivering = set()
+        self._member_lists = MemberLists(
+            interval=self.tuning.member_list_interval, timeout=self.tuning.member_list_timeout
+        )
         self._runner: asyncio.Task[None] | None = None
         self.client = self._make_client()
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from chatbridge.adapters.discord import translate
 from chatbridge.adapters.discord.cursors import CursorBook
 from chatbridge.adapters.discord.interactions import InteractionDesk
+from chatbridge.adapters.discord.member_lists import MemberLists
 from chatbridge.adapters.discord.tasks import TaskOwner
 from chatbridge.config import DiscordConfig
 from chatbridge.model import ChatEvent, PlatformName
@@ -54,3 +55,4 @@ class PlatformState:
     _own_timeouts: OrderedDict[tuple[int, int, datetime | None], bool]
     _backfilling: dict[int, set[int]]
     _delivering: set[asyncio.Task[None]]
+    _member_lists: MemberLists

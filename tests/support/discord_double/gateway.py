@@ -55,6 +55,9 @@ from .state import World
 from .transport import UnsupportedCompressionError, encoder_for
 
 RESUME_PATH = "/resume"
+MEMBER_LIST_INTERVAL = 30.0
+"""Seconds between two requests for a guild's whole member list (see ``_request_members``)."""
+MEMBERS_PER_CHUNK = 1000
 
 
 class GatewayError(RuntimeError):
@@ -88,6 +91,8 @@ class Gateway:
         self.resumes: Journal[ResumeRecord] = Journal("RESUMEs", wait_timeout=wait_timeout)
         self._next_connection_id = 0
         self._rejected_resumes = 0
+        self._member_lists: dict[int, float] = {}
+        """When each guild's full member list was last asked for, on the world's clock."""
         self._released = _ReleaseGate()
         self.overlaps: dict[tuple[int, int], set[int]] = {}
         """(shard id, shard count) -> guilds a session identifying as that shard receives too."""
@@ -269,14 +274,35 @@ class Gateway:
         )
 
     async def _request_members(self, session: Session, data: Mapping[str, Any]) -> None:
-        """Answer op 8 with one GUILD_MEMBERS_CHUNK, applying the documented intent limits."""
+        """Answer op 8 with GUILD_MEMBERS_CHUNKs, applying the documented limits.
+
+        gateway-events.mdx (Request Guild Members, Guild Members Chunk): the intent limits, 100
+        members for a prefix or ids; chunks of at most 1,000 members with index and count.
+        change-log.mdx (Introducing Rate Limit When Requesting All Guild Members, 2025-08-14): one
+        request for ALL members (``query=""``, ``limit=0``) per guild per bot every 30 seconds;
+        another one is answered by a RATE_LIMITED dispatch instead of chunks.
+        """
         guild = self.world.guilds.get(int(data["guild_id"]))
         if guild is None:
             return
         raw_ids = data.get("user_ids")
         query = data.get("query")
         limit = int(data.get("limit") or 0)
+        nonce = data.get("nonce")
         not_found: list[str] = []
+        if raw_ids is None and query == "" and limit == 0:
+            now = self.world.clock.now()
+            last = self._member_lists.get(guild.id)
+            if last is not None and now - last < MEMBER_LIST_INTERVAL:
+                limited: JsonObject = {
+                    "opcode": REQUEST_GUILD_MEMBERS,
+                    "retry_after": round(MEMBER_LIST_INTERVAL - (now - last), 3),
+                    "meta": {"guild_id": str(guild.id), **({"nonce": nonce} if nonce is not None else {})},
+                }
+                async with session.lock:
+                    await session.emit("RATE_LIMITED", limited)
+                return
+            self._member_lists[guild.id] = now
         if raw_ids is not None:
             wanted = [int(raw_ids)] if isinstance(raw_ids, int | str) else [int(u) for u in raw_ids]
             members = [guild.members[u] for u in wanted if u in guild.members]
@@ -295,11 +321,22 @@ class Gateway:
                 members = members[: min(limit or 100, 100)]
             elif limit:
                 members = members[:limit]
+        chunks = [members[i : i + MEMBERS_PER_CHUNK] for i in range(0, len(members), MEMBERS_PER_CHUNK)] or [
+            []
+        ]
         async with session.lock:
-            await session.emit(
-                "GUILD_MEMBERS_CHUNK",
-                events.guild_members_chunk(guild.id, members, not_found=not_found, nonce=data.get("nonce")),
-            )
+            for index, chunk in enumerate(chunks):
+                await session.emit(
+                    "GUILD_MEMBERS_CHUNK",
+                    events.guild_members_chunk(
+                        guild.id,
+                        chunk,
+                        chunk_index=index,
+                        chunk_count=len(chunks),
+                        not_found=not_found if index == 0 else (),
+                        nonce=nonce,
+                    ),
+                )
 
     # -- test controls ---------------------------------------------------------------------
 
