@@ -20,6 +20,8 @@ T = TypeVar("T")
 
 THREAD_ARCHIVED = 50083
 """Discord's code for an edit or reaction in an archived thread (a send unarchives it itself)."""
+TAG_REQUIRED = 40067
+"""Discord's code for a post without a tag in a forum that requires one."""
 THREAD_LOCKED = 160005
 """Discord's code for changing messages in a locked thread without Manage Threads."""
 CLOSED_THREAD = "That thread is archived and locked, and I may not reopen it, so I left it as it is."
@@ -173,6 +175,13 @@ class Verbs(OwnTimeouts):
             raise PlatformError(
                 f"I can't start threads in <#{room.room_id}>: I need the Send Messages and "
                 "Create Public Threads permissions there."
+            ) from error
+        except discord.HTTPException as error:
+            if error.code != TAG_REQUIRED:
+                raise
+            raise PlatformError(
+                f"Posts in <#{room.room_id}> need a tag, and I can't choose one for you yet: "
+                "start the post in Discord and pick a tag there."
             ) from error
         return MessageRef(self.name, room.room_id, str(opening.id), str(thread.id), room.community_id)
 
