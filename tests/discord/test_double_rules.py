@@ -613,3 +613,31 @@ async def test_the_whole_member_list_comes_in_chunks_of_a_thousand_once_per_30_s
         double.world.clock.advance(20)
         await ws.send_json({"op": 8, "d": {**ask, "nonce": "later"}})
         assert (await ws.receive_json())["t"] == "GUILD_MEMBERS_CHUNK"
+
+
+# -- guild outages -----------------------------------------------------------------------------
+
+
+async def test_an_unavailable_guild_gets_no_guild_create_until_it_is_restored(
+    discord_double: DiscordDouble, community: Community
+) -> None:
+    double = discord_double
+    await double.guild_outage(community.guild_id)
+    url = f"{double.gateway_url}?v=10&encoding=json"
+    async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+        await ws.receive_json()  # HELLO
+        intents = int(Intent.GUILDS)
+        await ws.send_json({"op": 2, "d": {"token": double.token, "intents": intents, "properties": {}}})
+        ready = await ws.receive_json()
+        assert ready["d"]["guilds"] == [{"id": str(community.guild_id), "unavailable": True}]
+        await double.wait_identified()
+        assert not [f for f in double.gateway.frames if f.event == "GUILD_CREATE"]
+
+        await double.guild_restored(community.guild_id)
+
+        restored = await ws.receive_json()
+        assert (restored["t"], restored["d"]["id"], restored["d"]["unavailable"]) == (
+            "GUILD_CREATE",
+            str(community.guild_id),
+            False,
+        )

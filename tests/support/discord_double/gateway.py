@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from . import events
+from . import events, payloads
 from .gateway_session import (
     ALREADY_AUTHENTICATED,
     AUTHENTICATION_FAILED,
@@ -92,6 +92,8 @@ class Gateway:
         self._next_connection_id = 0
         self._rejected_resumes = 0
         self._member_lists: dict[int, float] = {}
+        self.unavailable: set[int] = set()
+        """Guilds in an outage: listed unavailable in READY, no GUILD_CREATE until restored."""
         """When each guild's full member list was last asked for, on the world's clock."""
         self._released = _ReleaseGate()
         self.overlaps: dict[tuple[int, int], set[int]] = {}
@@ -219,7 +221,8 @@ class Gateway:
             )
             if intents & Intent.GUILDS:
                 for guild_id in guild_ids:
-                    await session.emit("GUILD_CREATE", self._guild_create(guild_id, session))
+                    if guild_id not in self.unavailable:
+                        await session.emit("GUILD_CREATE", self._guild_create(guild_id, session))
         self.identifies.append(IdentifyRecord(dict(data), session.session_id, session.shard, connection.id))
 
     def _guild_create(self, guild_id: int, session: Session) -> JsonObject:
@@ -339,6 +342,25 @@ class Gateway:
                 )
 
     # -- test controls ---------------------------------------------------------------------
+
+    async def guild_outage(self, guild_id: int) -> None:
+        """GUILD_DELETE with ``unavailable: true``: "a guild becomes ... unavailable due to an
+        outage" (gateway-events.mdx, Guild Delete); the guild stays unavailable until restored."""
+        self.unavailable.add(guild_id)
+        await self.dispatch("GUILD_DELETE", payloads.unavailable_guild(guild_id))
+
+    async def guild_restored(self, guild_id: int) -> None:
+        """GUILD_CREATE "when a guild becomes available again to the client" (Guild Create), to
+        each session that routes the guild, with the members its intents allow."""
+        self.unavailable.discard(guild_id)
+        for session in self.live_sessions():
+            if session.routes(guild_id, None) and session.intents & Intent.GUILDS:
+                async with session.lock:
+                    await session.emit("GUILD_CREATE", self._guild_create(guild_id, session))
+
+    async def bot_removed(self, guild_id: int) -> None:
+        """GUILD_DELETE without ``unavailable``: the bot was removed from the guild."""
+        await self.dispatch("GUILD_DELETE", {"id": str(guild_id)})
 
     def live_sessions(self, shard_id: int | None = None) -> list[Session]:
         return [

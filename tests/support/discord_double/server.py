@@ -288,6 +288,14 @@ class DiscordDouble(UserActions):
         """INVALID_SESSION; with ``resumable=False`` the client must IDENTIFY again."""
         await self.gateway.invalidate(shard_id=shard_id, resumable=resumable)
 
+    async def guild_outage(self, guild_id: int) -> None:
+        """The guild becomes unavailable (GUILD_DELETE, ``unavailable: true``) until restored."""
+        await self.gateway.guild_outage(guild_id)
+
+    async def guild_restored(self, guild_id: int) -> None:
+        """The guild is available again: a GUILD_CREATE to every session that routes it."""
+        await self.gateway.guild_restored(guild_id)
+
     async def request_reconnect(self, *, shard_id: int | None = None) -> None:
         await self.gateway.request_reconnect(shard_id=shard_id)
 
