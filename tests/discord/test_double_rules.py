@@ -14,6 +14,7 @@ import aiohttp
 import pytest
 
 from support.discord_double import Community, DiscordDouble, Intent, InteractionState, Permission
+from support.discord_double.nonces import NONCE_WINDOW
 
 CommandUpload = list[dict[str, Any]]
 
@@ -641,3 +642,22 @@ async def test_an_unavailable_guild_gets_no_guild_create_until_it_is_restored(
             str(community.guild_id),
             False,
         )
+
+
+# -- enforce_nonce -----------------------------------------------------------------------------
+
+
+async def test_an_enforced_nonce_returns_the_first_message_only_within_the_window(
+    discord_double: DiscordDouble, community: Community, raw: Raw
+) -> None:
+    body = {"content": "Case #5 · open", "nonce": "case-5-card", "enforce_nonce": True}
+    _, first = await raw.send(community.general, body)
+
+    _, again = await raw.send(community.general, body)
+    assert again["id"] == first["id"]
+    discord_double.world.clock.advance(NONCE_WINDOW + 1)
+    _, late = await raw.send(community.general, body)
+
+    assert late["id"] != first["id"]
+    history = discord_double.world.history(community.general)
+    assert [m["content"] for m in history].count("Case #5 · open") == 2

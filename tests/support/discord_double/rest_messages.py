@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import events, payloads
+from . import events, nonces, payloads
 from .access_rules import reads_history, require, require_send
 from .intents import Intent, strip_message_content
 from .payloads import JsonObject
@@ -86,6 +86,9 @@ class MessageRoutes:
         body = request.body() if request.json is not None else {}
         validate_message_body(body, request.files, creating=True)
         require_send(self.world, channel_id)
+        first = nonces.repeated(self.world, self.world.bot_id, body)
+        if first is not None:
+            return Reply(200, self.world.render_message(first))
         await prepare_send(self.world, channel_id, self.dispatch)
         message = self.world.create_message(
             channel_id,
@@ -100,6 +103,7 @@ class MessageRoutes:
             nonce=body.get("nonce"),
             tts=bool(body.get("tts", False)),
         )
+        nonces.remember(self.world, self.world.bot_id, body, message)
         await self.dispatch("MESSAGE_CREATE", self.world.message_create_event(message))
         return Reply(200, self.world.render_message(message))
 

@@ -113,6 +113,8 @@ class World:
         self.commands: dict[int | None, list[JsonObject]] = {}
         self.command_versions = 0
         self.interactions: dict[int, InteractionState] = {}
+        self.nonces: dict[tuple[int, str], tuple[int, int, float]] = {}
+        """(author, nonce) -> (channel, message, when) of sends with ``enforce_nonce`` (see nonces)."""
         self.attachments: dict[int, tuple[str, bytes]] = {}
         self.http_base = ""
         """Origin of the double (``http://127.0.0.1:port``), set when the server starts."""
