@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from chatbridge.config import Settings
 from chatbridge.forum.ranks import TrophyConfig, load_trophy_config
-from chatbridge.model import Actor, Privilege
+from chatbridge.model import Actor, Privilege, like_source
 from chatbridge.registry import Registry
 from chatbridge.render.templates import Renderer
 from chatbridge.services.ingest import Ingestor, IngestRules
@@ -89,5 +89,4 @@ class Core:
         return level
 
     def like_key(self, emoji: str) -> str | None:
-        key = emoji.replace("\ufe0f", "")
-        return key if key in self.ingestor.rules.like_keys else None
+        return like_source(emoji, self.ingestor.rules.like_keys)

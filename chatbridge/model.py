@@ -120,6 +120,21 @@ class ReactionRemoved(ChatEvent):
     emoji: str
 
 
+SUPER_REACTION = "+super"
+"""Ends a reaction's `emoji` when it is a super-reaction (Discord). It is a like source of its own,
+so a member who reacts both ways likes the post once, and still does after taking one back."""
+
+
+def like_source(emoji: str, like_keys: frozenset[str] | set[str]) -> str | None:
+    """The like source a reaction is (its emoji without VS16, `SUPER_REACTION` kept), or None
+    when the emoji is not a like emoji."""
+    base = emoji.removesuffix(SUPER_REACTION)
+    key = base.replace("\ufe0f", "")
+    if key not in like_keys:
+        return None
+    return key + SUPER_REACTION if base != emoji else key
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MemberJoined(ChatEvent):
     actor: Actor

@@ -8,6 +8,7 @@ from chatbridge.context import Context
 from chatbridge.errors import CommandError
 from chatbridge.forum.text import normalise
 from chatbridge.model import OutgoingMessage, Privilege
+from chatbridge.platform import PlatformError
 from chatbridge.registry import Param, command
 from chatbridge.render.escape import escape_user_text
 from chatbridge.services import directory, ingest, threads, trophies
@@ -28,7 +29,10 @@ async def thread_new(
     title = normalise(title, max_len=TITLE_MAX, field="title")
     body = normalise(body, max_len=BODY_MAX, field="opening post", multiline=True)
     opening = ctx.core.renderer.render("threads/opening.md.j2", title=title, body=body, starter=ctx.member)
-    ref = await ctx.platform.create_thread(ctx.event.room, title, OutgoingMessage(opening))
+    try:
+        ref = await ctx.platform.create_thread(ctx.event.room, title, OutgoingMessage(opening))
+    except PlatformError as error:  # the platform's own words: a missing permission, a required tag
+        raise CommandError(str(error)) from error
     assert ctx.community.id is not None and ctx.subforum.id is not None and ctx.member.id is not None
     thread = Thread(
         community_id=ctx.community.id,

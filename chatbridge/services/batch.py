@@ -30,6 +30,7 @@ from chatbridge.model import (
     ReactionAdded,
     ReactionRemoved,
     Room,
+    like_source,
 )
 from chatbridge.services import directory
 from chatbridge.services.awards import JUDGED, AwardCache, Checkpoint, earned, judged_of, judged_slot
@@ -578,8 +579,7 @@ class _Run:
     # -- replaying -------------------------------------------------------------------------------
 
     def _like_key(self, emoji: str) -> str | None:
-        key = emoji.replace("\ufe0f", "")
-        return key if key in self.path.like_keys else None
+        return like_source(emoji, self.path.like_keys)
 
     def _member(self, event: MessagePosted | ReactionAdded | ReactionRemoved) -> _MemberState | None:
         community = self.places[(event.room.platform, event.room.community_id)]

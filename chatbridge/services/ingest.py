@@ -42,6 +42,7 @@ from chatbridge.model import (
     ReactionRemoved,
     Room,
     RoomSeen,
+    like_source,
 )
 from chatbridge.render.templates import Renderer
 from chatbridge.services import directory, trophies
@@ -156,8 +157,7 @@ def first_delivery(session: Session, event: ChatEvent) -> bool:
 
 
 def _like_key(emoji: str, rules: IngestRules) -> str | None:
-    key = emoji.replace("\ufe0f", "")
-    return key if key in rules.like_keys else None
+    return like_source(emoji, rules.like_keys)
 
 
 def find_post(session: Session, platform: PlatformName, message_id: str) -> Post | None:

@@ -13,7 +13,7 @@ from datetime import datetime
 
 import discord
 
-from chatbridge.adapters.discord import cursors, deletions, likes, translate
+from chatbridge.adapters.discord import cursors, deletions, likes, member_lists, translate
 from chatbridge.adapters.discord.backfill import Backfill
 from chatbridge.adapters.discord.cursors import GuildCursors
 from chatbridge.adapters.discord.intake import Intake
@@ -59,22 +59,42 @@ class CatchUp(Intake, Places):
     async def _watch_members(self, guild: discord.Guild) -> None:
         """Without View Audit Log, hand timeouts are seen only as member updates, which discord.py
         reports only for members it has cached (we do not chunk at start-up): ask for the member
-        list of such a guild, once per IDENTIFY (alongside the catching up, not before it)."""
-        me = guild.me
-        if me is None or me.guild_permissions.view_audit_log or guild.chunked:
+        list of such a guild, once per IDENTIFY (alongside the catching up, not before it), no
+        sooner than Discord's 30 seconds after the last time, and without waiting forever."""
+        if not self._needs_member_list(guild):
             return
         log.info(
             "guild %s: without the View Audit Log permission, timeouts given by hand are logged "
             "without the moderator's name",
             guild.id,
         )
+        delay = self._member_lists.delay(guild.id)
+        if delay > 0:
+            await asyncio.sleep(delay)
+            fresh = self.client.get_guild(guild.id)  # a new IDENTIFY meanwhile makes a new object
+            if fresh is None or not self._needs_member_list(fresh):
+                return
+            guild = fresh
         try:
-            await guild.chunk(cache=True)
-        except (discord.HTTPException, discord.ClientException, TimeoutError):
+            outcome = await self._member_lists.ask(guild.id, guild.chunk(cache=True))
+        except (discord.HTTPException, discord.ClientException):
             log.warning("could not read the member list of guild %s", guild.id, exc_info=True)
+            return
+        if outcome is not member_lists.Outcome.RECEIVED:
+            log.warning(
+                "guild %s: the member list was not received (%s); timeouts given by hand to members "
+                "not yet seen are noticed after the next reconnect",
+                guild.id,
+                outcome.value,
+            )
+
+    @staticmethod
+    def _needs_member_list(guild: discord.Guild) -> bool:
+        me = guild.me
+        return me is not None and not me.guild_permissions.view_audit_log and not guild.chunked
 
     async def _stored_likes(self, message_ids: Collection[int]) -> likes.StoredLikes:
-        keys = self.core.ingestor.rules.like_keys
+        keys = translate.with_super_reactions(self.core.ingestor.rules.like_keys)
         return await asyncio.to_thread(likes.stored_likes, self.core.engine, message_ids, keys)
 
     async def _load_cursors(self, guild_id: int) -> GuildCursors:

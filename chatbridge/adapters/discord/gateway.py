@@ -6,6 +6,7 @@ job, so events are resolved and submitted in arrival order.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
 
@@ -16,6 +17,8 @@ from chatbridge.adapters.discord.catchup import CatchUp
 from chatbridge.adapters.discord.state import Job
 from chatbridge.adapters.discord.timeouts import OwnTimeouts, to_second
 from chatbridge.model import ChatEvent
+
+log = logging.getLogger(__name__)
 
 
 class GatewayEvents(CatchUp, OwnTimeouts):
@@ -32,6 +35,11 @@ class GatewayEvents(CatchUp, OwnTimeouts):
         if not self._closing and self._gate is not None:
             self._catchup.spawn(self._backfill(guild, at), name=f"guild {guild.id}")
             self._catchup.spawn(self._watch_members(guild), name=f"members of guild {guild.id}")
+
+    def gateway_rate_limited(self) -> None:
+        """A RATE_LIMITED dispatch: a member list request of ours will not be answered."""
+        log.warning("Discord rate-limited a gateway request (a member list)")
+        self._member_lists.rate_limited()
 
     def guild_renamed(self, guild: discord.Guild) -> None:
         """GUILD_UPDATE with a new name: announce the sub-forums again, with the guild's new name."""
@@ -141,7 +149,7 @@ class GatewayEvents(CatchUp, OwnTimeouts):
                     message_id=payload.message_id,
                     place=place,
                     actor=actor,
-                    emoji=translate.emoji_key(payload.emoji),
+                    emoji=translate.reaction_key(payload.emoji, burst=payload.burst),
                     at=at,
                     observation=uuid.uuid4().hex[:12],
                 )
@@ -160,6 +168,7 @@ class GatewayEvents(CatchUp, OwnTimeouts):
         keys = like_keys if emoji is None else {k for k in (self.core.like_key(emoji),) if k is not None}
         if not keys:
             return
+        keys = translate.with_super_reactions(keys)  # a clear takes both kinds
 
         async def place() -> translate.Place | None:
             return await self._place(channel_id, about=f"the cleared reactions of message {message_id}")

@@ -1,8 +1,10 @@
 """Answering interactions on time, buttons that survive restarts, and forms as modals.
 
-Discord gives an interaction three seconds for its first answer. `InteractionDesk.run` hands the
-invocation to the core and, if no answer has gone out after `defer_after` seconds (2 s by
-default), defers ("thinking…"); the core's answer then edits that placeholder. Everything the
+Discord gives an interaction three seconds for its first answer, however slow its REST API is at
+the moment. `InteractionDesk.run` starts its clock when the interaction arrives: the preparation
+(finding the channel's place, a target member: REST calls when they are not cached) and the
+core's work both run under it, and if no answer has gone out after `defer_after` seconds it
+defers ("thinking…"); the core's answer then edits that placeholder. Everything the
 core says about one invocation goes through `respond`, which picks the right call for the state
 the interaction is in (first answer, edit of the deferral, followup, modal).
 
@@ -40,6 +42,8 @@ STYLES = {
 }
 
 Deliver = Callable[[CommandInvoked], Awaitable[None]]
+Prepare = Callable[[], Awaitable["CommandInvoked | str | None"]]
+"""Builds the invocation (may call REST); a string is a refusal to say privately, None is silence."""
 
 
 class ActionButton(
@@ -102,7 +106,11 @@ def button_label(interaction: discord.Interaction, custom_id: str) -> str | None
 def form_modal(
     form: Form, target_message_id: str | None, target_user_id: str | None = None
 ) -> discord.ui.Modal:
-    """A modal whose submit runs `form.path`; its custom_id says so (see translate.encode_form)."""
+    """A modal whose submit runs `form.path`; its custom_id says so (see translate.encode_form).
+
+    Each text box sits in a Label, the layout Discord documents for modals now (a Text Input in
+    an Action Row, with its own label, is deprecated).
+    """
     modal = discord.ui.Modal(
         title=form.title[:45] or "…",
         custom_id=translate.encode_form(form, target_message_id, target_user_id),
@@ -110,17 +118,15 @@ def form_modal(
     )
     for entry in form.fields[:MAX_FIELDS]:
         limit = min(entry.max_length or 4000, 4000)
-        modal.add_item(
-            discord.ui.TextInput(
-                label=entry.label[:45] or entry.name,
-                custom_id=entry.name,
-                default=entry.value[:limit] or None,
-                required=entry.required,
-                style=discord.TextStyle.paragraph if entry.multiline else discord.TextStyle.short,
-                max_length=limit,
-                placeholder=entry.placeholder[:100] if entry.placeholder else None,
-            )
+        text_input: discord.ui.TextInput[discord.ui.Modal] = discord.ui.TextInput(
+            custom_id=entry.name,
+            default=entry.value[:limit] or None,
+            required=entry.required,
+            style=discord.TextStyle.paragraph if entry.multiline else discord.TextStyle.short,
+            max_length=limit,
+            placeholder=entry.placeholder[:100] if entry.placeholder else None,
         )
+        modal.add_item(discord.ui.Label(text=entry.label[:45] or entry.name, component=text_input))
     return modal
 
 
@@ -146,20 +152,25 @@ class InteractionDesk:
     async def run(
         self,
         interaction: discord.Interaction,
-        invocation: CommandInvoked,
+        prepare: Prepare,
         deliver: Deliver,
         *,
         ephemeral: bool,
     ) -> None:
-        """Deliver the invocation; defer if the core has not answered within `defer_after` seconds.
+        """Prepare and deliver the invocation; defer if nothing has answered within `defer_after`.
 
-        `ephemeral` is what the deferral's placeholder looks like (the command's declared
-        default); an answer of the other kind replaces the placeholder instead of editing it.
+        The timer starts before `prepare`, so a lookup stuck behind a rate limit can never hold
+        the first answer past Discord's deadline. `ephemeral` is what the deferral's placeholder
+        looks like (the command's declared default); an answer of the other kind replaces the
+        placeholder instead of editing it.
         """
         slot = _Slot(interaction, ephemeral)
-        self._slots[invocation.event_id] = slot
+        key = translate.interaction_event_id(interaction.id)
+        self._slots[key] = slot
         try:
-            work = self._owner.spawn(_awaited(deliver(invocation)), name=f"command {invocation.event_id}")
+            work = self._owner.spawn(
+                self._prepared(slot, prepare, deliver), name=f"interaction {interaction.id}"
+            )
             done, _ = await asyncio.wait({work}, timeout=self._defer_after)
             if not done:
                 await self._defer(slot)
@@ -169,7 +180,18 @@ class InteractionDesk:
                 with contextlib.suppress(discord.HTTPException):
                     await interaction.delete_original_response()
         finally:
-            self._slots.pop(invocation.event_id, None)
+            self._slots.pop(key, None)
+
+    async def _prepared(self, slot: _Slot, prepare: Prepare, deliver: Deliver) -> None:
+        prepared = await prepare()
+        if isinstance(prepared, str):
+            async with slot.lock:
+                refusal = OutgoingMessage(markdown=prepared, ephemeral=True)
+                rendered = translate.render(refusal)
+                await self._say(slot, rendered.chunks[0], rendered, {})
+                slot.answered = True
+        elif prepared is not None:
+            await deliver(prepared)
 
     async def _defer(self, slot: _Slot) -> None:
         async with slot.lock:
@@ -236,7 +258,3 @@ class InteractionDesk:
             await interaction.followup.send(
                 content, ephemeral=rendered.ephemeral, allowed_mentions=mentions, wait=True, **extra
             )
-
-
-async def _awaited(work: Awaitable[None]) -> None:
-    await work

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
-from typing import Any
 
 import discord
 from discord import app_commands
@@ -19,7 +18,7 @@ from sqlmodel import Session
 
 from chatbridge.adapters.discord import translate
 from chatbridge.adapters.discord.commands import menu_form, press_form
-from chatbridge.adapters.discord.interactions import button_label, form_modal
+from chatbridge.adapters.discord.interactions import Prepare, button_label, form_modal
 from chatbridge.adapters.discord.places import Places
 from chatbridge.model import ASK_OPTION, Actor, CommandInvoked, MessageRef, OutgoingMessage
 from chatbridge.platform import STORE_UNAVAILABLE_REPLY, Outcome
@@ -51,20 +50,23 @@ class Invocations(Places):
                 author_id = str(about.id) if about is not None else None
                 await interaction.response.send_modal(form_modal(form, target_id, author_id))
                 return
-        target = None
-        if target_message is not None:
-            where = await self._place(target_message.channel.id, target_message.channel)
-            if where is not None:
-                target = translate.message_ref(where, target_message.id)
-            target_user = target_user or target_message.author  # whom a message command is about
-        await self._run(
-            interaction,
-            spec.path,
-            options,
-            ephemeral=spec.ephemeral,
-            target=target,
-            target_user=translate.actor_of(target_user) if target_user is not None else None,
-        )
+
+        async def prepare() -> CommandInvoked | str | None:
+            target, about = None, target_user
+            if target_message is not None:
+                target = await self._message_ref(
+                    target_message.channel.id, target_message.id, target_message.channel
+                )
+                about = about or target_message.author  # whom a message command is about
+            return await self._invocation(
+                interaction,
+                spec.path,
+                options,
+                target=target,
+                target_user=translate.actor_of(about) if about is not None else None,
+            )
+
+        await self._run(interaction, prepare, ephemeral=spec.ephemeral)
 
     async def pressed(self, interaction: discord.Interaction, custom_id: str) -> None:
         """A button of an `Action` (after a restart too: the custom_id says everything)."""
@@ -89,12 +91,15 @@ class Invocations(Places):
                 source = str(interaction.message.id) if interaction.message is not None else None
                 await interaction.response.send_modal(form_modal(form, source))
                 return
-        target = None
-        if interaction.message is not None:
-            where = await self._place(interaction.message.channel.id, interaction.message.channel)
-            if where is not None:
-                target = translate.message_ref(where, interaction.message.id)
-        await self._run(interaction, path, dict(options), ephemeral=self._ephemeral(path), target=target)
+        message = interaction.message
+
+        async def prepare() -> CommandInvoked | str | None:
+            target = None
+            if message is not None:
+                target = await self._message_ref(message.channel.id, message.id, message.channel)
+            return await self._invocation(interaction, path, dict(options), target=target)
+
+        await self._run(interaction, prepare, ephemeral=self._ephemeral(path))
 
     async def interaction(self, interaction: discord.Interaction) -> None:
         """Modal submits of `Form`s; everything else is routed by discord.py."""
@@ -107,19 +112,27 @@ class Invocations(Places):
             return
         components = interaction.data.get("components", [])
         options: dict[str, object] = {**submission.options, **translate.form_values(components)}
-        target = None
-        if submission.target_message_id is not None and interaction.channel_id is not None:
-            where = await self._place(interaction.channel_id, interaction.channel)
-            if where is not None:
-                target = translate.message_ref(where, submission.target_message_id)
-        await self._run(
-            interaction,
-            submission.path,
-            options,
-            ephemeral=self._ephemeral(submission.path),
-            target=target,
-            target_user=await self._known_user(interaction.guild, submission.target_user_id),
-        )
+        channel_id = interaction.channel_id
+
+        async def prepare() -> CommandInvoked | str | None:
+            target = None
+            if submission.target_message_id is not None and channel_id is not None:
+                target = await self._message_ref(
+                    channel_id, submission.target_message_id, interaction.channel
+                )
+            return await self._invocation(
+                interaction,
+                submission.path,
+                options,
+                target=target,
+                target_user=await self._known_user(interaction.guild, submission.target_user_id),
+            )
+
+        await self._run(interaction, prepare, ephemeral=self._ephemeral(submission.path))
+
+    async def _message_ref(self, channel_id: int, message_id: int, channel: object) -> MessageRef | None:
+        where = await self._place(channel_id, channel)
+        return translate.message_ref(where, message_id) if where is not None else None
 
     async def _known_user(self, guild: discord.Guild | None, user_id: int | None) -> Actor | None:
         """A user by id as an actor, named (from the cache, else one REST call), or by id only."""
@@ -135,31 +148,30 @@ class Invocations(Places):
         spec = self._registry.specs.get(path) if self._registry is not None else None
         return spec.ephemeral if spec is not None else True
 
-    async def _run(
+    async def _run(self, interaction: discord.Interaction, prepare: Prepare, *, ephemeral: bool) -> None:
+        """Hand the interaction to the desk, whose deadline clock covers `prepare`'s lookups too."""
+        if self._closing or self._sink is None:
+            return
+        await self._desk.run(interaction, prepare, self._command, ephemeral=ephemeral)
+
+    async def _invocation(
         self,
         interaction: discord.Interaction,
         path: tuple[str, ...],
         options: Mapping[str, object],
         *,
-        ephemeral: bool,
         target: MessageRef | None = None,
-        target_user: Any = None,
-    ) -> None:
-        if self._closing or self._sink is None:
-            return
+        target_user: Actor | None = None,
+    ) -> CommandInvoked | str:
+        """The invocation, or the polite refusal for a channel chatbridge does not serve."""
         place = None
         if interaction.channel_id is not None:
             place = await self._place(interaction.channel_id, interaction.channel)
         if place is None:
-            await interaction.response.send_message(
-                "chatbridge commands work in the server's channels and threads.",
-                ephemeral=True,
-                allowed_mentions=discord.AllowedMentions.none(),
-            )
-            return
+            return "chatbridge commands work in the server's channels and threads."
         actor = translate.actor_of(interaction.user, permissions=interaction.permissions)
         self._remember_asker(interaction.user)
-        invocation = translate.invocation(
+        return translate.invocation(
             interaction_id=interaction.id,
             at=interaction.created_at,
             place=place,
@@ -169,7 +181,6 @@ class Invocations(Places):
             target=target,
             target_user=target_user,
         )
-        await self._desk.run(interaction, invocation, self._command, ephemeral=ephemeral)
 
     async def _command(self, invocation: CommandInvoked) -> None:
         if self._sink is not None:

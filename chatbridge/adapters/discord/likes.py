@@ -44,7 +44,7 @@ from sqlmodel import Session, col, select
 
 from chatbridge.adapters.discord import deletions, failures, translate
 from chatbridge.adapters.discord.cursors import GuildCursors
-from chatbridge.model import Actor, ReactionAdded, ReactionRemoved
+from chatbridge.model import SUPER_REACTION, Actor, ReactionAdded, ReactionRemoved
 from chatbridge.store.engine import reading
 from chatbridge.store.tables import Identity, LikeSource, Post
 
@@ -261,7 +261,11 @@ class LikeSweep:
         return deletions.Covered(place, after, position, frozenset(seen), opening_gone)
 
     async def _check(self, place: translate.Place, messages: Sequence[discord.Message]) -> None:
-        """Compare one page's like counts with the store; list the users where they differ."""
+        """Compare one page's like counts with the store; list the users where they differ.
+
+        Normal and super-reactions are separate sources (`translate.reaction_key`), so each is
+        compared with its own count (`count_details`) and listed by its own `type`.
+        """
         own = self.client.user.id if self.client.user is not None else None
         by_message: dict[int, dict[str, list[discord.Reaction]]] = {}
         for message in messages:
@@ -277,33 +281,49 @@ class LikeSweep:
             shown = by_message.get(message.id, {})
             have = stored.get(message.id, {})
             reactors: dict[str, dict[int, Actor]] = {}
-            for key in sorted(set(shown) | set(have)):
-                counted = sum(r.count - (1 if r.me else 0) for r in shown.get(key, []))
-                if counted == len(have.get(key, ())):
-                    continue
-                users = await self._users(message, shown.get(key, []))
-                if users is not None:
-                    reactors[key] = users
+            like_keys = set(shown) | {key.removesuffix(SUPER_REACTION) for key in have}
+            for key in sorted(like_keys):
+                for burst in (False, True):
+                    source = translate.reaction_key(key, burst=burst)
+                    counted = sum(_count(r, burst=burst) for r in shown.get(key, []))
+                    if counted == len(have.get(source, ())):
+                        continue
+                    users = await self._users(message, shown.get(key, []), burst=burst)
+                    if users is not None:
+                        reactors[source] = users
             if reactors:
                 observed.append(Observed(message.id, place, reactors))
         if observed:
             await self.reconcile(observed)
 
     async def _users(
-        self, message: discord.Message, reactions: Sequence[discord.Reaction]
+        self, message: discord.Message, reactions: Sequence[discord.Reaction], *, burst: bool
     ) -> dict[int, Actor] | None:
-        """Who reacts with these emojis (one like key); None when the listing budget is spent."""
-        needed = sum(math.ceil(r.count / HISTORY_PAGE) for r in reactions)
+        """Who reacts with these emojis (one like key, one kind); None when the budget is spent."""
+        kind = discord.ReactionType.burst if burst else discord.ReactionType.normal
+        needed = sum(
+            math.ceil((r.burst_count if burst else r.normal_count) / HISTORY_PAGE) for r in reactions
+        )
         if self._pages + needed > self.limits.like_pages:
             self._skipped.add(message.id)
             return None
         self._pages += needed
         users: dict[int, Actor] = {}
         for reaction in reactions:
-            async for user in reaction.users(limit=None):
+            shown = reaction.burst_count if burst else reaction.normal_count
+            if not shown:
+                continue
+            async for user in reaction.users(limit=shown, type=kind):
                 if not user.bot and user.id != message.author.id:
                     users[user.id] = translate.actor_of(user)
         return users
+
+
+def _count(reaction: discord.Reaction, *, burst: bool) -> int:
+    """Reactions of one kind, the bot's own left out (it never likes)."""
+    if burst:
+        return reaction.burst_count - (1 if reaction.me_burst else 0)
+    return reaction.normal_count - (1 if reaction.me else 0)
 
 
 async def _started_from_message(thread: discord.PartialMessageable, thread_id: int) -> bool:

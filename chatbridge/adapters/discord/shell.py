@@ -38,6 +38,7 @@ from chatbridge.adapters.discord.gateway import GatewayEvents
 from chatbridge.adapters.discord.holding import HoldLine
 from chatbridge.adapters.discord.interactions import ActionButton, InteractionDesk
 from chatbridge.adapters.discord.invocations import Invocations
+from chatbridge.adapters.discord.member_lists import MemberLists
 from chatbridge.adapters.discord.tasks import TaskOwner
 from chatbridge.adapters.discord.verbs import Verbs
 from chatbridge.config import DiscordConfig, Settings
@@ -55,8 +56,9 @@ log = logging.getLogger(__name__)
 class DiscordTuning:
     """Timings and bounds; the defaults suit Discord, tests shorten the waits."""
 
-    defer_after: float = 2.0
-    """Seconds before an unanswered interaction is deferred (Discord allows 3)."""
+    defer_after: float = 0.6
+    """Seconds before an unanswered interaction is deferred (Discord allows 3): well inside the
+    deadline, so the deferral itself still arrives in time over a slow link or a busy loop."""
     guild_ready_timeout: float = 2.0
     identify_pause: bool = True
     """discord.py's 5 s pause before each re-IDENTIFY (Discord's identify rate limit)."""
@@ -69,6 +71,10 @@ class DiscordTuning:
     retry_most: float = 60.0
     """Pauses (first, longest) before asking Discord again after a passing failure while reading."""
     backfill: BackfillLimits = field(default_factory=BackfillLimits)
+    member_list_interval: float = 30.0
+    """Discord's minimum between two requests for a guild's whole member list."""
+    member_list_timeout: float = 60.0
+    """How long to wait for the member list before giving up until the next connection."""
 
 
 def intents_for(config: DiscordConfig) -> discord.Intents:
@@ -104,6 +110,11 @@ class BridgeClient(discord.Client):
         await self.bridge.pressed(interaction, custom_id)
 
     # The gateway events the forum reads; each becomes a job in the intake queue.
+
+    async def on_socket_event_type(self, event_type: str) -> None:
+        """discord.py has no handler for RATE_LIMITED; its only use so far answers member lists."""
+        if event_type == "RATE_LIMITED":
+            self.bridge.gateway_rate_limited()
 
     async def on_guild_available(self, guild: discord.Guild) -> None:
         self.bridge.guild_available(guild)
@@ -224,6 +235,9 @@ class DiscordPlatform(GatewayEvents, Invocations, Verbs):
         self._own_timeouts = OrderedDict()
         self._backfilling = {}
         self._delivering = set()
+        self._member_lists = MemberLists(
+            interval=self.tuning.member_list_interval, timeout=self.tuning.member_list_timeout
+        )
         self._runner: asyncio.Task[None] | None = None
         self.client = self._make_client()
 

@@ -19,6 +19,7 @@ from chatbridge.adapters.discord import translate
 from chatbridge.adapters.discord.cursors import CursorBook
 from chatbridge.adapters.discord.holding import HoldLine
 from chatbridge.adapters.discord.interactions import InteractionDesk
+from chatbridge.adapters.discord.member_lists import MemberLists
 from chatbridge.adapters.discord.tasks import TaskOwner
 from chatbridge.config import DiscordConfig
 from chatbridge.model import ChatEvent, PlatformName
@@ -59,3 +60,4 @@ class PlatformState:
     _own_timeouts: OrderedDict[tuple[int, int, datetime | None], bool]
     _backfilling: dict[int, set[int]]
     _delivering: set[asyncio.Task[None]]
+    _member_lists: MemberLists

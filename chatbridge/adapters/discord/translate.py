@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import parse_qsl, quote, unquote, urlencode
@@ -32,6 +32,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode
 import discord
 
 from chatbridge.model import (
+    SUPER_REACTION,
     Action,
     Actor,
     CommandInvoked,
@@ -311,6 +312,17 @@ def emoji_key(emoji: discord.PartialEmoji | discord.Emoji | str) -> str:
     return f"{emoji.name}:{emoji.id}"
 
 
+def reaction_key(emoji: discord.PartialEmoji | discord.Emoji | str, *, burst: bool) -> str:
+    """A reaction's `emoji` for the core: a super-reaction is marked (`SUPER_REACTION`), a like
+    source of its own beside the member's normal reaction with the same emoji."""
+    return emoji_key(emoji) + (SUPER_REACTION if burst else "")
+
+
+def with_super_reactions(keys: Iterable[str]) -> set[str]:
+    """Like keys and their super-reaction sources: what a message's reactions can store."""
+    return {variant for key in keys for variant in (key, key + SUPER_REACTION)}
+
+
 def reaction(
     *,
     added: bool,
@@ -351,6 +363,11 @@ def message_ref(place: Place, message_id: int) -> MessageRef:
     return MessageRef(PLATFORM, place.room.room_id, str(message_id), place.thread_id, str(place.guild_id))
 
 
+def interaction_event_id(interaction_id: int) -> str:
+    """The event id of the invocation an interaction becomes (one per interaction)."""
+    return f"interaction:{interaction_id}"
+
+
 def invocation(
     *,
     interaction_id: int,
@@ -364,7 +381,7 @@ def invocation(
 ) -> CommandInvoked:
     """An interaction as a structured command; the interaction id is Discord's unique event id."""
     return CommandInvoked(
-        event_id=f"interaction:{interaction_id}",
+        event_id=interaction_event_id(interaction_id),
         at=at,
         room=place.room,
         actor=actor,

@@ -4,9 +4,9 @@ deletions, direct messages and privileges."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import discord
 
@@ -15,6 +15,16 @@ from chatbridge.adapters.discord.interactions import action_view
 from chatbridge.adapters.discord.timeouts import OwnTimeouts
 from chatbridge.model import CommandInvoked, MessageRef, OutgoingMessage, Privilege, Room
 from chatbridge.platform import MuteResult, PlatformError
+
+T = TypeVar("T")
+
+THREAD_ARCHIVED = 50083
+"""Discord's code for an edit or reaction in an archived thread (a send unarchives it itself)."""
+TAG_REQUIRED = 40067
+"""Discord's code for a post without a tag in a forum that requires one."""
+THREAD_LOCKED = 160005
+"""Discord's code for changing messages in a locked thread without Manage Threads."""
+CLOSED_THREAD = "That thread is archived and locked, and I may not reopen it, so I left it as it is."
 
 
 class Verbs(OwnTimeouts):
@@ -45,6 +55,10 @@ class Verbs(OwnTimeouts):
                 )
             except discord.Forbidden as error:
                 raise PlatformError(f"I'm not allowed to post in <#{channel.id}>.") from error
+            except discord.HTTPException as error:
+                if error.code == THREAD_ARCHIVED:  # a send reopens a thread unless it is locked
+                    raise PlatformError(CLOSED_THREAD) from error
+                raise
             first = first or sent
         assert first is not None
         return MessageRef(self.name, room.room_id, str(first.id), thread_id, room.community_id)
@@ -108,7 +122,30 @@ class Verbs(OwnTimeouts):
     @failures.outbox_verb("react to a message")
     async def react(self, ref: MessageRef, emoji: str) -> None:
         channel = self._messageable(ref.thread_id or ref.room_id)
-        await channel.get_partial_message(int(ref.message_id)).add_reaction(emoji)
+        message = channel.get_partial_message(int(ref.message_id))
+        await self._reopening(channel.id, lambda: message.add_reaction(emoji))
+
+    async def _reopening(self, channel_id: int, attempt: Callable[[], Awaitable[T]]) -> T:
+        """`attempt`, and if the thread is archived: reopen it, attempt again, archive it again.
+
+        Discord refuses edits and reactions in an archived thread (50083); anyone who may post
+        there may unarchive it, but a locked one only with Manage Threads. Where the bot may not
+        reopen it, it leaves the thread alone and says so.
+        """
+        try:
+            return await attempt()
+        except discord.HTTPException as error:
+            if error.code != THREAD_ARCHIVED:
+                raise
+        try:
+            await self.client.http.edit_channel(channel_id, archived=False)
+        except discord.HTTPException as error:
+            raise PlatformError(CLOSED_THREAD) from error
+        try:
+            return await attempt()
+        finally:
+            with contextlib.suppress(discord.HTTPException):
+                await self.client.http.edit_channel(channel_id, archived=True)
 
     def permalink(self, ref: MessageRef) -> str:
         """https://discord.com/channels/<guild>/<channel>/<message>, channel being where it lives.
@@ -163,6 +200,13 @@ class Verbs(OwnTimeouts):
                 f"I can't start threads in <#{room.room_id}>: I need the Send Messages and "
                 "Create Public Threads permissions there."
             ) from error
+        except discord.HTTPException as error:
+            if error.code != TAG_REQUIRED:
+                raise
+            raise PlatformError(
+                f"Posts in <#{room.room_id}> need a tag, and I can't choose one for you yet: "
+                "start the post in Discord and pick a tag there."
+            ) from error
         return MessageRef(self.name, room.room_id, str(opening.id), str(thread.id), room.community_id)
 
     @failures.outbox_verb("time out a member")
@@ -216,16 +260,22 @@ class Verbs(OwnTimeouts):
         """Rewrite one of the bot's messages; its buttons become the message's `actions` (or none)."""
         rendered = translate.render(message)
         content = rendered.chunks[0] if len(rendered.chunks) == 1 else "\n".join(rendered.chunks)
-        partial = self._messageable(ref.thread_id or ref.room_id).get_partial_message(int(ref.message_id))
+        channel = self._messageable(ref.thread_id or ref.room_id)
+        partial = channel.get_partial_message(int(ref.message_id))
         try:
-            await partial.edit(
-                content=content[: translate.MAX_CONTENT],
-                allowed_mentions=rendered.allowed_mentions,
-                view=action_view(rendered.actions),
+            await self._reopening(
+                channel.id,
+                lambda: partial.edit(
+                    content=content[: translate.MAX_CONTENT],
+                    allowed_mentions=rendered.allowed_mentions,
+                    view=action_view(rendered.actions),
+                ),
             )
         except discord.NotFound as error:
             raise PlatformError("That message is gone, so I can't update it.") from error
         except discord.Forbidden as error:
+            if error.code == THREAD_LOCKED:
+                raise PlatformError("That thread is locked, so I left my message there as it is.") from error
             raise PlatformError("I can only edit my own messages.") from error
 
     @failures.outbox_verb("delete a message")

@@ -27,6 +27,9 @@ Modules, by what they hold:
 - ``rest_*``: REST routes; ``faults``: injected 429s and error responses.
 - ``payloads`` / ``events`` / ``interactions`` / ``options``: documented JSON shapes.
 - ``intents`` / ``permissions`` / ``snowflakes``: Discord's rules the double enforces.
+- ``*_rules`` and ``deadlines``: limits from discord/discord-api-docs, each citing its doc file
+  (commands, components and modals, message bodies, threads, channel access); ``clock``: the
+  double's own clock for the interaction deadlines; ``throttle``: every bot route rate-limited.
 - ``discordpy``: patching discord.py's endpoints and running a client for a test.
 - ``scenario``: a seeded medical community.
 """

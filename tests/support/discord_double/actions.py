@@ -111,11 +111,20 @@ class UserActions:
             )
 
     async def add_reaction(
-        self, channel_id: int, message_id: int, emoji: str, user_id: int, *, dispatch: bool = True
+        self,
+        channel_id: int,
+        message_id: int,
+        emoji: str,
+        user_id: int,
+        *,
+        dispatch: bool = True,
+        burst: bool = False,
     ) -> None:
-        """``emoji`` as in REST paths: ``"👍"`` or ``"name:id"`` for a custom emoji."""
+        """``emoji`` as in REST paths: ``"👍"`` or ``"name:id"`` for a custom emoji; ``burst`` for a
+        super-reaction (kept apart from a normal one with the same emoji)."""
         emoji_payload = payloads.emoji_from_key(emoji)
-        if not self.world.add_reaction(channel_id, message_id, emoji_payload, user_id) or not dispatch:
+        added = self.world.add_reaction(channel_id, message_id, emoji_payload, user_id, burst=burst)
+        if not added or not dispatch:
             return
         guild = self.world.guild_of(channel_id)
         message = self.world.message(channel_id, message_id)
@@ -129,14 +138,23 @@ class UserActions:
                 guild_id=guild.id if guild else None,
                 member=guild.members.get(user_id) if guild else None,
                 message_author_id=int(message["author"]["id"]),
+                burst=burst,
             ),
         )
 
     async def remove_reaction(
-        self, channel_id: int, message_id: int, emoji: str, user_id: int, *, dispatch: bool = True
+        self,
+        channel_id: int,
+        message_id: int,
+        emoji: str,
+        user_id: int,
+        *,
+        dispatch: bool = True,
+        burst: bool = False,
     ) -> None:
         emoji_payload = payloads.emoji_from_key(emoji)
-        if not self.world.remove_reaction(channel_id, message_id, emoji_payload, user_id) or not dispatch:
+        removed = self.world.remove_reaction(channel_id, message_id, emoji_payload, user_id, burst=burst)
+        if not removed or not dispatch:
             return
         guild = self.world.guild_of(channel_id)
         await self.dispatch(
@@ -147,6 +165,7 @@ class UserActions:
                 message_id=message_id,
                 emoji_payload=emoji_payload,
                 guild_id=guild.id if guild else None,
+                burst=burst,
             ),
         )
 
@@ -161,7 +180,7 @@ class UserActions:
         guild = self.world.guild_of(channel_id)
         guild_id = guild.id if guild else None
         if emoji is None:
-            self.world.reactions.pop((channel_id, message_id), None)
+            self.world.clear_reactions(channel_id, message_id)
             if dispatch:
                 await self.dispatch(
                     "MESSAGE_REACTION_REMOVE_ALL",
@@ -171,7 +190,7 @@ class UserActions:
                 )
             return
         emoji_payload = payloads.emoji_from_key(emoji)
-        self.world.reactions.get((channel_id, message_id), {}).pop(payloads.emoji_key(emoji_payload), None)
+        self.world.clear_reactions(channel_id, message_id, payloads.emoji_key(emoji_payload))
         if dispatch:
             await self.dispatch(
                 "MESSAGE_REACTION_REMOVE_EMOJI",
@@ -351,8 +370,10 @@ class UserActions:
             guild_id=guild.id if guild else None,
             member=guild.members[user_id] if guild else None,
             user=world.user(user_id),
-            member_permissions=guild.permissions_of(user_id) if guild else 0,
-            app_permissions=guild.bot_permissions if guild else 0,
+            # Interactions carry permissions in the channel, overwrites applied
+            # (receiving-and-responding.mdx: member.permissions, app_permissions).
+            member_permissions=guild.permissions_in(user_id, channel_id) if guild else 0,
+            app_permissions=guild.bot_permissions_in(channel_id) if guild else 0,
             message=message,
         )
         state = InteractionState(
@@ -365,6 +386,7 @@ class UserActions:
             payload=payload,
             name=name,
             source_message_id=int(message["id"]) if message else None,
+            created_at=world.clock.now(),
         )
         world.interactions[interaction_id] = state
         await self.dispatch("INTERACTION_CREATE", events.interaction_create(payload))

@@ -170,15 +170,17 @@ def message_reaction_add(
     guild_id: int | None = None,
     member: Mapping[str, Any] | None = None,
     message_author_id: int | None = None,
+    burst: bool = False,
 ) -> JsonObject:
+    """``burst``/``type`` 1 for a super-reaction (gateway-events.mdx, Message Reaction Add)."""
     payload: JsonObject = {
         "user_id": str(user_id),
         "channel_id": str(channel_id),
         "message_id": str(message_id),
         "emoji": emoji_payload,
-        "burst": False,
-        "burst_colors": [],
-        "type": 0,
+        "burst": burst,
+        "burst_colors": ["#ffcc4d"] if burst else [],
+        "type": 1 if burst else 0,
     }
     if guild_id is not None:
         payload["guild_id"] = str(guild_id)
@@ -191,15 +193,21 @@ def message_reaction_add(
 
 # https://discord.com/developers/docs/events/gateway-events#message-reaction-remove
 def message_reaction_remove(
-    *, user_id: int, channel_id: int, message_id: int, emoji_payload: JsonObject, guild_id: int | None = None
+    *,
+    user_id: int,
+    channel_id: int,
+    message_id: int,
+    emoji_payload: JsonObject,
+    guild_id: int | None = None,
+    burst: bool = False,
 ) -> JsonObject:
     payload: JsonObject = {
         "user_id": str(user_id),
         "channel_id": str(channel_id),
         "message_id": str(message_id),
         "emoji": emoji_payload,
-        "burst": False,
-        "type": 0,
+        "burst": burst,
+        "type": 1 if burst else 0,
     }
     if guild_id is not None:
         payload["guild_id"] = str(guild_id)

@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from . import events
+from . import events, payloads
 from .gateway_session import (
     ALREADY_AUTHENTICATED,
     AUTHENTICATION_FAILED,
@@ -55,6 +55,9 @@ from .state import World
 from .transport import UnsupportedCompressionError, encoder_for
 
 RESUME_PATH = "/resume"
+MEMBER_LIST_INTERVAL = 30.0
+"""Seconds between two requests for a guild's whole member list (see ``_request_members``)."""
+MEMBERS_PER_CHUNK = 1000
 
 
 class GatewayError(RuntimeError):
@@ -88,6 +91,10 @@ class Gateway:
         self.resumes: Journal[ResumeRecord] = Journal("RESUMEs", wait_timeout=wait_timeout)
         self._next_connection_id = 0
         self._rejected_resumes = 0
+        self._member_lists: dict[int, float] = {}
+        self.unavailable: set[int] = set()
+        """Guilds in an outage: listed unavailable in READY, no GUILD_CREATE until restored."""
+        """When each guild's full member list was last asked for, on the world's clock."""
         self._released = _ReleaseGate()
         self.overlaps: dict[tuple[int, int], set[int]] = {}
         """(shard id, shard count) -> guilds a session identifying as that shard receives too."""
@@ -214,7 +221,8 @@ class Gateway:
             )
             if intents & Intent.GUILDS:
                 for guild_id in guild_ids:
-                    await session.emit("GUILD_CREATE", self._guild_create(guild_id, session))
+                    if guild_id not in self.unavailable:
+                        await session.emit("GUILD_CREATE", self._guild_create(guild_id, session))
         self.identifies.append(IdentifyRecord(dict(data), session.session_id, session.shard, connection.id))
 
     def _guild_create(self, guild_id: int, session: Session) -> JsonObject:
@@ -269,14 +277,35 @@ class Gateway:
         )
 
     async def _request_members(self, session: Session, data: Mapping[str, Any]) -> None:
-        """Answer op 8 with one GUILD_MEMBERS_CHUNK, applying the documented intent limits."""
+        """Answer op 8 with GUILD_MEMBERS_CHUNKs, applying the documented limits.
+
+        gateway-events.mdx (Request Guild Members, Guild Members Chunk): the intent limits, 100
+        members for a prefix or ids; chunks of at most 1,000 members with index and count.
+        change-log.mdx (Introducing Rate Limit When Requesting All Guild Members, 2025-08-14): one
+        request for ALL members (``query=""``, ``limit=0``) per guild per bot every 30 seconds;
+        another one is answered by a RATE_LIMITED dispatch instead of chunks.
+        """
         guild = self.world.guilds.get(int(data["guild_id"]))
         if guild is None:
             return
         raw_ids = data.get("user_ids")
         query = data.get("query")
         limit = int(data.get("limit") or 0)
+        nonce = data.get("nonce")
         not_found: list[str] = []
+        if raw_ids is None and query == "" and limit == 0:
+            now = self.world.clock.now()
+            last = self._member_lists.get(guild.id)
+            if last is not None and now - last < MEMBER_LIST_INTERVAL:
+                limited: JsonObject = {
+                    "opcode": REQUEST_GUILD_MEMBERS,
+                    "retry_after": round(MEMBER_LIST_INTERVAL - (now - last), 3),
+                    "meta": {"guild_id": str(guild.id), **({"nonce": nonce} if nonce is not None else {})},
+                }
+                async with session.lock:
+                    await session.emit("RATE_LIMITED", limited)
+                return
+            self._member_lists[guild.id] = now
         if raw_ids is not None:
             wanted = [int(raw_ids)] if isinstance(raw_ids, int | str) else [int(u) for u in raw_ids]
             members = [guild.members[u] for u in wanted if u in guild.members]
@@ -295,13 +324,43 @@ class Gateway:
                 members = members[: min(limit or 100, 100)]
             elif limit:
                 members = members[:limit]
+        chunks = [members[i : i + MEMBERS_PER_CHUNK] for i in range(0, len(members), MEMBERS_PER_CHUNK)] or [
+            []
+        ]
         async with session.lock:
-            await session.emit(
-                "GUILD_MEMBERS_CHUNK",
-                events.guild_members_chunk(guild.id, members, not_found=not_found, nonce=data.get("nonce")),
-            )
+            for index, chunk in enumerate(chunks):
+                await session.emit(
+                    "GUILD_MEMBERS_CHUNK",
+                    events.guild_members_chunk(
+                        guild.id,
+                        chunk,
+                        chunk_index=index,
+                        chunk_count=len(chunks),
+                        not_found=not_found if index == 0 else (),
+                        nonce=nonce,
+                    ),
+                )
 
     # -- test controls ---------------------------------------------------------------------
+
+    async def guild_outage(self, guild_id: int) -> None:
+        """GUILD_DELETE with ``unavailable: true``: "a guild becomes ... unavailable due to an
+        outage" (gateway-events.mdx, Guild Delete); the guild stays unavailable until restored."""
+        self.unavailable.add(guild_id)
+        await self.dispatch("GUILD_DELETE", payloads.unavailable_guild(guild_id))
+
+    async def guild_restored(self, guild_id: int) -> None:
+        """GUILD_CREATE "when a guild becomes available again to the client" (Guild Create), to
+        each session that routes the guild, with the members its intents allow."""
+        self.unavailable.discard(guild_id)
+        for session in self.live_sessions():
+            if session.routes(guild_id, None) and session.intents & Intent.GUILDS:
+                async with session.lock:
+                    await session.emit("GUILD_CREATE", self._guild_create(guild_id, session))
+
+    async def bot_removed(self, guild_id: int) -> None:
+        """GUILD_DELETE without ``unavailable``: the bot was removed from the guild."""
+        await self.dispatch("GUILD_DELETE", {"id": str(guild_id)})
 
     def live_sessions(self, shard_id: int | None = None) -> list[Session]:
         return [

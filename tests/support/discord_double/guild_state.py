@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from . import payloads
 from .payloads import JsonObject, now
-from .permissions import EVERYONE_DEFAULT, base_permissions
+from .permissions import EVERYONE_DEFAULT, base_permissions, channel_permissions
 
 if TYPE_CHECKING:
     from .state import World
@@ -201,6 +201,27 @@ class GuildState:
     @property
     def bot_permissions(self) -> int:
         return self.permissions_of(self.world.bot_id)
+
+    def permissions_in(self, user_id: int, channel_id: int) -> int:
+        """Permissions in a channel, its overwrites applied; a thread takes its parent's
+        (permissions.mdx "Inherited Permissions (Threads)")."""
+        base = self.permissions_of(user_id)
+        if user_id == self.owner_id:
+            return base
+        channel = self.threads.get(channel_id) or self.channels.get(channel_id)
+        if channel is not None and channel_id in self.threads and channel.get("parent_id"):
+            channel = self.channels.get(int(channel["parent_id"]), channel)
+        member = self.members.get(user_id)
+        return channel_permissions(
+            base,
+            (channel or {}).get("permission_overwrites") or [],
+            guild_id=self.id,
+            role_ids=[int(r) for r in member["roles"]] if member else [],
+            member_id=user_id,
+        )
+
+    def bot_permissions_in(self, channel_id: int) -> int:
+        return self.permissions_in(self.world.bot_id, channel_id)
 
     def guild_payload(self) -> JsonObject:
         """The guild object with its current roles, as REST's Get Guild returns it."""

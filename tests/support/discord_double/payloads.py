@@ -383,14 +383,17 @@ def emoji_from_key(key: str) -> JsonObject:
 
 
 # https://discord.com/developers/docs/resources/message#reaction-object
-def reaction(emoji_payload: JsonObject, *, count: int, me: bool) -> JsonObject:
+def reaction(
+    emoji_payload: JsonObject, *, normal: int, burst: int = 0, me: bool, me_burst: bool = False
+) -> JsonObject:
+    """``count`` includes super-reactions; ``count_details`` splits them (message.mdx)."""
     return {
-        "count": count,
-        "count_details": {"burst": 0, "normal": count},
+        "count": normal + burst,
+        "count_details": {"burst": burst, "normal": normal},
         "me": me,
-        "me_burst": False,
+        "me_burst": me_burst,
         "emoji": emoji_payload,
-        "burst_colors": [],
+        "burst_colors": ["#ffcc4d"] if burst else [],
     }
 
 

@@ -8,8 +8,9 @@ oracle: a test must not pass merely because the client and the fake share a wron
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from enum import IntFlag
+from typing import Any
 
 
 class Permission(IntFlag):
@@ -76,8 +77,7 @@ BOT_DEFAULT = MODERATOR_DEFAULT | Permission.MANAGE_ROLES
 def base_permissions(*, owner: bool, everyone: int, role_permissions: Iterable[int]) -> int:
     """Guild-level permissions, as in "Permission Overwrites" step one of the permissions page.
 
-    Channel overwrites are not modelled: chatbridge reads the computed value Discord sends in
-    interactions, and tests that need a denial inject the 403 directly.
+    A channel's overwrites come on top (`channel_permissions`).
     """
     if owner:
         return ALL_PERMISSIONS
@@ -86,4 +86,37 @@ def base_permissions(*, owner: bool, everyone: int, role_permissions: Iterable[i
         value |= bits
     if value & Permission.ADMINISTRATOR:
         return ALL_PERMISSIONS
+    return value
+
+
+def channel_permissions(
+    base: int,
+    overwrites: Sequence[Mapping[str, Any]],
+    *,
+    guild_id: int,
+    role_ids: Iterable[int],
+    member_id: int,
+) -> int:
+    """developers/topics/permissions.mdx "Permission Overwrites": the @everyone overwrite, then the
+    member's roles' overwrites (denies, then allows, combined), then the member's own; and
+    "Implicit Permissions": without VIEW_CHANNEL nothing else in the channel counts."""
+    if base & Permission.ADMINISTRATOR:
+        return ALL_PERMISSIONS
+    by_target = {int(o["id"]): o for o in overwrites}
+    value = base
+    everyone = by_target.get(guild_id)
+    if everyone is not None:
+        value = (value & ~int(everyone["deny"])) | int(everyone["allow"])
+    allow = deny = 0
+    for role_id in role_ids:
+        overwrite = by_target.get(role_id)
+        if overwrite is not None and int(overwrite.get("type", 0)) == 0:
+            allow |= int(overwrite["allow"])
+            deny |= int(overwrite["deny"])
+    value = (value & ~deny) | allow
+    member = by_target.get(member_id)
+    if member is not None and int(member.get("type", 1)) == 1:
+        value = (value & ~int(member["deny"])) | int(member["allow"])
+    if not value & Permission.VIEW_CHANNEL:
+        return 0
     return value

@@ -18,8 +18,10 @@ from urllib.parse import unquote
 from aiohttp import BodyPartReader, web
 
 from .faults import FaultPlan, discord_error
+from .form_errors import FormError
 from .recording import Journal, RestCall, interesting_headers
 from .state import DiscordStateError
+from .throttle import Throttle
 
 API_PREFIX = "/api/v10"
 
@@ -142,7 +144,16 @@ def _normal_rate_limit_headers(template: str) -> dict[str, str]:
 class RestApi:
     """The aiohttp handler for everything below ``/api/v10``."""
 
-    def __init__(self, *, token: str, router: Router, faults: FaultPlan, calls: Journal[RestCall]) -> None:
+    def __init__(
+        self,
+        *,
+        token: str,
+        router: Router,
+        faults: FaultPlan,
+        calls: Journal[RestCall],
+        throttle: Throttle | None = None,
+    ) -> None:
+        self._throttle = throttle
         self._token = token
         self._router = router
         self._faults = faults
@@ -195,6 +206,10 @@ class RestApi:
         authenticated = route.authenticated if route else True
         if authenticated and request.headers.get("Authorization") != f"Bot {self._token}":
             return 401, discord_error(0, "401: Unauthorized"), headers
+        limited = self._throttle.answer(authenticated=authenticated) if self._throttle else None
+        if limited is not None:
+            status, payload, extra = limited
+            return status, payload, {**headers, **extra}
         fault = self._faults.take(call.method, call.path, call.route)
         if fault is not None:
             return fault.status, fault.body, {**headers, **fault.headers}
@@ -209,6 +224,8 @@ class RestApi:
             reply = await route.handler(rest_request)
         except ApiError as error:
             return error.status, error.body, headers
+        except FormError as error:
+            return 400, error.body(), headers
         except DiscordStateError as error:
             return error.status, discord_error(error.code, error.message), headers
         return reply.status, reply.body, headers

@@ -9,11 +9,13 @@ from datetime import datetime
 from typing import Any
 
 from . import events, payloads
+from .access_rules import require
 from .payloads import JsonObject
 from .permissions import Permission
 from .rest_app import ApiError, Reply, RestRequest, Router, invalid_form
 from .rest_common import Dispatcher, validate_message_body
 from .state import World
+from .thread_rules import check_thread_edit, check_thread_name
 
 _THREAD_EDITABLE = ("name", "rate_limit_per_user", "flags")
 _THREAD_METADATA_EDITABLE = ("archived", "locked", "auto_archive_duration", "invitable")
@@ -61,6 +63,9 @@ class ChannelRoutes:
         body = request.body()
         guild = self.world.guild_of(channel_id)
         if channel["type"] in payloads.THREAD_TYPES:
+            if "name" in body:
+                check_thread_name(body["name"])
+            check_thread_edit(self.world, channel_id, body)
             for key in _THREAD_EDITABLE:
                 if key in body:
                     channel[key] = body[key]
@@ -114,12 +119,19 @@ class ChannelRoutes:
         name = body.get("name")
         if not name:
             raise invalid_form("name", "BASE_TYPE_REQUIRED", "This field is required")
+        check_thread_name(name)
         if parent["type"] == payloads.FORUM_CHANNEL:
+            require(self.world, channel_id, Permission.SEND_MESSAGES)
             return await self._forum_post(request, parent, body)
         if parent["type"] != payloads.TEXT_CHANNEL:
             raise ApiError(400, 50024, "Cannot execute action on this channel type")
         # "type" defaults to PRIVATE_THREAD in API v9+ when omitted.
         private = int(body.get("type") or payloads.PRIVATE_THREAD) == payloads.PRIVATE_THREAD
+        require(
+            self.world,
+            channel_id,
+            Permission.CREATE_PRIVATE_THREADS if private else Permission.CREATE_PUBLIC_THREADS,
+        )
         thread_id, _ = self.world.create_thread(channel_id, name, owner_id=self.world.bot_id, private=private)
         self._apply_thread_options(thread_id, body)
         return Reply(201, await self._announce_thread(thread_id, None))
@@ -175,6 +187,8 @@ class ChannelRoutes:
         """The thread takes the message's id, as on Discord."""
         channel_id, message_id = request.id("channel_id"), request.id("message_id")
         body = request.body()
+        check_thread_name(body.get("name"))
+        require(self.world, channel_id, Permission.CREATE_PUBLIC_THREADS)
         guild = self.world.guild_of(channel_id)
         if guild is not None and message_id in guild.threads:
             raise ApiError(400, 160004, "A thread has already been created for this message")

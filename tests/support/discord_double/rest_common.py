@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from . import payloads
+from .component_rules import check_message_components
+from .message_rules import check_allowed_mentions, check_embeds
 from .payloads import JsonObject
 from .rest_app import ApiError, UploadedFile, invalid_form
 from .state import World
@@ -31,6 +33,11 @@ def validate_message_body(body: Mapping[str, Any], files: list[UploadedFile], *,
         raise invalid_form("content", "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_CONTENT} or fewer in length.")
     if len(body.get("embeds") or []) > MAX_EMBEDS:
         raise invalid_form("embeds", "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_EMBEDS} or fewer in length.")
+    # developers/resources/message.mdx: embed limits, allowed mentions; components per
+    # developers/components/reference.mdx
+    check_embeds(body.get("embeds"))
+    check_allowed_mentions(body.get("allowed_mentions"))
+    check_message_components(body.get("components"), int(body.get("flags") or 0))
     if creating and not (
         content
         or body.get("embeds")

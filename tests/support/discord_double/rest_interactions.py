@@ -15,6 +15,9 @@ from typing import Any
 
 from . import events, payloads
 from . import interactions as ix
+from .command_rules import check_upload
+from .component_rules import check_modal
+from .deadlines import check_first_response, check_token
 from .payloads import EPHEMERAL_FLAG, LOADING_FLAG, JsonObject
 from .rest_app import NO_CONTENT, ApiError, Reply, RestRequest, Router, invalid_form
 from .rest_common import Dispatcher, apply_message_edit, upload_attachments, validate_message_body
@@ -80,6 +83,7 @@ class InteractionRoutes:
             self.world.guild(guild_id)
         if not isinstance(request.json, list):
             raise ApiError(400, 50035, "Invalid Form Body")
+        check_upload(request.json)
         names = [(c.get("name"), c.get("type", 1)) for c in request.json]
         if len(set(names)) != len(names):
             raise invalid_form(
@@ -145,6 +149,7 @@ class InteractionRoutes:
         state = self._interaction(request)
         body = request.body()
         callback_type = body.get("type")
+        check_first_response(state, self.world.clock)
         if state.acknowledged:
             raise ApiError(400, 40060, "Interaction has already been acknowledged.")
         if callback_type not in _ALLOWED_CALLBACKS.get(state.type, frozenset()):
@@ -165,6 +170,8 @@ class InteractionRoutes:
             )
             state.original_message_id = int(message["id"])
             await self._announce(message, created=True)
+        elif callback_type == MODAL:
+            check_modal(data)
         elif callback_type in (DEFERRED_UPDATE_MESSAGE, UPDATE_MESSAGE):
             if state.source_message_id is None:
                 raise invalid_form("type", "INTERACTION_RESPONSE_TYPE_INVALID", "No message to update")
@@ -174,6 +181,8 @@ class InteractionRoutes:
                 apply_message_edit(self.world, message, data, request.files)
                 await self._announce(message, created=False)
         state.responses.append({"type": callback_type, "data": data})
+        if state.first_response_at is None:
+            state.first_response_at = self.world.clock.now()
         if callback_type in (
             CHANNEL_MESSAGE_WITH_SOURCE,
             DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE,
@@ -209,7 +218,9 @@ class InteractionRoutes:
     def _hook_interaction(self, request: RestRequest) -> InteractionState:
         if request.id("application_id") != self.world.application_id:
             raise ApiError(404, 10015, "Unknown Webhook")
-        return self.world.interaction_by_token(request.params["token"])
+        state = self.world.interaction_by_token(request.params["token"])
+        check_token(state, self.world.clock)
+        return state
 
     @staticmethod
     def _requested_message_id(state: InteractionState, request: RestRequest) -> int | None:

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import events, payloads
+from . import events, nonces, payloads
+from .access_rules import reads_history, require, require_send
 from .intents import Intent, strip_message_content
 from .payloads import JsonObject
 from .permissions import Permission
 from .rest_app import NO_CONTENT, ApiError, Reply, RestRequest, Router, invalid_form
 from .rest_common import Dispatcher, apply_message_edit, upload_attachments, validate_message_body
 from .state import World
+from .thread_rules import check_unchanged_thread, prepare_send
 
 # https://discord.com/developers/docs/resources/audit-log#audit-log-entry-object-audit-log-events
 MESSAGE_DELETE_ACTION = 72
@@ -83,6 +85,11 @@ class MessageRoutes:
         channel_id = request.id("channel_id")
         body = request.body() if request.json is not None else {}
         validate_message_body(body, request.files, creating=True)
+        require_send(self.world, channel_id)
+        first = nonces.repeated(self.world, self.world.bot_id, body)
+        if first is not None:
+            return Reply(200, self.world.render_message(first))
+        await prepare_send(self.world, channel_id, self.dispatch)
         message = self.world.create_message(
             channel_id,
             self.world.bot_id,
@@ -96,6 +103,7 @@ class MessageRoutes:
             nonce=body.get("nonce"),
             tts=bool(body.get("tts", False)),
         )
+        nonces.remember(self.world, self.world.bot_id, body, message)
         await self.dispatch("MESSAGE_CREATE", self.world.message_create_event(message))
         return Reply(200, self.world.render_message(message))
 
@@ -103,6 +111,9 @@ class MessageRoutes:
         """Get Channel Messages: newest first whatever the anchor, like Discord."""
         channel_id = request.id("channel_id")
         self.world.raw_channel(channel_id)
+        require(self.world, channel_id)
+        if not reads_history(self.world, channel_id):
+            return Reply(200, [])
         limit = _limit(request, default=50, maximum=100)
         anchors = [key for key in ("before", "after", "around") if key in request.query]
         history = self.world.history(channel_id)  # newest first
@@ -122,6 +133,7 @@ class MessageRoutes:
         return Reply(200, [self.visible(m) for m in selected])
 
     async def get(self, request: RestRequest) -> Reply:
+        require(self.world, request.id("channel_id"), Permission.READ_MESSAGE_HISTORY)
         message = self.world.message(request.id("channel_id"), request.id("message_id"))
         return Reply(200, self.visible(message))
 
@@ -131,6 +143,7 @@ class MessageRoutes:
         body = request.body()
         if int(message["author"]["id"]) != self.world.bot_id and set(body) - {"flags"}:
             raise ApiError(403, 50005, "Cannot edit a message authored by another user")
+        check_unchanged_thread(self.world, channel_id)
         apply_message_edit(self.world, message, body, request.files)
         await self.dispatch("MESSAGE_UPDATE", self.world.message_update_event(message))
         return Reply(200, self.world.render_message(message))
@@ -183,6 +196,7 @@ class MessageRoutes:
         self, channel_id: int, message_id: int, emoji_key: str, user_id: int, *, add: bool
     ) -> None:
         emoji = payloads.emoji_from_key(emoji_key)
+        check_unchanged_thread(self.world, channel_id, reacting=True)
         guild = self.world.guild_of(channel_id)
         guild_id = guild.id if guild else None
         if add:
@@ -242,12 +256,16 @@ class MessageRoutes:
         return NO_CONTENT
 
     async def reaction_users(self, request: RestRequest) -> Reply:
-        """Get Reactions: users ordered by id, paged with ``after`` (a user id) and ``limit``."""
+        """Get Reactions: users ordered by id, paged with ``after`` (a user id) and ``limit``;
+        ``type`` 0 lists normal reactions (the default), 1 super-reactions (message.mdx)."""
         limit = _limit(request, default=25, maximum=100)
         after = int(request.query.get("after", 0))
         user_ids = sorted(
             self.world.reaction_users(
-                request.id("channel_id"), request.id("message_id"), request.params["emoji"]
+                request.id("channel_id"),
+                request.id("message_id"),
+                request.params["emoji"],
+                burst=request.query.get("type") == "1",
             )
         )
         page = [uid for uid in user_ids if uid > after][:limit]
@@ -258,7 +276,7 @@ class MessageRoutes:
         self._require_manage_messages(channel_id)
         self.world.message(channel_id, message_id)
         key = request.params["emoji"]
-        self.world.reactions.get((channel_id, message_id), {}).pop(key, None)
+        self.world.clear_reactions(channel_id, message_id, key)
         guild = self.world.guild_of(channel_id)
         await self.dispatch(
             "MESSAGE_REACTION_REMOVE_EMOJI",
@@ -275,7 +293,7 @@ class MessageRoutes:
         channel_id, message_id = request.id("channel_id"), request.id("message_id")
         self._require_manage_messages(channel_id)
         self.world.message(channel_id, message_id)
-        self.world.reactions.pop((channel_id, message_id), None)
+        self.world.clear_reactions(channel_id, message_id)
         guild = self.world.guild_of(channel_id)
         await self.dispatch(
             "MESSAGE_REACTION_REMOVE_ALL",

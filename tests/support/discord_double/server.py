@@ -45,6 +45,7 @@ from .rest_interactions import InteractionRoutes
 from .rest_messages import MessageRoutes
 from .snowflakes import SnowflakeGenerator
 from .state import InteractionState, World
+from .throttle import Throttle
 
 DEFAULT_TOKEN = "MTA.double.token-for-tests"
 DEFAULT_HEARTBEAT_MS = 2_500
@@ -74,6 +75,7 @@ class DiscordDouble(UserActions):
         )
         self.rest_calls: Journal[RestCall] = Journal("REST calls", wait_timeout=wait_timeout)
         self.faults = FaultPlan()
+        self.throttle = Throttle(self.world.clock)
         self.recommended_shards = recommended_shards
         """What GET /gateway/bot recommends; AutoShardedClient without ``shard_count`` obeys it."""
         self._runner: web.AppRunner | None = None
@@ -92,7 +94,13 @@ class DiscordDouble(UserActions):
             ),
         ):
             routes.register(router)
-        api = RestApi(token=self.token, router=router, faults=self.faults, calls=self.rest_calls)
+        api = RestApi(
+            token=self.token,
+            router=router,
+            faults=self.faults,
+            calls=self.rest_calls,
+            throttle=self.throttle,
+        )
         app = web.Application()
         app.router.add_get("/", self.gateway.handle)
         app.router.add_get(RESUME_PATH, self.gateway.handle)
@@ -231,6 +239,10 @@ class DiscordDouble(UserActions):
             Fault(method.upper(), PathPattern(path), 429, body, headers=headers, times=times, while_=while_)
         )
 
+    def rate_limit_everything(self, seconds: float) -> None:
+        """Every bot route answers 429 until ``seconds`` from now (interaction routes excepted)."""
+        self.throttle.limit_everything(seconds)
+
     # -- gateway ---------------------------------------------------------------------------
 
     async def dispatch(
@@ -284,6 +296,14 @@ class DiscordDouble(UserActions):
     async def invalidate_session(self, *, shard_id: int | None = None, resumable: bool = False) -> None:
         """INVALID_SESSION; with ``resumable=False`` the client must IDENTIFY again."""
         await self.gateway.invalidate(shard_id=shard_id, resumable=resumable)
+
+    async def guild_outage(self, guild_id: int) -> None:
+        """The guild becomes unavailable (GUILD_DELETE, ``unavailable: true``) until restored."""
+        await self.gateway.guild_outage(guild_id)
+
+    async def guild_restored(self, guild_id: int) -> None:
+        """The guild is available again: a GUILD_CREATE to every session that routes it."""
+        await self.gateway.guild_restored(guild_id)
 
     async def request_reconnect(self, *, shard_id: int | None = None) -> None:
         await self.gateway.request_reconnect(shard_id=shard_id)

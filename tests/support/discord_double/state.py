@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from . import events, payloads
+from .clock import DoubleClock
 from .guild_state import GuildState
 from .intents import PRIVILEGED, Intent
 from .payloads import JsonObject
@@ -66,6 +67,12 @@ class InteractionState:
     original_message_id: int | None = None
     ephemeral_messages: dict[int, JsonObject] = field(default_factory=dict)
     followup_ids: list[int] = field(default_factory=list)
+    created_at: float = 0.0
+    """When it was dispatched, on the double's clock (see ``deadlines``)."""
+    first_response_at: float | None = None
+    """When the first callback was accepted, on the same clock (benchmarks read the delay)."""
+    token_invalidated: bool = False
+    """Set once the 3-second deadline passed unanswered: Discord invalidates the token."""
 
     @property
     def acknowledged(self) -> bool:
@@ -87,6 +94,8 @@ class World:
         portal_intents: int = PRIVILEGED,
     ) -> None:
         self.snowflakes = snowflakes
+        self.clock = DoubleClock()
+        """Interaction deadlines run on it; tests step past them with ``clock.advance``."""
         self.users: dict[int, JsonObject] = {}
         self.bot_id = self.add_user(bot_name, bot=True)
         self.owner_id = self.add_user("app-owner", global_name="App Owner")
@@ -97,10 +106,15 @@ class World:
         self.dm_channels: dict[int, JsonObject] = {}
         self.messages: dict[int, dict[int, JsonObject]] = {}
         self.reactions: dict[tuple[int, int], dict[str, list[int]]] = {}
+        self.burst_reactions: dict[tuple[int, int], dict[str, list[int]]] = {}
+        """Super-reactions, apart: one user may have a normal and a super one with the same emoji
+        (developers/resources/message.mdx, Reaction Object and Get Reactions' ``type``)."""
         self.reaction_emojis: dict[str, JsonObject] = {}
         self.commands: dict[int | None, list[JsonObject]] = {}
         self.command_versions = 0
         self.interactions: dict[int, InteractionState] = {}
+        self.nonces: dict[tuple[int, str], tuple[int, int, float]] = {}
+        """(author, nonce) -> (channel, message, when) of sends with ``enforce_nonce`` (see nonces)."""
         self.attachments: dict[int, tuple[str, bytes]] = {}
         self.http_base = ""
         """Origin of the double (``http://127.0.0.1:port``), set when the server starts."""
@@ -332,7 +346,7 @@ class World:
     def delete_message(self, channel_id: int, message_id: int) -> JsonObject:
         message = self.message(channel_id, message_id)
         del self.messages[channel_id][message_id]
-        self.reactions.pop((channel_id, message_id), None)
+        self.clear_reactions(channel_id, message_id)
         return message
 
     def history(self, channel_id: int) -> list[JsonObject]:
@@ -344,12 +358,19 @@ class World:
         """A stored message as Discord returns it: with reaction counts and any started thread."""
         channel_id, message_id = int(message["channel_id"]), int(message["id"])
         rendered = dict(message)
-        by_emoji = self.reactions.get((channel_id, message_id), {})
-        if by_emoji:
+        normal = self.reactions.get((channel_id, message_id), {})
+        burst = self.burst_reactions.get((channel_id, message_id), {})
+        keys = [key for key in dict.fromkeys([*normal, *burst]) if normal.get(key) or burst.get(key)]
+        if keys:
             rendered["reactions"] = [
-                payloads.reaction(self.reaction_emojis[key], count=len(users), me=self.bot_id in users)
-                for key, users in by_emoji.items()
-                if users
+                payloads.reaction(
+                    self.reaction_emojis[key],
+                    normal=len(normal.get(key, [])),
+                    burst=len(burst.get(key, [])),
+                    me=self.bot_id in normal.get(key, []),
+                    me_burst=self.bot_id in burst.get(key, []),
+                )
+                for key in keys
             ]
         guild = self.guild_of(channel_id)
         if guild is not None and message_id in guild.threads and message_id != channel_id:
@@ -383,28 +404,44 @@ class World:
 
     # -- reactions -------------------------------------------------------------------------
 
-    def add_reaction(self, channel_id: int, message_id: int, emoji: JsonObject, user_id: int) -> bool:
-        """Record a reaction; ``False`` if the user had already reacted with that emoji."""
+    def _reaction_table(self, burst: bool) -> dict[tuple[int, int], dict[str, list[int]]]:
+        return self.burst_reactions if burst else self.reactions
+
+    def add_reaction(
+        self, channel_id: int, message_id: int, emoji: JsonObject, user_id: int, *, burst: bool = False
+    ) -> bool:
+        """Record a reaction; ``False`` if the user had already reacted with that emoji (and type)."""
         self.message(channel_id, message_id)
         key = payloads.emoji_key(emoji)
         self.reaction_emojis.setdefault(key, emoji)
-        users = self.reactions.setdefault((channel_id, message_id), {}).setdefault(key, [])
+        users = self._reaction_table(burst).setdefault((channel_id, message_id), {}).setdefault(key, [])
         if user_id in users:
             return False
         users.append(user_id)
         return True
 
-    def remove_reaction(self, channel_id: int, message_id: int, emoji: JsonObject, user_id: int) -> bool:
+    def remove_reaction(
+        self, channel_id: int, message_id: int, emoji: JsonObject, user_id: int, *, burst: bool = False
+    ) -> bool:
         self.message(channel_id, message_id)
-        users = self.reactions.get((channel_id, message_id), {}).get(payloads.emoji_key(emoji), [])
+        table = self._reaction_table(burst)
+        users = table.get((channel_id, message_id), {}).get(payloads.emoji_key(emoji), [])
         if user_id not in users:
             return False
         users.remove(user_id)
         return True
 
-    def reaction_users(self, channel_id: int, message_id: int, key: str) -> list[int]:
+    def reaction_users(self, channel_id: int, message_id: int, key: str, *, burst: bool = False) -> list[int]:
         self.message(channel_id, message_id)
-        return list(self.reactions.get((channel_id, message_id), {}).get(key, []))
+        return list(self._reaction_table(burst).get((channel_id, message_id), {}).get(key, []))
+
+    def clear_reactions(self, channel_id: int, message_id: int, key: str | None = None) -> None:
+        """Remove All Reactions (``key`` None) or all of one emoji, normal and super alike."""
+        for table in (self.reactions, self.burst_reactions):
+            if key is None:
+                table.pop((channel_id, message_id), None)
+            else:
+                table.get((channel_id, message_id), {}).pop(key, None)
 
     # -- threads ---------------------------------------------------------------------------
 
