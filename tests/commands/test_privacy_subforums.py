@@ -187,7 +187,7 @@ async def test_moving_a_thread_into_a_private_sub_forum_is_told_privately(forum:
     chat = forum.chat
     public = numbers(forum)["public"]
     refused = texts(await chat.say(f"!thread move #{public} Staff Room", as_="mod"))
-    assert refused.startswith("There is no sub-forum called “Staff Room”.") and refused.count(STAFF) == 1
+    assert refused.startswith("There is no sub-forum called 'Staff Room'.") and refused.count(STAFF) == 1
     moved = await chat.say(f"!thread move #{public} Staff Room", as_="modreader")
     assert [s.ephemeral_for for s in moved] == ["modreader"] and "moved to Staff Room" in moved[0].text
     gone = texts(await chat.say(f"!thread show #{public}", as_="outsider"))
@@ -275,7 +275,7 @@ async def test_a_post_in_a_private_sub_forum_cannot_be_liked_from_outside(forum:
 async def test_a_moderator_cannot_name_a_private_channel_they_cannot_read_for_a_digest(forum: Forum) -> None:
     chat = forum.chat
     refused = texts(await chat.say('!digest schedule "Staff Room" monday 9 UTC', as_="mod"))
-    assert refused.startswith("I don't know a channel called “Staff Room”.")
+    assert refused.startswith("I don't know a channel called 'Staff Room'.")
     assert refused.count(STAFF) == 1
     scheduled = texts(await chat.say('!digest schedule "Staff Room" monday 9 UTC', as_="modreader"))
     assert "Weekly digest scheduled in **Staff Room**" in scheduled
