@@ -402,8 +402,8 @@ def strip_reply_fallback(body: str) -> str:
 # -- invites -------------------------------------------------------------------------------------
 
 
-def inviter(invite_state: Iterable[Mapping[str, Any]], bot_user_id: str) -> str | None:
-    """Who invited the bot, from a room's invite state."""
+def _bot_invite(invite_state: Iterable[Mapping[str, Any]], bot_user_id: str) -> Mapping[str, Any] | None:
+    """The member event inviting the bot, from a room's invite state."""
     for event in invite_state:
         content = event.get("content")
         if (
@@ -412,22 +412,20 @@ def inviter(invite_state: Iterable[Mapping[str, Any]], bot_user_id: str) -> str 
             and isinstance(content, Mapping)
             and content.get("membership") == "invite"
         ):
-            return _str(event.get("sender"))
+            return event
     return None
+
+
+def inviter(invite_state: Iterable[Mapping[str, Any]], bot_user_id: str) -> str | None:
+    """Who invited the bot, from a room's invite state."""
+    invite = _bot_invite(invite_state, bot_user_id)
+    return _str(invite.get("sender")) if invite is not None else None
 
 
 def invited_to_direct_chat(invite_state: Iterable[Mapping[str, Any]], bot_user_id: str) -> bool:
     """Whether the bot's invitation is to a direct chat (``is_direct``, as Element's "Start chat")."""
-    for event in invite_state:
-        content = event.get("content")
-        if (
-            event.get("type") == "m.room.member"
-            and event.get("state_key") == bot_user_id
-            and isinstance(content, Mapping)
-            and content.get("membership") == "invite"
-        ):
-            return content.get("is_direct") is True
-    return False
+    invite = _bot_invite(invite_state, bot_user_id)
+    return invite is not None and invite["content"].get("is_direct") is True
 
 
 def invite_allowed(user_id: str | None, allowed: Iterable[str]) -> bool:
