@@ -19,6 +19,7 @@ from chatbridge.dispatch import Dispatcher
 from chatbridge.heap import settle_heap
 from chatbridge.model import ChatEvent, CommandInvoked, MemberJoined, MessagePosted
 from chatbridge.platform import EventSink, Outcome, Platform
+from chatbridge.services.credentials import credential_reminders
 from chatbridge.services.digest.runner import DigestRunner, digest_executors, trophy_titles
 from chatbridge.services.moderation.dead_letters import dead_letter_notices
 from chatbridge.services.moderation.executors import moderation_executors
@@ -50,7 +51,11 @@ class Application:
             on_dead=dead_letter_notices(Policy.of(self.core)),
         )
         self.sanctions = SanctionScheduler(
-            self.core.engine, Policy.of(self.core), self.core.clock, on_enqueued=self.outbox.notify
+            self.core.engine,
+            Policy.of(self.core),
+            self.core.clock,
+            on_enqueued=self.outbox.notify,
+            also=(credential_reminders(self.core),),
         )
         self.digests = DigestRunner(
             self.core.engine,
