@@ -51,8 +51,7 @@ async def _sync_role(ctx: Context, member: Member, *, present: bool) -> str:
 
 @command(
     "verify",
-    help="Record a member's verified credential (moderators and verifiers): "
-    "verify <member> MD · Emergency Medicine; expires 2027-06-30; note what you checked",
+    help="Record a member's verified credential; add '; expires <date>', '; note <evidence>' (verifiers).",
     ephemeral=True,
 )
 async def verify(

@@ -12,7 +12,8 @@ from sqlmodel import Session, col, func, select
 from sqlmodel.sql.expression import Select
 
 from chatbridge.errors import NotFound
-from chatbridge.services import credentials
+from chatbridge.services import credentials, evidence
+from chatbridge.services.evidence import NoteView
 from chatbridge.store.tables import Community, Member, Post, SubForum, Thread
 
 ThreadOrder = Literal["latest", "replies", "likes"]
@@ -38,6 +39,10 @@ class ThreadCard:
     last_reply_name: str | None
     starter_badge: str | None = None
     """The starter's verified credential, shown next to their name."""
+    notes: tuple[NoteView, ...] = ()
+    """The latest cited notes under the thread's posts."""
+    source_requests: int = 0
+    """Members waiting for a source on the thread's posts (requests no note answers yet)."""
 
 
 def find(session: Session, community: Community, text: str, *, hidden: Collection[int] = ()) -> Thread:
@@ -84,7 +89,8 @@ def _like_pattern(text: str) -> str:
 
 
 def card(session: Session, thread: Thread, now: datetime | None = None) -> ThreadCard:
-    """The thread's card; with `now`, the starter's badge (a credential in force then) too."""
+    """The thread's card; with `now`, also the starter's badge (a credential in force then), the
+    latest cited notes and the count of open source requests."""
     row = session.exec(
         select(SubForum.name, _STARTER.display_name, _LAST.display_name)
         .select_from(Thread)
@@ -93,8 +99,11 @@ def card(session: Session, thread: Thread, now: datetime | None = None) -> Threa
         .outerjoin(_LAST, col(_LAST.id) == Thread.last_reply_member_id)
         .where(Thread.id == thread.id)
     ).one()
-    badge = credentials.active_title(session, thread.starter_member_id, now) if now is not None else None
-    return ThreadCard(thread, row[0], row[1], row[2], badge)
+    if now is None or thread.id is None:
+        return ThreadCard(thread, row[0], row[1], row[2])
+    badge = credentials.active_title(session, thread.starter_member_id, now)
+    notes, waiting = evidence.for_thread(session, thread.id, now)
+    return ThreadCard(thread, row[0], row[1], row[2], badge, tuple(notes), waiting)
 
 
 @dataclass(frozen=True, slots=True)
