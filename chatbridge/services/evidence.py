@@ -92,7 +92,11 @@ def _citation(token: str) -> Citation:
 
 def citation_of(note: PostNote) -> Citation:
     """A stored note's citation (stored as its label), linked again."""
-    return _citation(note.citation.replace("doi:", "", 1).replace("PMID ", "PMID", 1))
+    return citation_from_label(note.citation)
+
+
+def citation_from_label(label: str) -> Citation:
+    return _citation(label.replace("PMID ", "PMID", 1))
 
 
 def live_post(post: Post | None) -> Post:

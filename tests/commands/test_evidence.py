@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -173,3 +174,31 @@ async def test_notes_in_a_private_subforum_stay_there(forum: ModForum) -> None:
     outsider = texts(await chat.say("!thread show Staff case", as_="bob"))
     assert "A note in private" not in outsider
     assert "A note in private" not in texts(await chat.say("!share Staff case", as_="bob"))
+
+
+async def test_the_digest_shows_badges_requests_and_notes_and_ranks_sourced_posts_first(
+    forum: ModForum,
+) -> None:
+    chat = forum.chat
+    busy = await chat.start_thread("Ketamine", "Ketamine is always safe in agitation.", as_="omar")
+    for name in ("bob", "lina", "carol", "dana"):
+        await chat.say(f"{name} disagrees", as_=name, thread=busy)
+    await chat.say("!source", as_="bob", thread=busy, reply_to=busy)
+    calm = await chat.start_thread("Sepsis bundle", "The one-hour bundle helps.", as_="hend")
+    for name in ("bob", "lina"):
+        await chat.say(f"{name} agrees", as_=name, thread=calm)
+    await chat.say("!cite PMID 29768911 The bundle trial.", as_="hend", thread=calm, reply_to=calm)
+    chat.advance(timedelta(hours=2))
+
+    digest = "\n".join(s.text for s in await chat.say("!digest preview", as_="mo"))
+    sepsis = digest.index(
+        "Sepsis bundle** in General Discussion · started by hend · ✓ MD · Emergency Medicine"
+    )
+    ketamine = digest.index("Ketamine** in General Discussion · started by omar")
+    assert sepsis < ketamine  # busier, but its source was asked for and not given
+    assert "· ❓ source requested (1)" in digest[ketamine:]
+    assert "### 📎 Sources and notes this week" in digest
+    assert (
+        "- Note by hend · ✓ MD · Emergency Medicine on #2 Sepsis bundle: The bundle trial. — "
+        "[PMID 29768911](<https://pubmed.ncbi.nlm.nih.gov/29768911/>)"
+    ) in digest
