@@ -42,6 +42,7 @@ __all__ = [
     "PROFILE_VISIBILITIES",
     "SANCTION_KINDS",
     "SUBFORUM_KINDS",
+    "CallIn",
     "Community",
     "CommunityBinding",
     "Credential",
@@ -552,6 +553,32 @@ class PostNote(StoreModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     edited_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     removed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class CallIn(StoreModel, table=True):
+    """A private, constructive note from one member to another, delivered by the bot.
+
+    The sender is always stored (moderators see it); `anonymous` hides them from the recipient
+    only. The recipient may answer once (`answer`, relayed to the sender) or report it.
+    """
+
+    __tablename__ = "call_in"
+    __table_args__ = (
+        Index(None, "sender_member_id", "created_at"),
+        Index(None, "recipient_member_id", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", ondelete="CASCADE")
+    sender_member_id: int = Field(foreign_key="member.id", ondelete="CASCADE")
+    recipient_member_id: int = Field(foreign_key="member.id", ondelete="CASCADE")
+    post_id: int | None = Field(default=None, foreign_key="post.id", ondelete="SET NULL")
+    body: str = Field(sa_type=Text)
+    anonymous: bool = False
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    answer: str | None = Field(default=None, sa_type=Text)
+    answered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    reported_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 # --------------------------------------------------------------------------- digests

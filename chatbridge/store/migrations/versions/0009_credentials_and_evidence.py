@@ -1,11 +1,12 @@
-"""Verified clinician credentials, source requests and cited notes under posts.
+"""Verified clinician credentials, source requests, cited notes under posts, and call-ins.
 
 Revision ID: 0009
 Revises: 0008
 
-Three new tables, nothing existing changes: `credential` (a badge a verifier checked, with the
+Four new tables, nothing existing changes: `credential` (a badge a verifier checked, with the
 moderators-only evidence note and the expiry reminder mark), `source_request` (one per member and
-post) and `post_note` (a note with a citation under a post).
+post), `post_note` (a note with a citation under a post) and `call_in` (a private note from one
+member to another, with its one answer).
 """
 
 from collections.abc import Sequence
@@ -81,8 +82,37 @@ def upgrade() -> None:
     op.create_index(op.f("ix_post_note_post_id_created_at"), "post_note", ["post_id", "created_at"])
     op.create_index(op.f("ix_post_note_community_id_created_at"), "post_note", ["community_id", "created_at"])
 
+    op.create_table(
+        "call_in",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("community_id", sa.Integer(), nullable=False),
+        sa.Column("sender_member_id", sa.Integer(), nullable=False),
+        sa.Column("recipient_member_id", sa.Integer(), nullable=False),
+        sa.Column("post_id", sa.Integer(), nullable=True),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("anonymous", sa.Boolean(), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("answer", sa.Text(), nullable=True),
+        sa.Column("answered_at", UTCDateTime(), nullable=True),
+        sa.Column("reported_at", UTCDateTime(), nullable=True),
+        _fk("call_in", "community_id", "community", "CASCADE"),
+        _fk("call_in", "sender_member_id", "member", "CASCADE"),
+        _fk("call_in", "recipient_member_id", "member", "CASCADE"),
+        _fk("call_in", "post_id", "post", "SET NULL"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_call_in")),
+    )
+    op.create_index(
+        op.f("ix_call_in_sender_member_id_created_at"), "call_in", ["sender_member_id", "created_at"]
+    )
+    op.create_index(
+        op.f("ix_call_in_recipient_member_id_created_at"), "call_in", ["recipient_member_id", "created_at"]
+    )
+
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_call_in_recipient_member_id_created_at"), table_name="call_in")
+    op.drop_index(op.f("ix_call_in_sender_member_id_created_at"), table_name="call_in")
+    op.drop_table("call_in")
     op.drop_index(op.f("ix_post_note_community_id_created_at"), table_name="post_note")
     op.drop_index(op.f("ix_post_note_post_id_created_at"), table_name="post_note")
     op.drop_table("post_note")
