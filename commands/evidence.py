@@ -14,9 +14,10 @@ from chatbridge.context import Context
 from chatbridge.errors import CommandError
 from chatbridge.forum.humanize import plural
 from chatbridge.forum.text import normalise
-from chatbridge.model import MessageRef, OutgoingMessage, Privilege
+from chatbridge.model import MessageRef, OutgoingMessage, PlatformName, Privilege
 from chatbridge.registry import ContextMenu, Param, command
 from chatbridge.services import evidence, ingest
+from chatbridge.services.moderation import cases, queue
 from chatbridge.services.moderation.notices import enqueue_dm
 from chatbridge.store.tables import Member, Post, SubForum, Thread
 
@@ -48,35 +49,98 @@ async def source(ctx: Context) -> OutgoingMessage:
     if evidence.has_note(ctx.session, post.id):
         raise CommandError("That post already has a cited note; see it on the thread card (`thread show`).")
     new, count = evidence.request_source(ctx.session, post, ctx.member, ctx.now)
-    author = ctx.session.get(Member, post.member_id)
-    if new and count == 1 and author is not None and not author.is_bot:
-        ref = MessageRef(
-            ctx.event.room.platform,
-            subforum.platform_room_id,
-            post.platform_message_id,
-            thread.platform_thread_id,
-        )
-        message = ctx.core.renderer.render(
-            "evidence/source_requested.md.j2",
-            thread=thread,
-            link=ctx.platform.permalink(ref),
-            count=count,
-            prefix=ctx.core.registry.prefixes[0],
-        )
-        enqueue_dm(
-            ctx.session,
-            author,
-            OutgoingMessage(message),
-            dedupe_key=f"source-request:{post.id}",
-            now=ctx.now,
-            prefer=ctx.platform.name,
-        )
+    if new and count == 1:
+        _ask_author(ctx, post, thread, subforum, count, dedupe_key=f"source-request:{post.id}")
     if not new:
         return ctx.say(
             f"You have already asked; {plural(count, 'member is', 'members are')} waiting for a source."
         )
     return ctx.say(
         "I asked the author privately for a source (they aren't told who asked). "
+        f"Members asking so far: {count}."
+    )
+
+
+def _ask_author(
+    ctx: Context,
+    post: Post,
+    thread: Thread,
+    subforum: SubForum,
+    count: int,
+    *,
+    dedupe_key: str,
+    by_moderators: bool = False,
+) -> None:
+    """Tell the author privately that a source was asked for (never by whom)."""
+    author = ctx.session.get(Member, post.member_id)
+    if author is None or author.is_bot:
+        return
+    ref = MessageRef(
+        PlatformName(post.platform),
+        subforum.platform_room_id,
+        post.platform_message_id,
+        thread.platform_thread_id,
+    )
+    link = ctx.platform.permalink(ref) if ref.platform == ctx.platform.name else None
+    message = ctx.core.renderer.render(
+        "evidence/source_requested.md.j2",
+        thread=thread,
+        link=link,
+        count=count,
+        by_moderators=by_moderators,
+        prefix=ctx.core.registry.prefixes[0],
+    )
+    enqueue_dm(
+        ctx.session,
+        author,
+        OutgoingMessage(message),
+        dedupe_key=dedupe_key,
+        now=ctx.now,
+        prefer=ctx.platform.name,
+    )
+
+
+@command(
+    "case source",
+    help="Turn a reported post (a misinformation report, say) into a request for a source.",
+    privilege=Privilege.MODERATOR,
+    ephemeral=True,
+)
+async def case_source(
+    ctx: Context, case: Annotated[str, Param("The case number, like #12 (or 'this' as a reply to its card)")]
+) -> OutgoingMessage:
+    ctx.require(Privilege.MODERATOR, "turn cases into source requests")
+    assert ctx.community.id is not None
+    found = queue.find_case(
+        ctx.session, ctx.community.id, case, ctx.target, prefix=ctx.core.registry.prefixes[0]
+    )
+    cases.check_may_act(found, ctx.member, ctx.privilege)
+    post = ctx.session.get(Post, found.post_id) if found.post_id is not None else None
+    if post is None:
+        raise CommandError(f"Case #{found.id} is not about a post, so there is no source to ask for.")
+    post = evidence.live_post(post)
+    thread = ctx.session.get(Thread, post.thread_id)
+    subforum = ctx.session.get(SubForum, thread.subforum_id) if thread is not None else None
+    if thread is None or subforum is None:
+        raise CommandError(f"Case #{found.id} is not about a post in a forum thread.")
+    assert post.id is not None
+    if evidence.has_note(ctx.session, post.id):
+        raise CommandError("That post already has a cited note.")
+    _, count = evidence.request_source(ctx.session, post, ctx.member, ctx.now)
+    _ask_author(
+        ctx,
+        post,
+        thread,
+        subforum,
+        count,
+        dedupe_key=f"source-request:{post.id}:case:{found.id}",
+        by_moderators=True,
+    )
+    ctx.log_action(
+        "source_requested", ctx.session.get(Member, post.member_id), case_id=found.id, post_id=post.id
+    )
+    return ctx.say(
+        f"Asked the author privately for a source (case #{found.id} stays open: resolve it when done). "
         f"Members asking so far: {count}."
     )
 

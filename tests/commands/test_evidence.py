@@ -202,3 +202,17 @@ async def test_the_digest_shows_badges_requests_and_notes_and_ranks_sourced_post
         "- Note by hend · ✓ MD · Emergency Medicine on #2 Sepsis bundle: The bundle trial. — "
         "[PMID 29768911](<https://pubmed.ncbi.nlm.nih.gov/29768911/>)"
     ) in digest
+
+
+async def test_a_moderator_turns_a_misinformation_report_into_a_source_request(forum: ModForum) -> None:
+    chat = forum.chat
+    thread, post = await _hot_take(forum)
+    await chat.say("!report misinformation dangerous advice", as_="bob", thread=thread, reply_to=post)
+    answer = texts(await chat.say("!case source #1", as_="mo"))
+    assert "Asked the author privately for a source (case #1 stays open" in answer
+    await forum.settle()
+    assert "The moderators asked for a source for your post in **Ketamine**" in forum.dms("omar")
+    assert "❓ source requested (1)" in texts(await chat.say("!thread show Ketamine", as_="dana"))
+    refused = texts(await chat.say("!case source #1", as_="bob"))
+    assert "Asked the author" not in refused and refused
+    assert "a source asked for by mo (case #1)" in texts(await chat.say("!modlog omar", as_="mo"))
