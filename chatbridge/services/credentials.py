@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, and_, or_
 from sqlmodel import Session, col, select
@@ -24,10 +24,12 @@ if TYPE_CHECKING:
 from chatbridge.errors import CommandError
 from chatbridge.forum.durations import parse_duration
 from chatbridge.forum.text import InputError, normalise, quote_input
-from chatbridge.model import Actor, OutgoingMessage, Privilege
+from chatbridge.model import Actor, OutgoingMessage, PlatformName, Privilege
+from chatbridge.platform import Platform
 from chatbridge.render.templates import Renderer
-from chatbridge.services.moderation.notices import enqueue_dm
-from chatbridge.store.tables import Credential, Like, Member, Post, SubForum, Thread
+from chatbridge.services.moderation.notices import enqueue_dm, identities, platform_community_id
+from chatbridge.services.outbox import enqueue
+from chatbridge.store.tables import Credential, Like, Member, ModLogEntry, Post, SubForum, Thread
 
 log = logging.getLogger(__name__)
 
@@ -246,10 +248,73 @@ def remind_expiring(session: Session, renderer: Renderer, config: CredentialsCon
     return queued
 
 
+def lapse_expired(session: Session, config: CredentialsConfig, now: datetime) -> int:
+    """Credentials past their expiry: a case-log entry each, and the badge role's removal queued
+    through the outbox (the platform may be down; the outbox retries and reports refusals)."""
+    expired = session.exec(
+        select(Credential).where(
+            col(Credential.revoked_at).is_(None),
+            col(Credential.lapsed_at).is_(None),
+            col(Credential.expires_at).is_not(None),
+            col(Credential.expires_at) <= now,
+        )
+    ).all()
+    queued = 0
+    for credential in expired:
+        credential.lapsed_at = now
+        session.add(
+            ModLogEntry(
+                community_id=credential.community_id,
+                subject_member_id=credential.member_id,
+                action="credential_lapsed",
+                detail={"credential_id": credential.id, "title": credential.title},
+                created_at=now,
+            )
+        )
+        if config.discord_role_id is None or active(session, credential.member_id, now) is not None:
+            continue
+        member = session.get(Member, credential.member_id)
+        for identity in identities(session, member) if member is not None else []:
+            platform = PlatformName(identity.platform)
+            guild = platform_community_id(session, credential.community_id, platform)
+            if platform is PlatformName.MATRIX or guild is None:
+                continue  # Matrix has no roles
+            enqueue(
+                session,
+                platform=platform,
+                kind=SET_ROLE,
+                payload={
+                    "community_id": guild,
+                    "user_id": identity.platform_user_id,
+                    "role_id": config.discord_role_id,
+                    "present": False,
+                },
+                dedupe_key=f"credential-lapsed-role:{credential.id}:{identity.id}",
+                now=now,
+                community_id=credential.community_id,
+            )
+            queued += 1
+        log.info("credential %s lapsed; badge role removal queued", credential.id)
+    return queued
+
+
+SET_ROLE = "set_role"
+
+
+async def execute_set_role(platform: Platform, payload: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    """The outbox executor for a badge role change (a lapsed credential's role removal)."""
+    await platform.set_role(
+        payload["community_id"], payload["user_id"], payload["role_id"], present=bool(payload["present"])
+    )
+    return {"done": True}
+
+
 def credential_reminders(core: Core) -> Callable[[Session, datetime], int]:
-    """The reminder duty the sanction scheduler sweeps, bound to the core's renderer and config."""
+    """The credential duty the sanction scheduler sweeps (reminders before expiry, lapses at
+    expiry), bound to the core's renderer and config."""
 
     def duty(session: Session, now: datetime) -> int:
-        return remind_expiring(session, core.renderer, core.settings.credentials, now)
+        config = core.settings.credentials
+        return remind_expiring(session, core.renderer, config, now) + lapse_expired(session, config, now)
 
     return duty

@@ -518,6 +518,8 @@ class Credential(StoreModel, table=True):
     verified_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     reminded_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    lapsed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    """When the sweep saw it expire (case log entry written, badge role removal queued)."""
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     revoked_by_member_id: int | None = Field(default=None, foreign_key="member.id", ondelete="SET NULL")
 

@@ -173,6 +173,10 @@ async def test_an_expired_credential_stops_showing_and_its_verifier_is_reminded_
     await forum.sweep()
     reminders = [s.text for s in chat.dms("vera") if "expires on" in s.text]
     assert len(reminders) == 1 and "credential of **hend** (MD)" in reminders[0]
+    assert chat.roles["hend"] == {ROLE}
     chat.advance(timedelta(days=7))
     assert "Verified" not in texts(await chat.say("!profile hend", as_="bob"))
     assert "No one is verified yet." in texts(await chat.say("!verified", as_="bob"))
+    await forum.sweep()
+    assert chat.roles["hend"] == set(), "the badge role goes with the lapsed badge"
+    assert "verified credential (MD) expired" in texts(await chat.say("!modlog hend", as_="mo"))

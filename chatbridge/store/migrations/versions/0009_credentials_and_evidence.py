@@ -40,6 +40,7 @@ def upgrade() -> None:
         sa.Column("verified_at", UTCDateTime(), nullable=False),
         sa.Column("expires_at", UTCDateTime(), nullable=True),
         sa.Column("reminded_at", UTCDateTime(), nullable=True),
+        sa.Column("lapsed_at", UTCDateTime(), nullable=True),
         sa.Column("revoked_at", UTCDateTime(), nullable=True),
         sa.Column("revoked_by_member_id", sa.Integer(), nullable=True),
         _fk("credential", "community_id", "community", "CASCADE"),
