@@ -19,6 +19,7 @@ from chatbridge.dispatch import Dispatcher
 from chatbridge.heap import settle_heap
 from chatbridge.model import ChatEvent, CommandInvoked, MemberJoined, MessagePosted
 from chatbridge.platform import EventSink, Outcome, Platform
+from chatbridge.services.credentials import SET_ROLE, credential_reminders, execute_set_role
 from chatbridge.services.digest.runner import DigestRunner, digest_executors, trophy_titles
 from chatbridge.services.moderation.dead_letters import dead_letter_notices
 from chatbridge.services.moderation.executors import moderation_executors
@@ -45,12 +46,21 @@ class Application:
             self.core.engine,
             {p.name: p for p in self.platforms},
             self.core.clock,
-            executors={**default_executors(), **moderation_executors(self.core), **digest_executors()},
+            executors={
+                **default_executors(),
+                **moderation_executors(self.core),
+                **digest_executors(),
+                SET_ROLE: execute_set_role,
+            },
             max_attempts=self.core.settings.outbox.max_attempts,
             on_dead=dead_letter_notices(Policy.of(self.core)),
         )
         self.sanctions = SanctionScheduler(
-            self.core.engine, Policy.of(self.core), self.core.clock, on_enqueued=self.outbox.notify
+            self.core.engine,
+            Policy.of(self.core),
+            self.core.clock,
+            on_enqueued=self.outbox.notify,
+            also=(credential_reminders(self.core),),
         )
         self.digests = DigestRunner(
             self.core.engine,

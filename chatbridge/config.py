@@ -208,6 +208,17 @@ class OutboxConfig(_Section):
     rate limits do not count, and a refusal that retrying cannot change sets it aside at once."""
 
 
+class CredentialsConfig(_Section):
+    """Verified clinician badges: who may verify, and the Discord role that goes with a badge."""
+
+    verifiers: tuple[str, ...] = ()
+    """Members who may verify credentials besides the moderators ("discord:123", "@hend:example.org")."""
+    discord_role_id: str | None = None
+    """A Discord role added with a badge and removed with it; Matrix has no roles (nothing to do)."""
+    remind_days: int = Field(default=7, ge=1, le=90)
+    """How many days before a credential expires its verifier is reminded."""
+
+
 class LoggingConfig(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["text", "json"] = "text"
@@ -232,6 +243,7 @@ class Settings(BaseSettings):
     logging: LoggingConfig = LoggingConfig()
     digest: DigestConfig = DigestConfig()
     outbox: OutboxConfig = OutboxConfig()
+    credentials: CredentialsConfig = CredentialsConfig()
 
     discord_token: SecretStr | None = None
     matrix_password: SecretStr | None = None

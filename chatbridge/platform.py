@@ -140,6 +140,13 @@ class Platform(Protocol):
         for every private sub-forum an answer might mention.
         """
 
+    async def set_role(self, community_id: str, user_id: str, role_id: str, *, present: bool) -> None:
+        """Give a member a role (`present`) or take it away: a verified clinician's badge role.
+
+        Raises PlatformError, in words a moderator can act on, when the platform refuses (the bot's
+        role is not above it, a missing permission). A platform without roles (Matrix) does nothing.
+        """
+
     async def member_privilege(self, community_id: str, user_id: str) -> Privilege:
         """The privilege the platform grants a member now (roles, power levels); MEMBER if unknown.
 

@@ -28,11 +28,15 @@ async def profile(
     may see more (moderator-only fields) is answered privately with them."""
     subject = ctx.member_named(member)
     if subject.id == ctx.member.id:
-        own = profiles.card(ctx.session, subject, ctx.core.trophies, audience=ctx.audience.for_asker_only())
+        own = profiles.card(
+            ctx.session, subject, ctx.core.trophies, audience=ctx.audience.for_asker_only(), now=ctx.now
+        )
         return ctx.reply("profile/card.md.j2", ephemeral=True, card=own)
     _refuse_if_muted(ctx)
-    public = profiles.card(ctx.session, subject, ctx.core.trophies, audience=ctx.audience)
-    private = profiles.card(ctx.session, subject, ctx.core.trophies, audience=ctx.audience.for_asker_only())
+    public = profiles.card(ctx.session, subject, ctx.core.trophies, audience=ctx.audience, now=ctx.now)
+    private = profiles.card(
+        ctx.session, subject, ctx.core.trophies, audience=ctx.audience.for_asker_only(), now=ctx.now
+    )
     if len(private.fields) > len(public.fields):
         return ctx.reply("profile/card.md.j2", ephemeral=True, card=private)
     return ctx.reply("profile/card.md.j2", card=public)

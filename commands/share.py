@@ -14,7 +14,7 @@ from chatbridge.errors import CommandError
 from chatbridge.forum.text import excerpt
 from chatbridge.model import MessageRef, OutgoingMessage
 from chatbridge.registry import ContextMenu, Param, command
-from chatbridge.services import ingest, threads
+from chatbridge.services import credentials, evidence, ingest, threads
 from chatbridge.store.tables import Member, SubForum, Thread
 
 QUOTE_CHARS = 140
@@ -54,12 +54,15 @@ async def share(
     ref = MessageRef(
         room.platform, subforum.platform_room_id, post.platform_message_id, found.platform_thread_id
     )
-    card = threads.card(ctx.session, found)
+    card = threads.card(ctx.session, found, ctx.now)
     return ctx.reply(
         "threads/share.md.j2",
         card=card,
         author=author,
+        author_badge=credentials.active_title(ctx.session, author.id, ctx.now) if author.id else None,
         post=post,
         quote=excerpt(post.body, QUOTE_CHARS),
+        notes=evidence.notes_for(ctx.session, [post.id], ctx.now).get(post.id, []) if post.id else [],
+        source_requests=evidence.open_requests(ctx.session, [post.id]).get(post.id, 0) if post.id else 0,
         link=ctx.platform.permalink(ref),
     )

@@ -82,7 +82,7 @@ async def thread_list(
     else:
         where = ctx.subforum
     size = ctx.core.settings.forum.page_size
-    found = threads.listing(ctx.session, where, order, page, size)
+    found = threads.listing(ctx.session, where, order, page, size, ctx.now)
     if not found.cards and page > 1:
         pages = max(1, -(-threads.count(ctx.session, where) // size))
         name = escape_user_text(where.name)
@@ -105,7 +105,7 @@ async def thread_show(
     ] = None,
 ) -> OutgoingMessage:
     found = ctx.thread_named(thread)
-    return ctx.reply("threads/card.md.j2", card=threads.card(ctx.session, found))
+    return ctx.reply("threads/card.md.j2", card=threads.card(ctx.session, found, ctx.now))
 
 
 async def _moderate(ctx: Context, thread: str | None, action: str) -> OutgoingMessage:

@@ -65,6 +65,10 @@ class MemoryPlatform:
     members: dict[str, Actor] = field(default_factory=dict)
     mutes: dict[str, datetime] = field(default_factory=dict)
     refuse_mutes: bool = False
+    roles: dict[str, set[str]] = field(default_factory=dict)
+    """Roles given by the bot, by user id (a badge's role)."""
+    roles_above_bot: set[str] = field(default_factory=set)
+    """Role ids placed above the bot's own role, which it may therefore not give or take."""
     removed: dict[str, str] = field(default_factory=dict)
     """Messages the bot deleted for moderation, with the reason it gave."""
     concealed: list[str] = field(default_factory=list)
@@ -200,6 +204,18 @@ class MemoryPlatform:
     def can_read(self, room_id: str, user_id: str) -> bool:
         readers = self.readers.get(room_id)
         return readers is None or user_id in readers
+
+    async def set_role(self, community_id: str, user_id: str, role_id: str, *, present: bool) -> None:
+        if role_id in self.roles_above_bot:
+            raise PlatformError(
+                f"My role is not above the role {role_id}, so I can't give or take it: "
+                "move my role above it in the server's role settings."
+            )
+        held = self.roles.setdefault(user_id, set())
+        if present:
+            held.add(role_id)
+        else:
+            held.discard(role_id)
 
     async def member_privilege(self, community_id: str, user_id: str) -> Privilege:
         actor = self.members.get(user_id)

@@ -12,6 +12,7 @@ from chatbridge.errors import CommandError
 from chatbridge.forum.countries import country_for_code, resolve_country
 from chatbridge.forum.ranks import TrophyConfig, next_rank, rank_title
 from chatbridge.forum.text import normalise
+from chatbridge.services import credentials
 from chatbridge.services.visibility import Audience, may_see_field
 from chatbridge.store.tables import Member, ProfileField
 
@@ -63,6 +64,7 @@ class ShownField:
     label: str
     value: str
     visibility: str
+    self_described: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +75,8 @@ class Card:
     joined: datetime
     fields: list[ShownField]
     own: bool
+    badge: str | None = None
+    """A credential a verifier checked; the self-described fields below are the member's own word."""
 
 
 def clean_value(field: Field, raw: str) -> str:
@@ -129,7 +133,18 @@ def set_visibility(
     row.visibility, row.updated_at = visibility.value, now
 
 
-def card(session: Session, member: Member, trophies: TrophyConfig, *, audience: Audience) -> Card:
+SELF_DESCRIBED = frozenset({Field.SPECIALTY, Field.STAGE})
+"""Fields that read like credentials; a card marks them as the member's own claim."""
+
+
+def card(
+    session: Session,
+    member: Member,
+    trophies: TrophyConfig,
+    *,
+    audience: Audience,
+    now: datetime | None = None,
+) -> Card:
     """The card as the audience of one answer may read it: every field passes the one visibility
     rule (`may_see_field`), so a hidden or moderator-only field reaches only a private answer."""
     own = audience.asker_member_id is not None and audience.asker_member_id == member.id
@@ -138,7 +153,12 @@ def card(session: Session, member: Member, trophies: TrophyConfig, *, audience: 
         for row in session.exec(select(ProfileField).where(ProfileField.member_id == member.id))
     }
     shown = [
-        ShownField(LABELS[f], display_value(f, rows[f].value), rows[f].visibility)
+        ShownField(
+            LABELS[f],
+            display_value(f, rows[f].value),
+            rows[f].visibility,
+            self_described=f in SELF_DESCRIBED,
+        )
         for f in Field
         if f in rows and may_see_field(audience, rows[f].visibility, owner_member_id=member.id)
     ]
@@ -149,4 +169,5 @@ def card(session: Session, member: Member, trophies: TrophyConfig, *, audience: 
         joined=member.joined_at or member.first_seen_at,
         fields=shown,
         own=own,
+        badge=credentials.active_title(session, member.id, now) if now is not None and member.id else None,
     )

@@ -14,6 +14,8 @@ from sqlmodel.sql.expression import Select
 
 from chatbridge.errors import NotFound
 from chatbridge.forum.text import quote_input
+from chatbridge.services import credentials, evidence
+from chatbridge.services.evidence import NoteView
 from chatbridge.store.tables import Community, Member, Post, SubForum, Thread
 
 ThreadOrder = Literal["latest", "replies", "likes"]
@@ -41,6 +43,12 @@ class ThreadCard:
     subforum_name: str
     starter_name: str
     last_reply_name: str | None
+    starter_badge: str | None = None
+    """The starter's verified credential, shown next to their name."""
+    notes: tuple[NoteView, ...] = ()
+    """The latest cited notes under the thread's posts."""
+    source_requests: int = 0
+    """Members waiting for a source on the thread's posts (requests no note answers yet)."""
 
 
 def find(session: Session, community: Community, text: str, *, hidden: Collection[int] = ()) -> Thread:
@@ -90,7 +98,9 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-def card(session: Session, thread: Thread) -> ThreadCard:
+def card(session: Session, thread: Thread, now: datetime | None = None) -> ThreadCard:
+    """The thread's card; with `now`, also the starter's badge (a credential in force then), the
+    latest cited notes and the count of open source requests."""
     row = session.exec(
         select(SubForum.name, _STARTER.display_name, _LAST.display_name)
         .select_from(Thread)
@@ -99,7 +109,11 @@ def card(session: Session, thread: Thread) -> ThreadCard:
         .outerjoin(_LAST, col(_LAST.id) == Thread.last_reply_member_id)
         .where(Thread.id == thread.id)
     ).one()
-    return ThreadCard(thread, row[0], row[1], row[2])
+    if now is None or thread.id is None:
+        return ThreadCard(thread, row[0], row[1], row[2])
+    badge = credentials.active_title(session, thread.starter_member_id, now)
+    notes, waiting = evidence.for_thread(session, thread.id, now)
+    return ThreadCard(thread, row[0], row[1], row[2], badge, tuple(notes), waiting)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +122,14 @@ class Page:
     has_more: bool
 
 
-def listing(session: Session, subforum: SubForum, order: ThreadOrder, page: int, page_size: int) -> Page:
+def listing(
+    session: Session,
+    subforum: SubForum,
+    order: ThreadOrder,
+    page: int,
+    page_size: int,
+    now: datetime | None = None,
+) -> Page:
     """One page of a sub-forum's threads, pinned ones first.
 
     Pinned threads are few and read on their own; the rest are read along the (sub-forum, order)
@@ -129,7 +150,12 @@ def listing(session: Session, subforum: SubForum, order: ThreadOrder, page: int,
             .offset(max(0, start - len(pinned)))
             .limit(end - start - len(rows))
         ).all()
-    cards = [ThreadCard(t, subforum.name, starter, last) for t, starter, last in rows[:page_size]]
+    shown = rows[:page_size]
+    found = credentials.badges(session, [t.starter_member_id for t, _, _ in shown], now) if now else {}
+    cards = [
+        ThreadCard(t, subforum.name, starter, last, found.get(t.starter_member_id))
+        for t, starter, last in shown
+    ]
     return Page(cards, has_more=len(rows) > page_size)
 
 

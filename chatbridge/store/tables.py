@@ -42,8 +42,10 @@ __all__ = [
     "PROFILE_VISIBILITIES",
     "SANCTION_KINDS",
     "SUBFORUM_KINDS",
+    "CallIn",
     "Community",
     "CommunityBinding",
+    "Credential",
     "DigestRun",
     "DigestSchedule",
     "Identity",
@@ -57,10 +59,12 @@ __all__ = [
     "PlatformCursor",
     "PlatformSession",
     "Post",
+    "PostNote",
     "ProcessedEvent",
     "ProfileField",
     "Report",
     "Sanction",
+    "SourceRequest",
     "StoreModel",
     "SubForum",
     "Thread",
@@ -486,6 +490,97 @@ class ModNote(StoreModel, table=True):
     author_member_id: int = Field(foreign_key="member.id")
     body: str = Field(sa_type=Text)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# --------------------------------------------------------------------------- credentials and evidence
+
+
+class Credential(StoreModel, table=True):
+    """A clinician credential a verifier checked ("MD · Emergency Medicine"), shown as a badge.
+
+    A member holds at most one live credential (`revoked_at` NULL); revoking keeps the row for the
+    case log. `evidence_note` is what the verifier saw (a register entry): moderators only.
+    `reminded_at` marks the expiry reminder as sent, so a restart does not send it twice.
+    """
+
+    __tablename__ = "credential"
+    __table_args__ = (
+        Index(None, "community_id", "revoked_at"),
+        Index(None, "member_id", "revoked_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", ondelete="CASCADE")
+    member_id: int = Field(foreign_key="member.id", ondelete="CASCADE")
+    title: str = Field(sa_type=String(200))
+    evidence_note: str = Field(default="", sa_type=Text)
+    verified_by_member_id: int | None = Field(default=None, foreign_key="member.id", ondelete="SET NULL")
+    verified_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    reminded_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    lapsed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    """When the sweep saw it expire (case log entry written, badge role removal queued)."""
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_by_member_id: int | None = Field(default=None, foreign_key="member.id", ondelete="SET NULL")
+
+
+class SourceRequest(StoreModel, table=True):
+    """One member asking a post's author for a source; a member counts once per post."""
+
+    __tablename__ = "source_request"
+    __table_args__ = (UniqueConstraint("post_id", "member_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    post_id: int = Field(foreign_key="post.id", ondelete="CASCADE")
+    member_id: int = Field(foreign_key="member.id", ondelete="CASCADE")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class PostNote(StoreModel, table=True):
+    """A cited note under a post, by a verified clinician or the post's author; it answers the
+    post's source requests. Removal is soft (`removed_at`) like a post's."""
+
+    __tablename__ = "post_note"
+    __table_args__ = (
+        Index(None, "post_id", "created_at"),
+        Index(None, "community_id", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", ondelete="CASCADE")
+    post_id: int = Field(foreign_key="post.id", ondelete="CASCADE")
+    author_member_id: int = Field(foreign_key="member.id", ondelete="CASCADE")
+    citation: str = Field(sa_type=String(300))
+    body: str = Field(sa_type=Text)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    edited_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    removed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class CallIn(StoreModel, table=True):
+    """A private, constructive note from one member to another, delivered by the bot.
+
+    The sender is always stored (moderators see it); `anonymous` hides them from the recipient
+    only. The recipient may answer once (`answer`, relayed to the sender) or report it.
+    """
+
+    __tablename__ = "call_in"
+    __table_args__ = (
+        Index(None, "sender_member_id", "created_at"),
+        Index(None, "recipient_member_id", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", ondelete="CASCADE")
+    sender_member_id: int = Field(foreign_key="member.id", ondelete="CASCADE")
+    recipient_member_id: int = Field(foreign_key="member.id", ondelete="CASCADE")
+    post_id: int | None = Field(default=None, foreign_key="post.id", ondelete="SET NULL")
+    body: str = Field(sa_type=Text)
+    anonymous: bool = False
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    answer: str | None = Field(default=None, sa_type=Text)
+    answered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    reported_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 # --------------------------------------------------------------------------- digests

@@ -317,6 +317,38 @@ class Verbs(OwnTimeouts):
         assert first is not None
         return MessageRef(self.name, str(channel.id), str(first.id), None, community_id)
 
+    async def set_role(self, community_id: str, user_id: str, role_id: str, *, present: bool) -> None:
+        """Add or remove a verified clinician's role; Discord lets a bot manage only roles below
+        its own highest role, and says so here in words the moderator can act on."""
+        member = await self._member(community_id, user_id)
+        guild = member.guild
+        role = guild.get_role(int(role_id)) if role_id.isdigit() else None
+        if role is None:
+            raise PlatformError(
+                f"There is no role {role_id} in {guild.name}; check credentials.discord_role_id."
+            )
+        me = guild.me
+        if me is None or me.top_role <= role:
+            raise PlatformError(
+                f"My highest role is not above the role {role.name}, so Discord won't let me "
+                f"{'give' if present else 'take'} it: move my role above it in Server Settings → Roles."
+            )
+        try:
+            if present:
+                await member.add_roles(role, reason="verified clinician badge")
+            else:
+                await member.remove_roles(role, reason="verified clinician badge removed")
+        except discord.Forbidden as error:
+            raise PlatformError(
+                f"I need the Manage Roles permission to {'give' if present else 'take'} the role {role.name}."
+            ) from error
+        except discord.HTTPException as error:
+            if failures.is_passing(error):
+                raise
+            raise PlatformError(
+                f"Discord refused to change {member.display_name}'s roles: {error.text}"
+            ) from error
+
     async def member_privilege(self, community_id: str, user_id: str) -> Privilege:
         """The member's privilege from their current roles; MEMBER if they are not in the guild."""
         try:

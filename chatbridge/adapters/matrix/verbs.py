@@ -225,6 +225,11 @@ class Verbs(DirectChats, Invites):
         state = self._rooms.get(room_id)
         return state is not None and state.joined(user_id)
 
+    async def set_role(self, community_id: str, user_id: str, role_id: str, *, present: bool) -> None:
+        """Matrix has no roles (power levels are privileges, not badges): nothing to add or remove;
+        the badge is shown wherever the bot renders the member instead."""
+        return None
+
     async def member_privilege(self, community_id: str, user_id: str) -> Privilege:
         """The highest privilege the member's power levels give them in the community's rooms."""
         rooms = [self._rooms[r] for r, c in self._communities.items() if c == community_id]

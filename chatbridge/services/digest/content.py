@@ -29,6 +29,7 @@ digest is rendered for posting.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import math
 from collections import defaultdict
@@ -44,6 +45,7 @@ from sqlmodel import Session, col
 from chatbridge.config import DigestConfig
 from chatbridge.forum.text import excerpt
 from chatbridge.model import MessageRef, PlatformName
+from chatbridge.services import credentials, evidence
 from chatbridge.services.digest.schedule import Period
 from chatbridge.store.tables import (
     Community,
@@ -52,6 +54,7 @@ from chatbridge.store.tables import (
     Member,
     ModCase,
     Post,
+    PostNote,
     Sanction,
     SubForum,
     Thread,
@@ -61,6 +64,7 @@ from chatbridge.store.tables import (
 __all__ = [
     "Digest",
     "DigestRules",
+    "NoteEntry",
     "Numbers",
     "ReplyEntry",
     "ThreadEntry",
@@ -113,6 +117,24 @@ class ThreadEntry:
     likes: int
     score: float
     ref: MessageRef | None
+    starter_badge: str | None = None
+    source_requests: int = 0
+    """Members waiting for a source on the opening post (no cited note answers them yet)."""
+    opening_post_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NoteEntry:
+    """A cited note written in the period under a post the digest may show."""
+
+    author: str
+    badge: str | None
+    body: str
+    citation: str
+    citation_url: str
+    thread_id: int
+    thread_title: str
+    ref: MessageRef | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,10 +178,14 @@ class Digest:
     newcomers: tuple[str, ...] = ()
     trophies: tuple[TrophyEntry, ...] = ()
     numbers: Numbers = Numbers()
+    notes: tuple[NoteEntry, ...] = ()
+    """Sources and notes this week."""
 
     @property
     def quiet(self) -> bool:
-        return not (self.threads or self.replies or self.unanswered or self.newcomers or self.trophies)
+        return not (
+            self.threads or self.replies or self.unanswered or self.newcomers or self.trophies or self.notes
+        )
 
 
 @dataclass
@@ -199,6 +225,7 @@ class _ThreadInfo:
     created_at: datetime
     ref: MessageRef | None
     eligible: bool
+    opening_post_id: int | None = None
 
 
 @dataclass
@@ -251,9 +278,11 @@ class _Builder:
         activity, active_members = self._activity()
         self._discount_muted_likes(activity)
         featured_cap = _AuthorCap(self.rules.max_per_author)
-        threads = self._featured(activity, featured_cap)
+        threads = self._with_evidence(self._featured(activity, featured_cap))
+        # A post someone asked a source for is never featured above one that has its source.
+        threads = sorted(threads, key=lambda t: t.source_requests > 0)
         replies = self._liked_replies(activity, featured_cap)
-        unanswered = self._unanswered(activity)
+        unanswered = self._with_evidence(self._unanswered(activity))
         newcomers, newcomer_count = self._newcomers()
         numbers = Numbers(
             threads=sum(1 for a in activity.values() if a.opened),
@@ -271,7 +300,92 @@ class _Builder:
             newcomers=tuple(newcomers),
             trophies=tuple(self._trophies()),
             numbers=numbers,
+            notes=tuple(self._notes()),
         )
+
+    # -- evidence: badges, source requests, notes ----------------------------------------------------
+
+    def _with_evidence(self, entries: list[ThreadEntry]) -> list[ThreadEntry]:
+        """The starters' badges and the open source requests on the opening posts, as of the
+        period's end (a credential that lapsed later still showed that week)."""
+        infos = self._thread_infos([e.thread_id for e in entries])
+        found = credentials.badges(self.session, {i.starter_id for i in infos.values()}, self.period.end)
+        openings = [i.opening_post_id for i in infos.values() if i.opening_post_id is not None]
+        waiting = evidence.open_requests(self.session, openings)
+        return [
+            dataclasses.replace(
+                e,
+                starter_badge=found.get(infos[e.thread_id].starter_id),
+                source_requests=waiting.get(infos[e.thread_id].opening_post_id or 0, 0),
+                opening_post_id=infos[e.thread_id].opening_post_id,
+            )
+            for e in entries
+        ]
+
+    def _notes(self) -> list[NoteEntry]:
+        """Notes written in the period under posts the digest may show (public, live, unreported,
+        not by or under a muted member), newest first, as many as the digest has entries."""
+        reported = select(col(ModCase.post_id)).where(
+            col(ModCase.community_id) == self.cid, col(ModCase.post_id).is_not(None)
+        )
+        conditions = [
+            col(PostNote.community_id) == self.cid,
+            col(PostNote.created_at) >= self.period.start,
+            col(PostNote.created_at) < self.period.end,
+            col(PostNote.removed_at).is_(None),
+            col(Post.deleted_at).is_(None),
+            col(Post.hidden).is_(False),
+            col(Post.id).not_in(reported),
+            col(Thread.removed).is_(False),
+            col(SubForum.private).is_(False),
+        ]
+        if self.muted:
+            conditions += [
+                col(PostNote.author_member_id).not_in(self.muted),
+                col(Post.member_id).not_in(self.muted),
+            ]
+        rows = self._run(
+            select(
+                col(PostNote.author_member_id),
+                col(Member.display_name),
+                col(PostNote.body),
+                col(PostNote.citation),
+                col(Thread.id),
+                col(Thread.title),
+                col(Post.platform),
+                col(SubForum.platform_room_id),
+                col(Post.platform_message_id),
+                col(Thread.platform_thread_id),
+            )
+            .select_from(PostNote)
+            .join(Post, col(Post.id) == col(PostNote.post_id))
+            .join(Thread, col(Thread.id) == col(Post.thread_id))
+            .join(SubForum, col(SubForum.id) == col(Thread.subforum_id))
+            .join(Member, col(Member.id) == col(PostNote.author_member_id))
+            .where(*conditions)
+            .order_by(col(PostNote.created_at).desc(), col(PostNote.id).desc())
+            .limit(self.rules.entries)
+        )
+        found = credentials.badges(self.session, {row[0] for row in rows}, self.period.end)
+        notes = []
+        for author_id, name, body, label, thread_id, title, platform, room_id, message_id, thread_ref in rows:
+            cited = evidence.citation_from_label(label)
+            ref = MessageRef(
+                PlatformName(platform), room_id, message_id, thread_ref, self.bindings.get(platform)
+            )
+            notes.append(
+                NoteEntry(
+                    author=_short(name, NAME_CHARS),
+                    badge=found.get(author_id),
+                    body=_short(body, QUOTE_CHARS),
+                    citation=cited.label,
+                    citation_url=cited.url,
+                    thread_id=thread_id,
+                    thread_title=_short(title, TITLE_CHARS),
+                    ref=ref,
+                )
+            )
+        return notes
 
     # -- what counts ----------------------------------------------------------------------------------
 
@@ -686,6 +800,7 @@ class _Builder:
                     self.bindings.get(platform),
                 )
             self._threads[thread_id] = _ThreadInfo(
+                opening_post_id=opening[0] if opening is not None else None,
                 thread_id=thread_id,
                 title=_short(title, TITLE_CHARS),
                 subforum=_short(subforum, NAME_CHARS),

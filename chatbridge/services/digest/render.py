@@ -30,7 +30,14 @@ from chatbridge.model import MessageRef, PlatformName
 from chatbridge.platform import Platform
 from chatbridge.render.markdown import to_matrix
 from chatbridge.render.templates import Trusted
-from chatbridge.services.digest.content import Digest, Numbers, ReplyEntry, ThreadEntry, TrophyEntry
+from chatbridge.services.digest.content import (
+    Digest,
+    NoteEntry,
+    Numbers,
+    ReplyEntry,
+    ThreadEntry,
+    TrophyEntry,
+)
 from chatbridge.services.digest.sandbox import (
     DEFAULT_TEMPLATE,
     TemplateProblem,
@@ -126,6 +133,19 @@ def digest_context(digest: Digest, timezone: str, link: LinkResolver | None = No
             "likes": entry.likes,
             "score": entry.score,
             "url": url(entry.ref),
+            "badge": entry.starter_badge,
+            "source_requests": entry.source_requests,
+        }
+
+    def note(entry: NoteEntry) -> dict[str, Any]:
+        return {
+            "author": entry.author,
+            "badge": entry.badge,
+            "note": entry.body,
+            "citation": entry.citation,
+            "citation_url": entry.citation_url,
+            "url": url(entry.ref),
+            "thread": {"number": entry.thread_id, "title": entry.thread_title},
         }
 
     def reply(entry: ReplyEntry) -> dict[str, Any]:
@@ -164,6 +184,7 @@ def digest_context(digest: Digest, timezone: str, link: LinkResolver | None = No
             "active_members": numbers.active_members,
             "new_members": numbers.new_members,
         },
+        "notes": [note(n) for n in digest.notes],
         "quiet": digest.quiet,
     }
 
@@ -182,6 +203,18 @@ def sample_context(community: str = "Example Community", timezone: str = "UTC") 
         newcomers=("carol",),
         trophies=(TrophyEntry("dana", ("First Message",), 1),),
         numbers=Numbers(1, 4, 2, 3, 1),
+        notes=(
+            NoteEntry(
+                "hend",
+                "MD · Emergency Medicine",
+                "Rotating blocks beat random nights.",
+                "doi:10.1056/NEJMoa2034577",
+                "https://doi.org/10.1056/NEJMoa2034577",
+                1,
+                entry.title,
+                ref,
+            ),
+        ),
     )
     return digest_context(digest, timezone, lambda _: "https://chat.example/general/m1")
 

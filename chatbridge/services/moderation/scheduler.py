@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -35,6 +35,9 @@ class SanctionScheduler:
     clock: Callable[[], datetime]
     on_enqueued: Callable[[], None] = _nothing
     """Called when a sweep queued outbox actions, so the worker looks now rather than at its next poll."""
+    also: Sequence[Callable[[Session, datetime], int]] = ()
+    """Further timed duties swept with the mutes, in the same transaction (credential expiry
+    reminders); each returns how many outbox items it queued."""
     sweeps: int = 0
     """Sweeps completed since start, for health checks and for tests that wait on one."""
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -60,6 +63,9 @@ class SanctionScheduler:
 
     def sweep_once(self) -> int:
         with Session(self.engine) as session:
-            touched = sanctions.sweep(session, self.policy, self.clock())
+            now = self.clock()
+            touched = sanctions.sweep(session, self.policy, now)
+            for duty in self.also:
+                touched += duty(session, now)
             session.commit()
         return touched

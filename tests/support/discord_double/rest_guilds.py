@@ -49,6 +49,8 @@ class GuildRoutes:
         router.add("GET", "/guilds/{guild_id}/members/{user_id}", self.get_member)
         router.add("PATCH", "/guilds/{guild_id}/members/{user_id}", self.edit_member)
         router.add("DELETE", "/guilds/{guild_id}/members/{user_id}", self.kick_member)
+        router.add("PUT", "/guilds/{guild_id}/members/{user_id}/roles/{role_id}", self.add_member_role)
+        router.add("DELETE", "/guilds/{guild_id}/members/{user_id}/roles/{role_id}", self.remove_member_role)
         router.add("GET", "/guilds/{guild_id}/audit-logs", self.audit_log)
 
     # -- login -----------------------------------------------------------------------------
@@ -185,6 +187,45 @@ class GuildRoutes:
                 )
         await self.dispatch("GUILD_MEMBER_UPDATE", events.guild_member_update(guild.id, member))
         return Reply(200, member)
+
+    async def add_member_role(self, request: RestRequest) -> Reply:
+        """Add Guild Member Role: https://discord.com/developers/docs/resources/guild#add-guild-member-role"""
+        return await self._member_role(request, added=True)
+
+    async def remove_member_role(self, request: RestRequest) -> Reply:
+        """Remove Guild Member Role: https://discord.com/developers/docs/resources/guild#remove-guild-member-role"""
+        return await self._member_role(request, added=False)
+
+    async def _member_role(self, request: RestRequest, *, added: bool) -> Reply:
+        """Discord refuses (50013) without Manage Roles, or for a role not below the bot's highest."""
+        guild, user_id, member = self._member(request)
+        role_id = request.id("role_id")
+        role = guild.roles.get(role_id)
+        if role is None:
+            raise ApiError(404, 10011, "Unknown Role")
+        bot_roles = [guild.roles[int(r)] for r in guild.member(self.world.bot_id)["roles"]]
+        top = max((int(r["position"]) for r in bot_roles), default=0)
+        if not guild.bot_permissions & Permission.MANAGE_ROLES or int(role["position"]) >= top:
+            raise ApiError(403, 50013, "Missing Permissions")
+        held = set(member["roles"])
+        if (str(role_id) in held) == added:
+            return NO_CONTENT
+        member["roles"] = sorted(held | {str(role_id)} if added else held - {str(role_id)})
+        change = payloads.audit_log_change(
+            "$add" if added else "$remove", new_value=[{"id": str(role_id), "name": role["name"]}]
+        )
+        entry = guild.add_audit_log_entry(
+            MEMBER_ROLE_UPDATE,
+            user_id=self.world.bot_id,
+            target_id=user_id,
+            changes=[change],
+            reason=request.audit_log_reason,
+        )
+        await self.dispatch(
+            "GUILD_AUDIT_LOG_ENTRY_CREATE", events.guild_audit_log_entry_create(guild.id, entry)
+        )
+        await self.dispatch("GUILD_MEMBER_UPDATE", events.guild_member_update(guild.id, member))
+        return NO_CONTENT
 
     async def kick_member(self, request: RestRequest) -> Reply:
         guild, user_id, member = self._member(request)
