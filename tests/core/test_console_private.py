@@ -43,6 +43,6 @@ def test_a_private_sub_forum_is_read_only_by_those_who_spoke_there(
     assert "console: Careers & Training is now private; it can be read by dana" in out
     assert "console: erin cannot read Careers & Training: it is private" in out
     assert "bot (only bob sees this): There is no thread #1 here." in out
-    assert "bot (only bob sees this): There is no sub-forum called “Careers & Training”." in out
+    assert "bot (only bob sees this): There is no sub-forum called 'Careers & Training'." in out
     assert "bot (only dana sees this): **#1 Zebra rota**" in out
     assert "console: no sub-forum 'Nowhere'" in out

@@ -64,7 +64,7 @@ async def test_a_store_outage_longer_than_every_retry_loses_nothing(
             statins, _ = await double.create_forum_post(community.forum, bob, "Statins at 80", "Primary?")
             await double.post_message(statins, alice, "Depends on frailty.")
             truth.update([bob, alice])
-            await double.post_message(thread_id, carol, "!profile bob")  # a card answered in the thread
+            await double.post_message(thread_id, carol, f"!profile <@{bob}>")  # a card answered in the thread
             for _ in range(2):  # the outage outlasts the adapter's retries too
                 retried.clear()
                 async with asyncio.timeout(double.wait_timeout):
