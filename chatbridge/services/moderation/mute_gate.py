@@ -15,7 +15,7 @@ from sqlmodel import Session
 from chatbridge.registry import Syntax
 from chatbridge.services.moderation.policy import Policy
 from chatbridge.services.moderation.sanctions import active_mute
-from chatbridge.store.tables import Member
+from chatbridge.store.tables import Member, Sanction
 
 if TYPE_CHECKING:
     from chatbridge.core import Core
@@ -23,17 +23,15 @@ if TYPE_CHECKING:
 
 def check(core: Core, session: Session, member: Member, now: datetime, syntax: Syntax) -> str | None:
     """The refusal for a muted member in the syntax they used (None when they are not muted)."""
-    appeal = core.registry.specs.get(("appeal",))
-    how = core.registry.invocation(appeal, syntax, full=False) if appeal else "appeal"
-    return refusal(session, Policy.of(core), member, now, appeal=how)
-
-
-def refusal(session: Session, policy: Policy, member: Member, now: datetime, *, appeal: str) -> str | None:
-    """The one-line refusal for a muted member (None when they are not muted); `appeal` is how
-    they invoke the appeal command on their platform, like `!appeal` or `/appeal`."""
     mute = active_mute(session, member, now)
     if mute is None:
         return None
+    appeal = core.registry.specs.get(("appeal",))
+    how = core.registry.invocation(appeal, syntax, full=False) if appeal else "appeal"
+    return _refusal(Policy.of(core), mute, appeal=how)
+
+
+def _refusal(policy: Policy, mute: Sanction, *, appeal: str) -> str:
     until = f"until {policy.when(mute.ends_at)}" if mute.ends_at is not None else "for now"
     if mute.appealed_at is not None:
         how = "Your appeal is with the moderators."
