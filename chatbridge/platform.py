@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -53,6 +53,33 @@ sink says UNAVAILABLE; commands it does deliver again are answered once, when th
 EventSink = Callable[[ChatEvent], Awaitable[Outcome]]
 """Where an adapter delivers translated events; returns once the event is durably accepted, or
 says why it was not."""
+
+
+class IdempotencyKey(str):
+    """An action's idempotency key, and how long ago an earlier try of it may already have done it.
+
+    A try whose answer was lost (a dropped connection, a 5xx after Discord applied it) leaves the
+    outcome unknown. A platform whose own deduplication lasts only a while (Discord's nonce: "the
+    past few minutes") looks for what the earlier try did once `unsure_for` exceeds that while,
+    instead of doing it again. `unsure_for` is None when no earlier try can have done anything.
+    """
+
+    unsure_for: timedelta | None
+
+    def __new__(cls, value: str, unsure_for: timedelta | None = None) -> IdempotencyKey:
+        key = super().__new__(cls, value)
+        key.unsure_for = unsure_for
+        return key
+
+
+def part_key(key: str, part: str) -> str:
+    """The key of one part of an action (`key:part`), as unsure as the action's own key."""
+    return IdempotencyKey(f"{key}:{part}", unsure_for(key))
+
+
+def unsure_for(key: str) -> timedelta | None:
+    """How long ago an earlier try with `key` may have done the action (None: it cannot have)."""
+    return key.unsure_for if isinstance(key, IdempotencyKey) else None
 
 
 class RetryLater(Exception):

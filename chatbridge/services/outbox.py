@@ -2,7 +2,9 @@
 
 A crash, a restart or a rate limit delays an action but never loses or repeats it: the row is
 committed in the same transaction as the decision (a report, a mute, a digest claim), the worker
-carries it out with an idempotency key derived from the row, and only then marks it done. What
+carries it out with an idempotency key derived from the row, and only then marks it done. A
+retried row's key says how long ago an earlier try may have done the action (its answer lost),
+so that a platform whose deduplication lapses (Discord's nonce window) looks before acting again. What
 fails is retried: a rate limit (`RetryLater`) after the wait the platform asks for, as often as it
 asks; any other failure with capped exponential back-off, up to `max_attempts` times. A refusal
 that retrying cannot change (`PlatformError`: a deleted channel, a missing permission) and an
@@ -25,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from chatbridge.model import Action, MessageRef, OutgoingMessage, PlatformName, Room
-from chatbridge.platform import Platform, PlatformError, RetryLater
+from chatbridge.platform import IdempotencyKey, Platform, PlatformError, RetryLater
 from chatbridge.store.engine import reading
 from chatbridge.store.tables import OutboxItem
 from chatbridge.waiting import wait_event
@@ -260,6 +262,8 @@ class OutboxWorker:
             if item is None or item.done_at is not None or item.dead_at is not None:
                 return
             kind, payload, platform_name = item.kind, dict(item.payload), PlatformName(item.platform)
+            tried_before = item.attempts > 0 or item.last_error is not None
+            unsure = self.clock() - item.created_at if tried_before else None
         executor = self.executors.get(kind)
         platform = self.platforms[platform_name]
         result: Mapping[str, Any] | None = None
@@ -268,7 +272,7 @@ class OutboxWorker:
             error = PlatformError(f"no executor for outbox kind {kind!r}")
         else:
             try:
-                result = await executor(platform, payload, f"outbox-{item_id}")
+                result = await executor(platform, payload, IdempotencyKey(f"outbox-{item_id}", unsure))
             except Exception as failure:
                 error = failure
         await asyncio.to_thread(self._record, item_id, result, error)

@@ -14,6 +14,7 @@ import discord
 
 from chatbridge.adapters.discord import likes, translate
 from chatbridge.adapters.discord.catchup import CatchUp
+from chatbridge.adapters.discord.posted import remember_nonce
 from chatbridge.adapters.discord.state import Job
 from chatbridge.adapters.discord.timeouts import OwnTimeouts, to_second
 from chatbridge.model import ChatEvent
@@ -61,6 +62,8 @@ class GatewayEvents(CatchUp, OwnTimeouts):
 
     def message(self, message: discord.Message) -> None:
         own = self.client.user
+        if own is not None and message.author.id == own.id and message.nonce is not None:
+            remember_nonce(self._own_nonces, message.id, str(message.nonce))
         if message.guild is None:
             return
         if own is not None and message.author.id == own.id:

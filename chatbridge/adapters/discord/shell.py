@@ -233,6 +233,7 @@ class DiscordPlatform(GatewayEvents, Invocations, Verbs):
         self._places = OrderedDict()
         self._askers = OrderedDict()
         self._own_timeouts = OrderedDict()
+        self._own_nonces = OrderedDict()
         self._backfilling = {}
         self._delivering = set()
         self._member_lists = MemberLists(

@@ -4,7 +4,7 @@ deletions, direct messages and privileges."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -12,6 +12,7 @@ import discord
 
 from chatbridge.adapters.discord import failures, translate
 from chatbridge.adapters.discord.interactions import action_view
+from chatbridge.adapters.discord.posted import chunk_nonce, posted_before
 from chatbridge.adapters.discord.timeouts import OwnTimeouts
 from chatbridge.model import CommandInvoked, MessageRef, OutgoingMessage, Privilege, Room
 from chatbridge.platform import MuteResult, PlatformError
@@ -37,11 +38,16 @@ class Verbs(OwnTimeouts):
     async def send(
         self, room: Room, message: OutgoingMessage, *, thread_id: str | None = None, idempotency_key: str
     ) -> MessageRef:
-        """Post in a channel or thread; Discord drops a repeat with the same nonce (the key)."""
+        """Post in a channel or thread; Discord drops a repeat with the same nonce (the key) for a
+        few minutes, and after that a retry looks for what an earlier try posted (`posted`)."""
         channel = self._messageable(thread_id or room.room_id)
         rendered = translate.render(message)
+        already = await self._posted_before(channel, idempotency_key, rendered.chunks)
         first: discord.Message | None = None
         for index, chunk in enumerate(rendered.chunks):
+            if index in already:
+                first = first or already[index]
+                continue
             extra: dict[str, Any] = {}
             view = action_view(rendered.actions) if index == len(rendered.chunks) - 1 else None
             if view is not None:
@@ -50,7 +56,7 @@ class Verbs(OwnTimeouts):
                 sent = await channel.send(
                     chunk,
                     allowed_mentions=rendered.allowed_mentions,
-                    nonce=translate.nonce_for(f"{idempotency_key}#{index}"),
+                    nonce=chunk_nonce(idempotency_key, index),
                     **extra,
                 )
             except discord.Forbidden as error:
@@ -62,6 +68,14 @@ class Verbs(OwnTimeouts):
             first = first or sent
         assert first is not None
         return MessageRef(self.name, room.room_id, str(first.id), thread_id, room.community_id)
+
+    async def _posted_before(
+        self, channel: discord.abc.Messageable, key: str, chunks: Sequence[str]
+    ) -> dict[int, discord.Message]:
+        own = self.client.user
+        if own is None:
+            return {}
+        return await posted_before(channel, own.id, key, chunks, self._own_nonces)
 
     async def respond(self, invocation: CommandInvoked, message: OutgoingMessage) -> None:
         """Answer an interaction through it; a typed command with a reply (ephemeral: by DM)."""
@@ -302,12 +316,16 @@ class Verbs(OwnTimeouts):
         try:
             user = self.client.get_user(int(user_id)) or await self.client.fetch_user(int(user_id))
             channel = user.dm_channel or await user.create_dm()
+            already = await self._posted_before(channel, idempotency_key, rendered.chunks)
             first: discord.Message | None = None
             for index, chunk in enumerate(rendered.chunks):
+                if index in already:
+                    first = first or already[index]
+                    continue
                 sent = await channel.send(
                     chunk,
                     allowed_mentions=rendered.allowed_mentions,
-                    nonce=translate.nonce_for(f"{idempotency_key}#{index}"),
+                    nonce=chunk_nonce(idempotency_key, index),
                 )
                 first = first or sent
         except discord.NotFound as error:

@@ -212,6 +212,13 @@ class DiscordDouble(UserActions):
             )
         )
 
+    def lose_answer(self, method: str, path: str, *, times: int | None = 1) -> Fault:
+        """Carry out the next ``times`` matching calls, then drop the connection before answering:
+        the change is made (events dispatched), the client is told nothing."""
+        return self.faults.add(
+            Fault(method.upper(), PathPattern(path), 0, None, times=times, after_applying=True)
+        )
+
     def deny_permission(self, method: str, path: str, *, times: int | None = 1) -> Fault:
         """403 ``{"code": 50013, "message": "Missing Permissions"}``, what Discord answers when the
         bot's role is too low or lacks the permission."""
