@@ -6,7 +6,7 @@ except the application wiring in `chatbridge.app`.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -82,6 +82,15 @@ def unsure_for(key: str) -> timedelta | None:
     return key.unsure_for if isinstance(key, IdempotencyKey) else None
 
 
+@dataclass(frozen=True, slots=True)
+class ThreadTags:
+    """The labels a room offers its new threads (a Discord forum's available tags)."""
+
+    names: tuple[str, ...]
+    required: bool = False
+    """The room refuses a thread without at least one (Discord's REQUIRE_TAG forum flag)."""
+
+
 class RetryLater(Exception):
     """A passing failure (a rate limit, a timeout): the outbox retries after `retry_after` seconds.
 
@@ -139,8 +148,15 @@ class Platform(Protocol):
     def permalink(self, ref: MessageRef) -> str:
         """A link that opens the message in context."""
 
-    async def create_thread(self, room: Room, title: str, message: OutgoingMessage) -> MessageRef:
-        """Start a thread with an opening post; returns the opening post."""
+    async def create_thread(
+        self, room: Room, title: str, message: OutgoingMessage, *, tags: Sequence[str] = ()
+    ) -> MessageRef:
+        """Start a thread with an opening post; returns the opening post. `tags` are names from
+        `thread_tags(room)` (exactly as it gives them), applied to the new thread."""
+
+    def thread_tags(self, room: Room) -> ThreadTags | None:
+        """The tags a thread started in `room` can carry, from the platform's cache; None where
+        the platform has no such thing (a Matrix room, a Discord text channel)."""
 
     async def apply_mute(self, community_id: str, user_id: str, until: datetime, reason: str) -> MuteResult:
         """Silence a member until `until` (or the platform's longest allowed span)."""
