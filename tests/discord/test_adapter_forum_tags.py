@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from chatbridge.model import ChatEvent, ThreadTagsChanged
 from support.discord_double import Community, DiscordDouble
 from support.discord_double import options as opt
 from support.discord_double.state import InteractionState
@@ -137,3 +138,49 @@ async def test_tags_in_a_text_channel_are_refused_plainly(
         asked = await new_thread(forum, community.general, community.alice, "Night shifts", "cardiology")
         said = await answer(double, asked)
         assert said["data"]["content"] == "Threads here have no tags (only forum posts do): leave tags out."
+
+
+def retagged(event: ChatEvent) -> bool:
+    return isinstance(event, ThreadTagsChanged)
+
+
+async def test_a_post_retagged_on_discord_carries_its_new_tags(
+    discord_py_on_double: DiscordDouble, community: Community, tmp_path: Path
+) -> None:
+    double = discord_py_on_double
+    async with discord_forum(double, sqlite_url(tmp_path)) as forum:
+        post = await forum_post(forum, community.forum, community.alice, "Syncope", "Go", tags=["cardiology"])
+        assert forum.thread(post).tags == ["cardiology"]
+        await double.retag_post(post, ["neurology", "cardiology"])
+        await forum.applied.wait(retagged)
+        await forum.settle()
+        assert forum.thread(post).tags == ["neurology", "cardiology"]
+
+
+async def test_a_forum_tag_renamed_or_removed_on_discord_is_followed_everywhere(
+    discord_py_on_double: DiscordDouble, community: Community, tmp_path: Path
+) -> None:
+    double = discord_py_on_double
+    async with discord_forum(double, sqlite_url(tmp_path)) as forum:
+        both = await forum_post(
+            forum, community.forum, community.alice, "Syncope", "Go", tags=["cardiology", "neurology"]
+        )
+        neuro = await forum_post(
+            forum, community.forum, community.alice, "Migraine", "Go", tags=["neurology"]
+        )
+        await double.edit_forum_tags(community.forum, renamed={"cardiology": "Cardio"}, removed=["neurology"])
+        await forum.applied.wait(retagged)
+        await forum.settle()
+        assert forum.thread(both).tags == ["Cardio"]
+        assert forum.thread(neuro).tags == []
+
+        shown = await double.run_slash_command(
+            "thread",
+            opt.subcommand("show", opt.string("thread", f"#{forum.thread(both).id}")),
+            user_id=community.alice,
+            channel_id=both,
+        )
+        assert "tags: Cardio" in (await answer(double, shown))["data"]["content"]
+        asked = await new_thread(forum, both, community.alice, "Stroke", "neurology")
+        said = await answer(double, asked)
+        assert said["data"]["content"] == "There is no tag “neurology” here: choose from “Cardio”."

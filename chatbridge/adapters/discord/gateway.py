@@ -51,6 +51,32 @@ class GatewayEvents(CatchUp, OwnTimeouts):
 
         self._enqueue(rooms)
 
+    def forum_changed(self, before: discord.abc.GuildChannel, after: discord.abc.GuildChannel) -> None:
+        """A forum's tag renamed or removed: every stored thread of the forum follows."""
+        if not isinstance(before, discord.ForumChannel) or not isinstance(after, discord.ForumChannel):
+            return
+        event = translate.forum_tags_changed(before, after, self.core.clock())
+        if event is None:
+            return
+
+        async def changed() -> list[ChatEvent]:
+            return [event]
+
+        self._enqueue(changed)
+
+    def thread_changed(self, payload: discord.RawThreadUpdateEvent) -> None:
+        """A forum post's tags as they are now (THREAD_UPDATE carries them on every update)."""
+        forum = self.client.get_channel(payload.parent_id)
+        applied = payload.data.get("applied_tags")
+        if not isinstance(forum, discord.ForumChannel) or applied is None:
+            return
+        event = translate.thread_retagged(forum, payload.thread_id, applied, self.core.clock())
+
+        async def retagged() -> list[ChatEvent]:
+            return [event]
+
+        self._enqueue(retagged)
+
     def channel_seen(self, channel: discord.abc.GuildChannel) -> None:
         if isinstance(channel, discord.TextChannel | discord.ForumChannel):
             at = self.core.clock()

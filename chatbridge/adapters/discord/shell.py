@@ -133,6 +133,10 @@ class BridgeClient(discord.Client):
         self, before: discord.abc.GuildChannel, after: discord.abc.GuildChannel
     ) -> None:
         self.bridge.channel_seen(after)
+        self.bridge.forum_changed(before, after)
+
+    async def on_raw_thread_update(self, payload: discord.RawThreadUpdateEvent) -> None:
+        self.bridge.thread_changed(payload)
 
     async def on_message(self, message: discord.Message) -> None:
         self.bridge.message(message)
