@@ -14,6 +14,7 @@ import discord
 
 from chatbridge.adapters.discord import likes, translate
 from chatbridge.adapters.discord.catchup import CatchUp
+from chatbridge.adapters.discord.member_lists import rate_limited_frame
 from chatbridge.adapters.discord.posted import remember_nonce
 from chatbridge.adapters.discord.state import Job
 from chatbridge.adapters.discord.timeouts import OwnTimeouts, to_second
@@ -37,10 +38,18 @@ class GatewayEvents(CatchUp, OwnTimeouts):
             self._catchup.spawn(self._backfill(guild, at), name=f"guild {guild.id}")
             self._catchup.spawn(self._watch_members(guild), name=f"members of guild {guild.id}")
 
-    def gateway_rate_limited(self) -> None:
-        """A RATE_LIMITED dispatch: a member list request of ours will not be answered."""
-        log.warning("Discord rate-limited a gateway request (a member list)")
-        self._member_lists.rate_limited()
+    def gateway_frame(self, raw: object) -> None:
+        """A received gateway frame; only RATE_LIMITED is read here (discord.py ignores it)."""
+        limited = rate_limited_frame(raw)
+        if limited is None:
+            return
+        guild_id, retry_after = limited
+        log.warning(
+            "Discord rate-limited a gateway request (the member list of guild %s; again in %s s)",
+            guild_id,
+            retry_after,
+        )
+        self._member_lists.rate_limited(guild_id, retry_after)
 
     def guild_renamed(self, guild: discord.Guild) -> None:
         """GUILD_UPDATE with a new name: announce the sub-forums again, with the guild's new name."""

@@ -300,6 +300,11 @@ class DiscordDouble(UserActions):
         """Close the gateway socket with a resumable close code; the client should RESUME."""
         await self.gateway.drop(shard_id=shard_id, code=code)
 
+    def refuse_member_list(self, *, retry_after: float, times: int = 1) -> None:
+        """Answer the next ``times`` requests for a whole member list with RATE_LIMITED carrying
+        ``retry_after``, as Discord answers one made within its 30 seconds."""
+        self.gateway.member_list_refusals.extend([retry_after] * times)
+
     async def invalidate_session(self, *, shard_id: int | None = None, resumable: bool = False) -> None:
         """INVALID_SESSION; with ``resumable=False`` the client must IDENTIFY again."""
         await self.gateway.invalidate(shard_id=shard_id, resumable=resumable)
