@@ -38,6 +38,9 @@ MAX_BACKOFF = timedelta(hours=1)
 FIRST_BACKOFF = timedelta(seconds=2)
 MAX_ATTEMPTS = 8
 REASON_CHARS = 500
+UNRECORDED = "claimed by a worker; no outcome recorded yet"
+"""`last_error` while a row is being tried: still there at the next claim, it means the earlier
+try ended without a record (the process stopped mid-action), so that action may have been done."""
 
 
 Executor = Callable[[Platform, Mapping[str, Any], str], Awaitable[Mapping[str, Any] | None]]
@@ -228,12 +231,14 @@ class OutboxWorker:
     async def drain(self) -> int:
         """Carry out every row that is due now; returns how many were attempted."""
         attempted = 0
-        for item_id in await asyncio.to_thread(self._claim_due):
-            await self._carry_out(item_id)
+        for item_id, unsure in await asyncio.to_thread(self._claim_due):
+            await self._carry_out(item_id, unsure)
             attempted += 1
         return attempted
 
-    def _claim_due(self) -> list[int]:
+    def _claim_due(self) -> list[tuple[int, timedelta | None]]:
+        """Claim the due rows; each with how long ago an earlier try may have done its action
+        (None: never tried), for its idempotency key."""
         now = self.clock()
         names = [p.value for p in self.platforms]
         with Session(self.engine) as session:
@@ -249,12 +254,19 @@ class OutboxWorker:
                 .limit(self.batch)
                 .with_for_update(skip_locked=True)
             ).all()
+            claimed: list[tuple[int, timedelta | None]] = []
             for row in rows:
+                tried = row.attempts > 0 or row.last_error is not None
                 row.next_attempt_at = now + self.claim_for
+                # A try that ends without a record (the process died mid-action) leaves this
+                # behind, so that the next try knows an earlier one may have done the action.
+                row.last_error = row.last_error or UNRECORDED
+                if row.id is not None:
+                    claimed.append((row.id, now - row.created_at if tried else None))
             session.commit()
-            return [row.id for row in rows if row.id is not None]
+            return claimed
 
-    async def _carry_out(self, item_id: int) -> None:
+    async def _carry_out(self, item_id: int, unsure: timedelta | None) -> None:
         # Read on the event loop's thread: a deferred (reading) transaction never waits for the
         # write lock, which a command's transaction may hold across an await on this same loop.
         with Session(reading(self.engine)) as session:
@@ -262,8 +274,6 @@ class OutboxWorker:
             if item is None or item.done_at is not None or item.dead_at is not None:
                 return
             kind, payload, platform_name = item.kind, dict(item.payload), PlatformName(item.platform)
-            tried_before = item.attempts > 0 or item.last_error is not None
-            unsure = self.clock() - item.created_at if tried_before else None
         executor = self.executors.get(kind)
         platform = self.platforms[platform_name]
         result: Mapping[str, Any] | None = None

@@ -8,18 +8,20 @@ Retry-After is moving that clock, not sleeping.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlmodel import Session, select
 
 from chatbridge.core import utc_now
 from chatbridge.model import MessageRef, OutgoingMessage, PlatformName, Room
-from chatbridge.platform import PlatformError, RetryLater
-from chatbridge.services.outbox import OutboxWorker, enqueue, ref_payload, send_payload
+from chatbridge.platform import Platform, PlatformError, RetryLater
+from chatbridge.services.outbox import OutboxWorker, enqueue, execute_send, ref_payload, send_payload
 from chatbridge.store.tables import OutboxItem
 from support.discord_double import Community, DiscordDouble
 from support.discord_double.nonces import NONCE_WINDOW
@@ -244,3 +246,32 @@ async def test_a_retry_within_the_nonce_window_relies_on_the_nonce(
         [posted_id] = posted(double, community.general, "Rota is out")
         assert items(forum)[0].result is not None and items(forum)[0].result["message_id"] == posted_id
         assert double.calls("GET", POSTS) == []
+
+
+async def test_a_post_whose_worker_stopped_before_recording_it_lands_once(
+    discord_py_on_double: DiscordDouble, community: Community, tmp_path: Path
+) -> None:
+    """The worker is stopped right after Discord posted (a deploy, a crash): nothing is recorded
+    on the row. When its claim runs out, long after the nonce window, the next try finds the post."""
+    double = discord_py_on_double
+    async with discord_forum(double, sqlite_url(tmp_path)) as forum:
+        _, clock = worker_for(forum)
+
+        async def stopped_after_posting(platform: Platform, payload: Mapping[str, Any], key: str) -> None:
+            await execute_send(platform, payload, key)
+            raise asyncio.CancelledError
+
+        dying = OutboxWorker(
+            forum.core.engine, {PlatformName.DISCORD: forum.platform}, clock, {"send": stopped_after_posting}
+        )
+        queue(forum, clock, "send", send_payload(general(community), OutgoingMessage("Rota v2")), "t-stop")
+        with pytest.raises(asyncio.CancelledError):
+            await dying.drain()
+        [posted_id] = posted(double, community.general, "Rota v2")
+        assert items(forum)[0].done_at is None
+
+        clock.advance(dying.claim_for.total_seconds() + 1)
+        double.world.clock.advance(dying.claim_for.total_seconds() + 1)
+        worker = OutboxWorker(forum.core.engine, {PlatformName.DISCORD: forum.platform}, clock)
+        await drain_until(worker, clock, lambda: items(forum)[0].done_at is not None, step=2)
+        assert posted(double, community.general, "Rota v2") == [posted_id]
