@@ -275,3 +275,31 @@ async def test_a_post_whose_worker_stopped_before_recording_it_lands_once(
         worker = OutboxWorker(forum.core.engine, {PlatformName.DISCORD: forum.platform}, clock)
         await drain_until(worker, clock, lambda: items(forum)[0].done_at is not None, step=2)
         assert posted(double, community.general, "Rota v2") == [posted_id]
+
+
+async def test_a_late_retry_is_not_mistaken_for_another_post_with_the_same_text(
+    discord_py_on_double: DiscordDouble, community: Community, tmp_path: Path
+) -> None:
+    """Two reminders with the same words: the first is posted; the second's first try never
+    reached Discord. After a restart (no nonces remembered) and past the window, the second is
+    posted, not taken for the first (the outbox records the first's message as its own)."""
+    double = discord_py_on_double
+    url = sqlite_url(tmp_path)
+    room = general(community)
+    reminder = OutgoingMessage("Reminder: M&M at 8")
+    async with discord_forum(double, url) as forum:
+        worker, clock = worker_for(forum)
+        queue(forum, clock, "send", send_payload(room, reminder), "t-first")
+        await worker.drain()
+        double.fail_route("POST", POSTS, status=503, code=0, message="upstream connect error", times=1)
+        queue(forum, clock, "send", send_payload(room, reminder), "t-second")
+        await worker.drain()
+        assert [i.done_at is not None for i in items(forum)] == [True, False]
+    assert len(posted(double, community.general, "Reminder: M&M at 8")) == 1
+    double.world.clock.advance(NONCE_WINDOW + 10)
+
+    async with discord_forum(double, url) as forum:
+        restarted = OutboxWorker(forum.core.engine, {PlatformName.DISCORD: forum.platform}, clock)
+        clock.advance(NONCE_WINDOW + 10)
+        await drain_until(restarted, clock, lambda: all(i.done_at is not None for i in items(forum)), step=2)
+        assert len(posted(double, community.general, "Reminder: M&M at 8")) == 2

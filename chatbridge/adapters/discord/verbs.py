@@ -76,7 +76,7 @@ class Verbs(OwnTimeouts):
         own = self.client.user
         if own is None:
             return {}
-        return await posted_before(channel, own.id, key, chunks, self._own_nonces)
+        return await posted_before(channel, own.id, key, chunks, self._own_nonces, self.core.engine)
 
     async def respond(self, invocation: CommandInvoked, message: OutgoingMessage) -> None:
         """Answer an interaction through it; a typed command with a reply (ephemeral: by DM)."""
