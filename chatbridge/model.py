@@ -179,6 +179,18 @@ class RoomSeen(ChatEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ThreadTagsChanged(ChatEvent):
+    """Tags changed on the platform, for `Thread.tags`: one thread's (`thread_id`, with `tags` all it
+    carries now), or a room's own tags (no `thread_id`): `renamed` (old name, new name) and
+    `removed` names, for every thread of the room. Idempotent by nature, so applied every time."""
+
+    thread_id: str | None = None
+    tags: tuple[str, ...] = ()
+    renamed: tuple[tuple[str, str], ...] = ()
+    removed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CursorMoved(ChatEvent):
     """An adapter has delivered everything before position `value` of its stream `scope`.
 

@@ -6,9 +6,9 @@ except the application wiring in `chatbridge.app`.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -53,6 +53,42 @@ sink says UNAVAILABLE; commands it does deliver again are answered once, when th
 EventSink = Callable[[ChatEvent], Awaitable[Outcome]]
 """Where an adapter delivers translated events; returns once the event is durably accepted, or
 says why it was not."""
+
+
+class IdempotencyKey(str):
+    """An action's idempotency key, and how long ago an earlier try of it may already have done it.
+
+    A try whose answer was lost (a dropped connection, a 5xx after Discord applied it) leaves the
+    outcome unknown. A platform whose own deduplication lasts only a while (Discord's nonce: "the
+    past few minutes") looks for what the earlier try did once `unsure_for` exceeds that while,
+    instead of doing it again. `unsure_for` is None when no earlier try can have done anything.
+    """
+
+    unsure_for: timedelta | None
+
+    def __new__(cls, value: str, unsure_for: timedelta | None = None) -> IdempotencyKey:
+        key = super().__new__(cls, value)
+        key.unsure_for = unsure_for
+        return key
+
+
+def part_key(key: str, part: str) -> str:
+    """The key of one part of an action (`key:part`), as unsure as the action's own key."""
+    return IdempotencyKey(f"{key}:{part}", unsure_for(key))
+
+
+def unsure_for(key: str) -> timedelta | None:
+    """How long ago an earlier try with `key` may have done the action (None: it cannot have)."""
+    return key.unsure_for if isinstance(key, IdempotencyKey) else None
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadTags:
+    """The labels a room offers its new threads (a Discord forum's available tags)."""
+
+    names: tuple[str, ...]
+    required: bool = False
+    """The room refuses a thread without at least one (Discord's REQUIRE_TAG forum flag)."""
 
 
 class RetryLater(Exception):
@@ -112,8 +148,15 @@ class Platform(Protocol):
     def permalink(self, ref: MessageRef) -> str:
         """A link that opens the message in context."""
 
-    async def create_thread(self, room: Room, title: str, message: OutgoingMessage) -> MessageRef:
-        """Start a thread with an opening post; returns the opening post."""
+    async def create_thread(
+        self, room: Room, title: str, message: OutgoingMessage, *, tags: Sequence[str] = ()
+    ) -> MessageRef:
+        """Start a thread with an opening post; returns the opening post. `tags` are names from
+        `thread_tags(room)` (exactly as it gives them), applied to the new thread."""
+
+    def thread_tags(self, room: Room) -> ThreadTags | None:
+        """The tags a thread started in `room` can carry, from the platform's cache; None where
+        the platform has no such thing (a Matrix room, a Discord text channel)."""
 
     async def apply_mute(self, community_id: str, user_id: str, until: datetime, reason: str) -> MuteResult:
         """Silence a member until `until` (or the platform's longest allowed span)."""

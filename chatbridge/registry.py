@@ -56,6 +56,10 @@ class Param:
     max_length: int | None = None
     min_value: int | None = None
     max_value: int | None = None
+    typed: bool = True
+    """False: only platforms with structured commands (Discord's slash options) offer it. For an
+    option that cannot be reached in typed text (after a `rest` parameter), so that typed usage
+    does not promise it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +85,7 @@ class ParamSpec:
     max_length: int | None = None
     min_value: int | None = None
     max_value: int | None = None
+    typed: bool = True
 
     def usage(self, syntax: Syntax = "typed") -> str:
         """`<title>` / `[page]` when typed; `title:<title>` / `[page:<page>]` as a slash option."""
@@ -121,7 +126,7 @@ class CommandSpec:
         return " ".join(self.path)
 
     def usage(self, prefix: str = "!") -> str:
-        parts = [prefix + self.name, *(p.usage() for p in self.params)]
+        parts = [prefix + self.name, *(p.usage() for p in self.params if p.typed)]
         return " ".join(parts)
 
 
@@ -196,6 +201,7 @@ def _params_of(handler: Handler) -> Iterator[ParamSpec]:
             max_length=meta.max_length,
             min_value=meta.min_value,
             max_value=meta.max_value,
+            typed=meta.typed,
         )
 
 
@@ -452,6 +458,8 @@ class Registry:
         for param in spec.params:
             if position >= len(tokens):
                 break
+            if not param.typed:
+                continue
             if param.rest:
                 remaining = tokens[position:]
                 quoted_whole = len(remaining) == 1 and text[remaining[0].start] in _QUOTES

@@ -8,14 +8,17 @@ from chatbridge.context import Context
 from chatbridge.errors import CommandError
 from chatbridge.forum.text import normalise
 from chatbridge.model import OutgoingMessage, Privilege
-from chatbridge.platform import PlatformError
+from chatbridge.platform import PlatformError, ThreadTags
 from chatbridge.registry import Param, command
-from chatbridge.render.escape import escape_user_text
+from chatbridge.render.escape import escape_user_text, name_list
 from chatbridge.services import directory, ingest, threads, trophies
 from chatbridge.store.tables import Thread
 
 TITLE_MAX = 100
 BODY_MAX = 4000
+TAGS_MAX = 200
+MAX_TAGS = 5
+"""Discord applies at most 5 tags to a forum post (developers/resources/channel.mdx, applied_tags)."""
 
 
 @command("thread new", help="Start a thread in this sub-forum with a title and an opening post.")
@@ -23,14 +26,19 @@ async def thread_new(
     ctx: Context,
     title: Annotated[str, Param("The thread's title", max_length=TITLE_MAX)],
     body: Annotated[str, Param("The opening post", rest=True)],
+    tags: Annotated[
+        str | None,
+        Param("Forum tags, separated by commas", autocomplete="tags", max_length=TAGS_MAX, typed=False),
+    ] = None,
 ) -> OutgoingMessage:
     if ctx.subforum is None:
         raise CommandError("Start threads inside a sub-forum channel or room.")
     title = normalise(title, max_len=TITLE_MAX, field="title")
     body = normalise(body, max_len=BODY_MAX, field="opening post", multiline=True)
+    chosen = _chosen_tags(tags, ctx.platform.thread_tags(ctx.event.room))
     opening = ctx.core.renderer.render("threads/opening.md.j2", title=title, body=body, starter=ctx.member)
     try:
-        ref = await ctx.platform.create_thread(ctx.event.room, title, OutgoingMessage(opening))
+        ref = await ctx.platform.create_thread(ctx.event.room, title, OutgoingMessage(opening), tags=chosen)
     except PlatformError as error:  # the platform's own words: a missing permission, a required tag
         raise CommandError(str(error)) from error
     assert ctx.community.id is not None and ctx.subforum.id is not None and ctx.member.id is not None
@@ -44,6 +52,7 @@ async def thread_new(
         created_at=ctx.now,
         last_activity_at=ctx.now,
         participant_count=1,
+        tags=list(chosen),
     )
     ctx.session.add(thread)
     ctx.session.flush()
@@ -63,6 +72,32 @@ async def thread_new(
     )
     link = ctx.platform.permalink(ref)
     return ctx.reply("threads/created.md.j2", thread=thread, subforum=ctx.subforum, link=link)
+
+
+def _chosen_tags(typed: str | None, offered: ThreadTags | None) -> tuple[str, ...]:
+    """The tags named in `typed` (commas between them), as the room spells them.
+
+    Where the room has no tags (a text channel; Matrix rooms never get the option) naming one is
+    refused rather than dropped; where it requires one, none is refused with the list to choose from.
+    """
+    wanted = list(dict.fromkeys(" ".join(part.split()) for part in (typed or "").split(",")))
+    wanted = [name for name in wanted if name]
+    if offered is None:
+        if wanted:
+            raise CommandError("Threads here have no tags (only forum posts do): leave tags out.")
+        return ()
+    by_fold = {name.casefold(): name for name in offered.names}
+    unknown = [name for name in wanted if name.casefold() not in by_fold]
+    if unknown:
+        raise CommandError(
+            f"There is no tag {name_list(unknown)} here: choose from {name_list(offered.names)}."
+        )
+    chosen = tuple(dict.fromkeys(by_fold[name.casefold()] for name in wanted))
+    if len(chosen) > MAX_TAGS:
+        raise CommandError(f"A thread can carry at most {MAX_TAGS} tags.")
+    if offered.required and not chosen:
+        raise CommandError(f"Posts here need a tag: add tags with one of {name_list(offered.names)}.")
+    return chosen
 
 
 @command("thread list", help="List the threads of this sub-forum (or another), newest activity first.")

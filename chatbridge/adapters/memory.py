@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -32,7 +32,7 @@ from chatbridge.model import (
     Room,
     RoomSeen,
 )
-from chatbridge.platform import EventSink, MuteResult, Outcome, PlatformError
+from chatbridge.platform import EventSink, MuteResult, Outcome, PlatformError, ThreadTags
 from chatbridge.registry import Registry
 
 DEFAULT_SUBFORUMS = ("General Discussion", "Clinical Questions", "Careers & Training")
@@ -160,7 +160,13 @@ class MemoryPlatform:
     def permalink(self, ref: MessageRef) -> str:
         return f"https://chat.example/{self.community_id}/{ref.room_id}/{ref.message_id}"
 
-    async def create_thread(self, room: Room, title: str, message: OutgoingMessage) -> MessageRef:
+    def thread_tags(self, room: Room) -> ThreadTags | None:
+        """Rooms here have no thread tags (the `tags` option of `thread new` is Discord's only)."""
+        return None
+
+    async def create_thread(
+        self, room: Room, title: str, message: OutgoingMessage, *, tags: Sequence[str] = ()
+    ) -> MessageRef:
         said = self._record(room, "bot", message.markdown, None)
         self._threads[said.message_id] = title
         return MessageRef(self.name, room.room_id, said.message_id, said.message_id, self.community_id)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 
 __all__ = ["ZWSP", "escape_markdown", "escape_user_text", "neutralise_mentions", "strip_direction"]
 
@@ -104,3 +105,11 @@ def escape_user_text(s: str) -> str:
     Bidi controls go too (`strip_direction`): an override in a name must not flip the bot's words.
     """
     return escape_markdown(neutralise_mentions(strip_direction(s)))
+
+
+def name_list(names: Sequence[str]) -> str:
+    """Names someone chose (forum tags), escaped and quoted for a sentence: “A”, “B” or “C”."""
+    shown = [f"“{escape_user_text(name)}”" for name in names]
+    if not shown:
+        return "none"
+    return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " or " + shown[-1]

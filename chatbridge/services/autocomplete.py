@@ -25,7 +25,9 @@ from chatbridge.wellformed import repaired
 
 MAX_SUGGESTIONS = 25
 MAX_CHARS = 100
-SOURCES = ("threads", "members", "countries")
+SOURCES = ("threads", "members", "countries", "tags")
+"""Sources an option may name; "tags" (a forum's tags) comes from the platform's cache, not the
+store, so `suggest` has nothing for it and the adapter answers it (Discord: `Invocations.complete`)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,6 +42,7 @@ from chatbridge.model import (
     ReactionRemoved,
     Room,
     RoomSeen,
+    ThreadTagsChanged,
     like_source,
 )
 from chatbridge.render.templates import Renderer
@@ -50,7 +51,16 @@ from chatbridge.services.batch import FastPath, is_fast
 from chatbridge.services.moderation import log as modlog
 from chatbridge.services.moderation import sanctions
 from chatbridge.store.engine import DATABASE_UNAVAILABLE, checkpoint, writer_engine
-from chatbridge.store.tables import Like, LikeSource, Member, PlatformCursor, Post, ProcessedEvent, Thread
+from chatbridge.store.tables import (
+    Like,
+    LikeSource,
+    Member,
+    PlatformCursor,
+    Post,
+    ProcessedEvent,
+    SubForum,
+    Thread,
+)
 from chatbridge.store.types import utcnow
 from chatbridge.waiting import get_within
 
@@ -101,6 +111,9 @@ def apply_event(session: Session, event: ChatEvent, rules: IngestRules, now: dat
     if isinstance(event, CursorMoved):
         _move_cursor(session, event)
         return []
+    if isinstance(event, ThreadTagsChanged):
+        _retag(session, event)
+        return []
     if not first_delivery(session, event):
         return []
     match event:
@@ -128,6 +141,31 @@ def apply_event(session: Session, event: ChatEvent, rules: IngestRules, now: dat
         case _:
             log.warning("ignored an event of unknown kind %s", type(event).__name__)
     return []
+
+
+def _retag(session: Session, event: ThreadTagsChanged) -> None:
+    """Follow the platform's tags: a thread's set as it is now, or a room's tag renamed or
+    removed on each of its threads (a room's threads are read once; tag changes are rare)."""
+    platform = event.room.platform.value
+    if event.thread_id is not None:
+        thread = directory.find_thread(session, event.room.platform, event.thread_id)
+        if thread is not None and thread.tags != list(event.tags):
+            thread.tags = list(event.tags)
+        return
+    renamed, removed = dict(event.renamed), set(event.removed)
+    subforum_id = session.exec(
+        select(SubForum.id).where(
+            SubForum.platform == platform, SubForum.platform_room_id == event.room.room_id
+        )
+    ).first()
+    if subforum_id is None or not (renamed or removed):
+        return
+    for thread in session.exec(select(Thread).where(Thread.subforum_id == subforum_id)).all():
+        if not thread.tags:
+            continue
+        kept = list(dict.fromkeys(renamed.get(tag, tag) for tag in thread.tags if tag not in removed))
+        if kept != thread.tags:
+            thread.tags = kept
 
 
 def _move_cursor(session: Session, event: CursorMoved) -> None:

@@ -2,7 +2,9 @@
 
 A crash, a restart or a rate limit delays an action but never loses or repeats it: the row is
 committed in the same transaction as the decision (a report, a mute, a digest claim), the worker
-carries it out with an idempotency key derived from the row, and only then marks it done. What
+carries it out with an idempotency key derived from the row, and only then marks it done. A
+retried row's key says how long ago an earlier try may have done the action (its answer lost),
+so that a platform whose deduplication lapses (Discord's nonce window) looks before acting again. What
 fails is retried: a rate limit (`RetryLater`) after the wait the platform asks for, as often as it
 asks; any other failure with capped exponential back-off, up to `max_attempts` times. A refusal
 that retrying cannot change (`PlatformError`: a deleted channel, a missing permission) and an
@@ -25,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from chatbridge.model import Action, MessageRef, OutgoingMessage, PlatformName, Room
-from chatbridge.platform import Platform, PlatformError, RetryLater
+from chatbridge.platform import IdempotencyKey, Platform, PlatformError, RetryLater
 from chatbridge.store.engine import reading
 from chatbridge.store.tables import OutboxItem
 from chatbridge.waiting import wait_event
@@ -36,6 +38,9 @@ MAX_BACKOFF = timedelta(hours=1)
 FIRST_BACKOFF = timedelta(seconds=2)
 MAX_ATTEMPTS = 8
 REASON_CHARS = 500
+UNRECORDED = "claimed by a worker; no outcome recorded yet"
+"""`last_error` while a row is being tried: still there at the next claim, it means the earlier
+try ended without a record (the process stopped mid-action), so that action may have been done."""
 
 
 Executor = Callable[[Platform, Mapping[str, Any], str], Awaitable[Mapping[str, Any] | None]]
@@ -226,12 +231,14 @@ class OutboxWorker:
     async def drain(self) -> int:
         """Carry out every row that is due now; returns how many were attempted."""
         attempted = 0
-        for item_id in await asyncio.to_thread(self._claim_due):
-            await self._carry_out(item_id)
+        for item_id, unsure in await asyncio.to_thread(self._claim_due):
+            await self._carry_out(item_id, unsure)
             attempted += 1
         return attempted
 
-    def _claim_due(self) -> list[int]:
+    def _claim_due(self) -> list[tuple[int, timedelta | None]]:
+        """Claim the due rows; each with how long ago an earlier try may have done its action
+        (None: never tried), for its idempotency key."""
         now = self.clock()
         names = [p.value for p in self.platforms]
         with Session(self.engine) as session:
@@ -247,12 +254,19 @@ class OutboxWorker:
                 .limit(self.batch)
                 .with_for_update(skip_locked=True)
             ).all()
+            claimed: list[tuple[int, timedelta | None]] = []
             for row in rows:
+                tried = row.attempts > 0 or row.last_error is not None
                 row.next_attempt_at = now + self.claim_for
+                # A try that ends without a record (the process died mid-action) leaves this
+                # behind, so that the next try knows an earlier one may have done the action.
+                row.last_error = row.last_error or UNRECORDED
+                if row.id is not None:
+                    claimed.append((row.id, now - row.created_at if tried else None))
             session.commit()
-            return [row.id for row in rows if row.id is not None]
+            return claimed
 
-    async def _carry_out(self, item_id: int) -> None:
+    async def _carry_out(self, item_id: int, unsure: timedelta | None) -> None:
         # Read on the event loop's thread: a deferred (reading) transaction never waits for the
         # write lock, which a command's transaction may hold across an await on this same loop.
         with Session(reading(self.engine)) as session:
@@ -268,7 +282,7 @@ class OutboxWorker:
             error = PlatformError(f"no executor for outbox kind {kind!r}")
         else:
             try:
-                result = await executor(platform, payload, f"outbox-{item_id}")
+                result = await executor(platform, payload, IdempotencyKey(f"outbox-{item_id}", unsure))
             except Exception as failure:
                 error = failure
         await asyncio.to_thread(self._record, item_id, result, error)

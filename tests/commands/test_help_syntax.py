@@ -45,7 +45,7 @@ async def test_discord_members_see_slash_commands_and_context_menus(tmp_path: Pa
         assert "`Apps → Like`" in index  # a right-click menu, no slash form
         assert "`/profile show`" in index  # Discord cannot invoke a group: its own command is `show`
         topic = texts(await forum.chat.say("!help thread new", as_="bob"))
-        assert "`/thread new title:<title> body:<body>`" in topic
+        assert "`/thread new title:<title> body:<body> [tags:<tags>]`" in topic
         assert "- title:<title> " in topic
         listing = texts(await forum.chat.say("!help thread list", as_="bob"))
         assert "[page:<page>]" in listing

@@ -569,27 +569,3 @@ async def test_no_title_name_or_bio_can_make_the_bot_ping_anyone(
     stored = [m for channel in double.world.messages.values() for m in channel.values()]
     bot_said = [m for m in stored if m["author"]["id"] == str(double.world.bot_id)]
     assert bot_said and all(not m["mention_everyone"] and not m["mention_roles"] for m in bot_said)
-
-
-async def test_thread_new_in_a_forum_that_requires_a_tag_says_so_plainly(
-    discord_py_on_double: DiscordDouble, community: Community, tmp_path: Path
-) -> None:
-    double = discord_py_on_double
-    tagged = community.guild.add_forum_channel("cases", tags=["cardiology"], require_tag=True)
-    async with discord_forum(double, sqlite_url(tmp_path)) as forum:
-        first = await forum_post(
-            forum, tagged, community.alice, "Syncope", "Young athlete", tags=["cardiology"]
-        )
-        asked = await double.run_slash_command(
-            "thread",
-            opt.subcommand("new", opt.string("title", "AF"), opt.string("body", "Now what?")),
-            user_id=community.bob,
-            channel_id=first,
-        )
-        said = await answer(double, asked)
-        refused = await double.wait_for_rest("POST", f"/channels/{tagged}/threads")
-        assert refused.status == 400 and refused.response["code"] == 40067
-        assert said["data"]["content"] == (
-            f"Posts in <#{tagged}> need a tag, and I can't choose one for you yet: "
-            "start the post in Discord and pick a tag there."
-        )

@@ -33,7 +33,7 @@ async def test_help_answers_with_slash_commands_and_menus(
             "help", opt.string("topic", "thread new"), user_id=community.alice, channel_id=community.general
         )
         topic = (await double.wait_for_interaction_response(asked))["data"]["content"]
-        assert "`/thread new title:<title> body:<body>`" in topic
+        assert "`/thread new title:<title> body:<body> [tags:<tags>]`" in topic
 
 
 def test_help_names_commands_as_the_command_tree_does(tmp_path: Path) -> None:

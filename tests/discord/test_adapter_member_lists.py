@@ -1,6 +1,6 @@
 """The member list a bot without View Audit Log asks for: Discord allows it once per guild every
 30 seconds and answers another request with RATE_LIMITED, which discord.py does not handle. The
-bot stops waiting instead of hanging, and says why."""
+bot stops waiting instead of hanging, says why, and asks again after the wait Discord gave."""
 
 from __future__ import annotations
 
@@ -63,8 +63,8 @@ async def test_a_member_list_refused_as_rate_limited_ends_the_wait_and_is_logged
             lambda f: f.direction == "out" and f.event == "GUILD_MEMBERS_CHUNK", description="member list"
         )
 
-    # Restarted within Discord's 30 seconds: the second request is refused.
-    with listening("the member list was not received (rate limited)") as heard:
+    # Restarted within Discord's 30 seconds: the second request is refused, and the bot waits.
+    with listening(f"the member list of guild {community.guild_id}; again in 2") as heard:
         async with discord_forum(double, url, announce_trophies=False) as forum:
             await caught_up(forum)
             await double.wait_for_frame(
@@ -72,3 +72,19 @@ async def test_a_member_list_refused_as_rate_limited_ends_the_wait_and_is_logged
             )
             async with asyncio.timeout(double.wait_timeout):
                 await heard.event.wait()
+
+
+async def test_a_member_list_refused_as_rate_limited_is_asked_again_after_the_wait_discord_gave(
+    discord_py_on_double: DiscordDouble, community: Community, tmp_path: Path
+) -> None:
+    double = discord_py_on_double
+    without_audit_log(community.guild)
+    double.refuse_member_list(retry_after=0.5)
+    async with discord_forum(double, sqlite_url(tmp_path), announce_trophies=False) as forum:
+        await caught_up(forum)
+        await double.wait_for_frame(
+            lambda f: f.direction == "out" and f.event == "GUILD_MEMBERS_CHUNK", description="member list"
+        )
+        events = [f.event for f in double.gateway.frames if f.direction == "out" and f.event]
+        assert events.index("RATE_LIMITED") < events.index("GUILD_MEMBERS_CHUNK")
+        assert len(double.gateway.frames.matching(lambda f: f.direction == "in" and f.op == 8)) == 2

@@ -8,20 +8,23 @@ Retry-After is moving that clock, not sleeping.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlmodel import Session, select
 
 from chatbridge.core import utc_now
 from chatbridge.model import MessageRef, OutgoingMessage, PlatformName, Room
-from chatbridge.platform import PlatformError, RetryLater
-from chatbridge.services.outbox import OutboxWorker, enqueue, ref_payload, send_payload
+from chatbridge.platform import Platform, PlatformError, RetryLater
+from chatbridge.services.outbox import OutboxWorker, enqueue, execute_send, ref_payload, send_payload
 from chatbridge.store.tables import OutboxItem
 from support.discord_double import Community, DiscordDouble
+from support.discord_double.nonces import NONCE_WINDOW
 from support.discord_forum import DiscordForum, discord_forum
 from support.forum import sqlite_url
 
@@ -176,3 +179,127 @@ async def test_a_429_storm_delays_the_outbox_and_drops_or_doubles_nothing(
         assert [len(posted(double, community.general, text)) for text in texts] == [1] * 5
         assert posted(double, community.general, "Buy followers") == []
         assert len(double.calls("POST", POSTS)) > 5 * 5, "each post met the storm more than once"
+
+
+async def test_a_post_whose_answer_was_lost_lands_once_when_retried_after_the_nonce_window(
+    discord_py_on_double: DiscordDouble, community: Community, tmp_path: Path
+) -> None:
+    """Discord posts the message but the answer never arrives; the retry comes after the nonce
+    window (two minutes on the double's clock), when Discord would post a repeat: the bot finds
+    its message and posts nothing."""
+    double = discord_py_on_double
+    async with discord_forum(double, sqlite_url(tmp_path)) as forum:
+        worker, clock = worker_for(forum)
+        double.lose_answer("POST", POSTS)
+        room = general(community)
+        queue(forum, clock, "send", send_payload(room, OutgoingMessage("Ward round moves to 9")), "t-lost")
+
+        await worker.drain()
+        [item] = items(forum)
+        assert item.done_at is None and item.last_error is not None
+        [posted_id] = posted(double, community.general, "Ward round moves to 9")
+
+        clock.advance(NONCE_WINDOW + 10)
+        double.world.clock.advance(NONCE_WINDOW + 10)
+        await drain_until(worker, clock, lambda: items(forum)[0].done_at is not None, step=2)
+
+        assert posted(double, community.general, "Ward round moves to 9") == [posted_id]
+        assert items(forum)[0].result == {"message_id": posted_id, "room_id": room.room_id, "thread_id": None}
+
+
+async def test_a_post_whose_answer_was_lost_before_a_restart_lands_once(
+    discord_py_on_double: DiscordDouble, community: Community, tmp_path: Path
+) -> None:
+    """The bot restarts between the lost answer and the retry, so it no longer remembers the
+    nonce it saw on the gateway: it recognises its message by its text."""
+    double = discord_py_on_double
+    url = sqlite_url(tmp_path)
+    room = general(community)
+    async with discord_forum(double, url) as forum:
+        worker, clock = worker_for(forum)
+        double.lose_answer("POST", POSTS)
+        queue(forum, clock, "send", send_payload(room, OutgoingMessage("Journal club is cancelled")), "t-r")
+        await worker.drain()
+        assert items(forum)[0].done_at is None
+    [posted_id] = posted(double, community.general, "Journal club is cancelled")
+    double.world.clock.advance(NONCE_WINDOW + 10)
+
+    async with discord_forum(double, url) as forum:
+        restarted = OutboxWorker(forum.core.engine, {PlatformName.DISCORD: forum.platform}, clock)
+        clock.advance(NONCE_WINDOW + 10)
+        await drain_until(restarted, clock, lambda: items(forum)[0].done_at is not None, step=2)
+        assert posted(double, community.general, "Journal club is cancelled") == [posted_id]
+
+
+async def test_a_retry_within_the_nonce_window_relies_on_the_nonce(
+    discord_py_on_double: DiscordDouble, community: Community, tmp_path: Path
+) -> None:
+    """Soon after the lost answer Discord's nonce still holds: the retry posts with it (Discord
+    answers with the first message) and reads no history."""
+    double = discord_py_on_double
+    async with discord_forum(double, sqlite_url(tmp_path)) as forum:
+        worker, clock = worker_for(forum)
+        double.lose_answer("POST", POSTS)
+        payload = send_payload(general(community), OutgoingMessage("Rota is out"))
+        queue(forum, clock, "send", payload, "t-soon")
+        await drain_until(worker, clock, lambda: items(forum)[0].done_at is not None, step=2)
+        [posted_id] = posted(double, community.general, "Rota is out")
+        assert items(forum)[0].result is not None and items(forum)[0].result["message_id"] == posted_id
+        assert double.calls("GET", POSTS) == []
+
+
+async def test_a_post_whose_worker_stopped_before_recording_it_lands_once(
+    discord_py_on_double: DiscordDouble, community: Community, tmp_path: Path
+) -> None:
+    """The worker is stopped right after Discord posted (a deploy, a crash): nothing is recorded
+    on the row. When its claim runs out, long after the nonce window, the next try finds the post."""
+    double = discord_py_on_double
+    async with discord_forum(double, sqlite_url(tmp_path)) as forum:
+        _, clock = worker_for(forum)
+
+        async def stopped_after_posting(platform: Platform, payload: Mapping[str, Any], key: str) -> None:
+            await execute_send(platform, payload, key)
+            raise asyncio.CancelledError
+
+        dying = OutboxWorker(
+            forum.core.engine, {PlatformName.DISCORD: forum.platform}, clock, {"send": stopped_after_posting}
+        )
+        queue(forum, clock, "send", send_payload(general(community), OutgoingMessage("Rota v2")), "t-stop")
+        with pytest.raises(asyncio.CancelledError):
+            await dying.drain()
+        [posted_id] = posted(double, community.general, "Rota v2")
+        assert items(forum)[0].done_at is None
+
+        clock.advance(dying.claim_for.total_seconds() + 1)
+        double.world.clock.advance(dying.claim_for.total_seconds() + 1)
+        worker = OutboxWorker(forum.core.engine, {PlatformName.DISCORD: forum.platform}, clock)
+        await drain_until(worker, clock, lambda: items(forum)[0].done_at is not None, step=2)
+        assert posted(double, community.general, "Rota v2") == [posted_id]
+
+
+async def test_a_late_retry_is_not_mistaken_for_another_post_with_the_same_text(
+    discord_py_on_double: DiscordDouble, community: Community, tmp_path: Path
+) -> None:
+    """Two reminders with the same words: the first is posted; the second's first try never
+    reached Discord. After a restart (no nonces remembered) and past the window, the second is
+    posted, not taken for the first (the outbox records the first's message as its own)."""
+    double = discord_py_on_double
+    url = sqlite_url(tmp_path)
+    room = general(community)
+    reminder = OutgoingMessage("Reminder: M&M at 8")
+    async with discord_forum(double, url) as forum:
+        worker, clock = worker_for(forum)
+        queue(forum, clock, "send", send_payload(room, reminder), "t-first")
+        await worker.drain()
+        double.fail_route("POST", POSTS, status=503, code=0, message="upstream connect error", times=1)
+        queue(forum, clock, "send", send_payload(room, reminder), "t-second")
+        await worker.drain()
+        assert [i.done_at is not None for i in items(forum)] == [True, False]
+    assert len(posted(double, community.general, "Reminder: M&M at 8")) == 1
+    double.world.clock.advance(NONCE_WINDOW + 10)
+
+    async with discord_forum(double, url) as forum:
+        restarted = OutboxWorker(forum.core.engine, {PlatformName.DISCORD: forum.platform}, clock)
+        clock.advance(NONCE_WINDOW + 10)
+        await drain_until(restarted, clock, lambda: all(i.done_at is not None for i in items(forum)), step=2)
+        assert len(posted(double, community.general, "Reminder: M&M at 8")) == 2

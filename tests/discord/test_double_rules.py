@@ -661,3 +661,12 @@ async def test_an_enforced_nonce_returns_the_first_message_only_within_the_windo
     assert late["id"] != first["id"]
     history = discord_double.world.history(community.general)
     assert [m["content"] for m in history].count("Case #5 · open") == 2
+
+
+async def test_a_nonce_is_on_the_created_message_but_not_on_the_message_read_back(
+    discord_double: DiscordDouble, community: Community, raw: Raw
+) -> None:
+    _, created = await raw.send(community.general, {"content": "Case #6", "nonce": "case-6"})
+    assert created["nonce"] == "case-6"
+    status, fetched = await raw.call("GET", f"/channels/{community.general}/messages/{created['id']}")
+    assert status == 200 and "nonce" not in fetched

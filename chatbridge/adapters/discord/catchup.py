@@ -22,6 +22,10 @@ from chatbridge.model import ChatEvent
 
 log = logging.getLogger(__name__)
 
+MEMBER_LIST_ATTEMPTS = 3
+"""Requests for a guild's member list per IDENTIFY: the first, and again after each RATE_LIMITED
+(when its retry_after has passed) up to this many in all."""
+
 
 class CatchUp(Intake, Places):
     """Starting the backfill of a guild, and what it needs from the platform."""
@@ -68,18 +72,27 @@ class CatchUp(Intake, Places):
             "without the moderator's name",
             guild.id,
         )
-        delay = self._member_lists.delay(guild.id)
-        if delay > 0:
-            await asyncio.sleep(delay)
-            fresh = self.client.get_guild(guild.id)  # a new IDENTIFY meanwhile makes a new object
-            if fresh is None or not self._needs_member_list(fresh):
+        for attempt in range(1, MEMBER_LIST_ATTEMPTS + 1):
+            delay = self._member_lists.delay(guild.id)
+            if delay > 0:
+                await asyncio.sleep(delay)
+                fresh = self.client.get_guild(guild.id)  # a new IDENTIFY meanwhile makes a new object
+                if fresh is None or not self._needs_member_list(fresh):
+                    return
+                guild = fresh
+            try:
+                outcome = await self._member_lists.ask(guild.id, guild.chunk(cache=True))
+            except (discord.HTTPException, discord.ClientException):
+                log.warning("could not read the member list of guild %s", guild.id, exc_info=True)
                 return
-            guild = fresh
-        try:
-            outcome = await self._member_lists.ask(guild.id, guild.chunk(cache=True))
-        except (discord.HTTPException, discord.ClientException):
-            log.warning("could not read the member list of guild %s", guild.id, exc_info=True)
-            return
+            if outcome is not member_lists.Outcome.RATE_LIMITED or attempt == MEMBER_LIST_ATTEMPTS:
+                break
+            member_lists.forget_refused_request(self.client, guild.id)
+            log.info(
+                "guild %s: the member list was refused as rate limited; asking again in %.1f s",
+                guild.id,
+                self._member_lists.delay(guild.id),
+            )
         if outcome is not member_lists.Outcome.RECEIVED:
             log.warning(
                 "guild %s: the member list was not received (%s); timeouts given by hand to members "

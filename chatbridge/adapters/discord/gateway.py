@@ -14,6 +14,8 @@ import discord
 
 from chatbridge.adapters.discord import likes, translate
 from chatbridge.adapters.discord.catchup import CatchUp
+from chatbridge.adapters.discord.member_lists import rate_limited_frame
+from chatbridge.adapters.discord.posted import remember_nonce
 from chatbridge.adapters.discord.state import Job
 from chatbridge.adapters.discord.timeouts import OwnTimeouts, to_second
 from chatbridge.model import ChatEvent
@@ -36,10 +38,18 @@ class GatewayEvents(CatchUp, OwnTimeouts):
             self._catchup.spawn(self._backfill(guild, at), name=f"guild {guild.id}")
             self._catchup.spawn(self._watch_members(guild), name=f"members of guild {guild.id}")
 
-    def gateway_rate_limited(self) -> None:
-        """A RATE_LIMITED dispatch: a member list request of ours will not be answered."""
-        log.warning("Discord rate-limited a gateway request (a member list)")
-        self._member_lists.rate_limited()
+    def gateway_frame(self, raw: object) -> None:
+        """A received gateway frame; only RATE_LIMITED is read here (discord.py ignores it)."""
+        limited = rate_limited_frame(raw)
+        if limited is None:
+            return
+        guild_id, retry_after = limited
+        log.warning(
+            "Discord rate-limited a gateway request (the member list of guild %s; again in %s s)",
+            guild_id,
+            retry_after,
+        )
+        self._member_lists.rate_limited(guild_id, retry_after)
 
     def guild_renamed(self, guild: discord.Guild) -> None:
         """GUILD_UPDATE with a new name: announce the sub-forums again, with the guild's new name."""
@@ -49,6 +59,32 @@ class GatewayEvents(CatchUp, OwnTimeouts):
             return list(translate.rooms_seen(guild, at))
 
         self._enqueue(rooms)
+
+    def forum_changed(self, before: discord.abc.GuildChannel, after: discord.abc.GuildChannel) -> None:
+        """A forum's tag renamed or removed: every stored thread of the forum follows."""
+        if not isinstance(before, discord.ForumChannel) or not isinstance(after, discord.ForumChannel):
+            return
+        event = translate.forum_tags_changed(before, after, self.core.clock())
+        if event is None:
+            return
+
+        async def changed() -> list[ChatEvent]:
+            return [event]
+
+        self._enqueue(changed)
+
+    def thread_changed(self, payload: discord.RawThreadUpdateEvent) -> None:
+        """A forum post's tags as they are now (THREAD_UPDATE carries them on every update)."""
+        forum = self.client.get_channel(payload.parent_id)
+        applied = payload.data.get("applied_tags")
+        if not isinstance(forum, discord.ForumChannel) or applied is None:
+            return
+        event = translate.thread_retagged(forum, payload.thread_id, applied, self.core.clock())
+
+        async def retagged() -> list[ChatEvent]:
+            return [event]
+
+        self._enqueue(retagged)
 
     def channel_seen(self, channel: discord.abc.GuildChannel) -> None:
         if isinstance(channel, discord.TextChannel | discord.ForumChannel):
@@ -61,6 +97,8 @@ class GatewayEvents(CatchUp, OwnTimeouts):
 
     def message(self, message: discord.Message) -> None:
         own = self.client.user
+        if own is not None and message.author.id == own.id and message.nonce is not None:
+            remember_nonce(self._own_nonces, message.id, str(message.nonce))
         if message.guild is None:
             return
         if own is not None and message.author.id == own.id:

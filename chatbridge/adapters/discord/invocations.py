@@ -23,7 +23,7 @@ from chatbridge.adapters.discord.places import Places
 from chatbridge.model import ASK_OPTION, Actor, CommandInvoked, MessageRef, OutgoingMessage
 from chatbridge.platform import STORE_UNAVAILABLE_REPLY, Outcome
 from chatbridge.registry import CommandSpec, ParamSpec
-from chatbridge.services.autocomplete import Suggestion, SuggestRequest, suggest
+from chatbridge.services.autocomplete import MAX_CHARS, MAX_SUGGESTIONS, Suggestion, SuggestRequest, suggest
 from chatbridge.store.engine import reading
 
 log = logging.getLogger(__name__)
@@ -197,6 +197,8 @@ class Invocations(Places):
         """Autocomplete from the store, answered within Discord's limits (or nothing, if slow)."""
         if interaction.guild_id is None or param.autocomplete is None:
             return []
+        if param.autocomplete == "tags":
+            return _tag_choices(interaction.channel, current)
         user = interaction.user
         readable = self.readable_rooms(user) if isinstance(user, discord.Member) else frozenset()
         request = SuggestRequest(
@@ -219,3 +221,28 @@ class Invocations(Places):
     def _suggest(self, request: SuggestRequest) -> list[Suggestion]:
         with Session(reading(self.core.engine)) as session:
             return suggest(session, request)
+
+
+def _tag_choices(channel: object, current: str) -> list[app_commands.Choice[str]]:
+    """The forum's tags (from the gateway cache) that fit what is typed after the last comma; each
+    choice keeps the tags already typed before it, so several can be picked one after another.
+
+    A command runs in a forum post (a forum itself has no message box), so the forum is the
+    post's parent. Moderated tags are left out: see `Verbs.thread_tags`.
+    """
+    forum = channel.parent if isinstance(channel, discord.Thread) else channel
+    if not isinstance(forum, discord.ForumChannel):
+        return []
+    *before, typing = current.split(",")
+    kept = [" ".join(part.split()) for part in before if part.strip()]
+    folded = " ".join(typing.split()).casefold()
+    taken = {name.casefold() for name in kept}
+    names = [t.name for t in forum.available_tags if not t.moderated and t.name.casefold() not in taken]
+    ordered = [n for n in names if n.casefold().startswith(folded)]
+    ordered += [n for n in names if folded in n.casefold() and n not in ordered]
+    choices = []
+    for name in ordered[:MAX_SUGGESTIONS]:
+        value = ", ".join([*kept, name])
+        if len(value) <= MAX_CHARS:
+            choices.append(app_commands.Choice(name=value, value=value))
+    return choices

@@ -111,11 +111,6 @@ class BridgeClient(discord.Client):
 
     # The gateway events the forum reads; each becomes a job in the intake queue.
 
-    async def on_socket_event_type(self, event_type: str) -> None:
-        """discord.py has no handler for RATE_LIMITED; its only use so far answers member lists."""
-        if event_type == "RATE_LIMITED":
-            self.bridge.gateway_rate_limited()
-
     async def on_guild_available(self, guild: discord.Guild) -> None:
         self.bridge.guild_available(guild)
 
@@ -133,6 +128,10 @@ class BridgeClient(discord.Client):
         self, before: discord.abc.GuildChannel, after: discord.abc.GuildChannel
     ) -> None:
         self.bridge.channel_seen(after)
+        self.bridge.forum_changed(before, after)
+
+    async def on_raw_thread_update(self, payload: discord.RawThreadUpdateEvent) -> None:
+        self.bridge.thread_changed(payload)
 
     async def on_message(self, message: discord.Message) -> None:
         self.bridge.message(message)
@@ -182,6 +181,13 @@ class BridgeClient(discord.Client):
                 self.bridge.member_updated(*args)
             except Exception:  # never let one update break discord.py's reading of the gateway
                 log.exception("could not read a member update")
+        elif event == "socket_raw_receive" and args:
+            # RATE_LIMITED has no handler in discord.py; its payload reaches us only here.
+            try:
+                self.bridge.gateway_frame(args[0])
+            except Exception:
+                log.exception("could not read a gateway frame")
+            return  # nobody listens to the raw frame itself: no task per frame
         super().dispatch(event, *args, **kwargs)
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
@@ -233,6 +239,7 @@ class DiscordPlatform(GatewayEvents, Invocations, Verbs):
         self._places = OrderedDict()
         self._askers = OrderedDict()
         self._own_timeouts = OrderedDict()
+        self._own_nonces = OrderedDict()
         self._backfilling = {}
         self._delivering = set()
         self._member_lists = MemberLists(
@@ -247,6 +254,7 @@ class DiscordPlatform(GatewayEvents, Invocations, Verbs):
             "intents": intents_for(config),
             "allowed_mentions": discord.AllowedMentions.none(),
             "chunk_guilds_at_startup": False,
+            "enable_debug_events": True,  # the raw frames: the only way to read RATE_LIMITED
             "guild_ready_timeout": self.tuning.guild_ready_timeout,
         }
         if config.application_id is not None:

@@ -61,3 +61,4 @@ class PlatformState:
     _backfilling: dict[int, set[int]]
     _delivering: set[asyncio.Task[None]]
     _member_lists: MemberLists
+    _own_nonces: OrderedDict[int, str]

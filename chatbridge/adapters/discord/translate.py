@@ -52,6 +52,7 @@ from chatbridge.model import (
     ReactionRemoved,
     Room,
     RoomSeen,
+    ThreadTagsChanged,
 )
 from chatbridge.render.escape import escape_markdown
 
@@ -132,6 +133,34 @@ def is_subforum(channel: object) -> bool:
 def is_private(channel: discord.abc.GuildChannel) -> bool:
     """Private means @everyone cannot see it: such sub-forums stay out of digests and suggestions."""
     return not channel.permissions_for(channel.guild.default_role).view_channel
+
+
+def thread_retagged(
+    forum: discord.ForumChannel, thread_id: int, applied: Iterable[int | str], at: datetime
+) -> ThreadTagsChanged:
+    """A forum post's tags as THREAD_UPDATE gives them (ids), named from the forum's tags."""
+    names = {tag.id: tag.name for tag in forum.available_tags}
+    tags = tuple(names[int(tag)] for tag in applied if int(tag) in names)
+    room = Place(guild_id=forum.guild.id, channel_id=forum.id, name=forum.name).room
+    return ThreadTagsChanged(
+        event_id=f"tags:{thread_id}", at=at, room=room, thread_id=str(thread_id), tags=tags
+    )
+
+
+def forum_tags_changed(
+    before: discord.ForumChannel, after: discord.ForumChannel, at: datetime
+) -> ThreadTagsChanged | None:
+    """A forum's tags renamed or removed (CHANNEL_UPDATE; a tag keeps its id across a rename)."""
+    old = {tag.id: tag.name for tag in before.available_tags}
+    new = {tag.id: tag.name for tag in after.available_tags}
+    renamed = tuple((name, new[tag]) for tag, name in old.items() if tag in new and new[tag] != name)
+    removed = tuple(name for tag, name in old.items() if tag not in new)
+    if not renamed and not removed:
+        return None
+    room = Place(guild_id=after.guild.id, channel_id=after.id, name=after.name).room
+    return ThreadTagsChanged(
+        event_id=f"forum-tags:{after.id}", at=at, room=room, renamed=renamed, removed=removed
+    )
 
 
 def room_seen(channel: discord.TextChannel | discord.ForumChannel, at: datetime) -> RoomSeen:

@@ -4,7 +4,7 @@ deletions, direct messages and privileges."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -12,9 +12,11 @@ import discord
 
 from chatbridge.adapters.discord import failures, translate
 from chatbridge.adapters.discord.interactions import action_view
+from chatbridge.adapters.discord.posted import chunk_nonce, posted_before
 from chatbridge.adapters.discord.timeouts import OwnTimeouts
 from chatbridge.model import CommandInvoked, MessageRef, OutgoingMessage, Privilege, Room
-from chatbridge.platform import MuteResult, PlatformError
+from chatbridge.platform import MuteResult, PlatformError, ThreadTags
+from chatbridge.render.escape import name_list
 
 T = TypeVar("T")
 
@@ -37,11 +39,16 @@ class Verbs(OwnTimeouts):
     async def send(
         self, room: Room, message: OutgoingMessage, *, thread_id: str | None = None, idempotency_key: str
     ) -> MessageRef:
-        """Post in a channel or thread; Discord drops a repeat with the same nonce (the key)."""
+        """Post in a channel or thread; Discord drops a repeat with the same nonce (the key) for a
+        few minutes, and after that a retry looks for what an earlier try posted (`posted`)."""
         channel = self._messageable(thread_id or room.room_id)
         rendered = translate.render(message)
+        already = await self._posted_before(channel, idempotency_key, rendered.chunks)
         first: discord.Message | None = None
         for index, chunk in enumerate(rendered.chunks):
+            if index in already:
+                first = first or already[index]
+                continue
             extra: dict[str, Any] = {}
             view = action_view(rendered.actions) if index == len(rendered.chunks) - 1 else None
             if view is not None:
@@ -50,7 +57,7 @@ class Verbs(OwnTimeouts):
                 sent = await channel.send(
                     chunk,
                     allowed_mentions=rendered.allowed_mentions,
-                    nonce=translate.nonce_for(f"{idempotency_key}#{index}"),
+                    nonce=chunk_nonce(idempotency_key, index),
                     **extra,
                 )
             except discord.Forbidden as error:
@@ -62,6 +69,14 @@ class Verbs(OwnTimeouts):
             first = first or sent
         assert first is not None
         return MessageRef(self.name, room.room_id, str(first.id), thread_id, room.community_id)
+
+    async def _posted_before(
+        self, channel: discord.abc.Messageable, key: str, chunks: Sequence[str]
+    ) -> dict[int, discord.Message]:
+        own = self.client.user
+        if own is None:
+            return {}
+        return await posted_before(channel, own.id, key, chunks, self._own_nonces, self.core.engine)
 
     async def respond(self, invocation: CommandInvoked, message: OutgoingMessage) -> None:
         """Answer an interaction through it; a typed command with a reply (ephemeral: by DM)."""
@@ -168,9 +183,21 @@ class Verbs(OwnTimeouts):
             guild_id = str(guild.id) if guild is not None else "@me"
         return translate.permalink(guild_id, channel_id, ref.message_id)
 
+    def thread_tags(self, room: Room) -> ThreadTags | None:
+        """A forum's tags from the gateway cache, moderated ones left out: only members with
+        Manage Threads may apply those, and the bot must not apply them on anyone's behalf."""
+        channel = self.client.get_channel(int(room.room_id)) if room.room_id.isdigit() else None
+        if not isinstance(channel, discord.ForumChannel):
+            return None
+        names = tuple(tag.name for tag in channel.available_tags if not tag.moderated)
+        return ThreadTags(names, required=channel.flags.require_tag)
+
     @failures.outbox_verb("start a thread")
-    async def create_thread(self, room: Room, title: str, message: OutgoingMessage) -> MessageRef:
-        """A forum post in a forum channel; in a text channel, a message with a thread started on it."""
+    async def create_thread(
+        self, room: Room, title: str, message: OutgoingMessage, *, tags: Sequence[str] = ()
+    ) -> MessageRef:
+        """A forum post in a forum channel (with `tags` applied); in a text channel, a message
+        with a thread started on it (a text channel's threads have no tags)."""
         channel = self.client.get_channel(int(room.room_id))
         if channel is None:
             try:
@@ -184,8 +211,12 @@ class Verbs(OwnTimeouts):
         chunks = list(rendered.chunks)
         try:
             if isinstance(channel, discord.ForumChannel):
+                applied = _forum_tags(channel, tags)
                 created = await channel.create_thread(
-                    name=name, content=chunks[0], allowed_mentions=rendered.allowed_mentions
+                    name=name,
+                    content=chunks[0],
+                    allowed_mentions=rendered.allowed_mentions,
+                    applied_tags=applied,
                 )
                 thread, opening = created.thread, created.message
             elif isinstance(channel, discord.TextChannel):
@@ -203,10 +234,9 @@ class Verbs(OwnTimeouts):
         except discord.HTTPException as error:
             if error.code != TAG_REQUIRED:
                 raise
-            raise PlatformError(
-                f"Posts in <#{room.room_id}> need a tag, and I can't choose one for you yet: "
-                "start the post in Discord and pick a tag there."
-            ) from error
+            offered = self.thread_tags(room)
+            choose = f": choose one of {name_list(offered.names)}" if offered else ""
+            raise PlatformError(f"Posts in <#{room.room_id}> need a tag{choose}.") from error
         return MessageRef(self.name, room.room_id, str(opening.id), str(thread.id), room.community_id)
 
     @failures.outbox_verb("time out a member")
@@ -302,12 +332,16 @@ class Verbs(OwnTimeouts):
         try:
             user = self.client.get_user(int(user_id)) or await self.client.fetch_user(int(user_id))
             channel = user.dm_channel or await user.create_dm()
+            already = await self._posted_before(channel, idempotency_key, rendered.chunks)
             first: discord.Message | None = None
             for index, chunk in enumerate(rendered.chunks):
+                if index in already:
+                    first = first or already[index]
+                    continue
                 sent = await channel.send(
                     chunk,
                     allowed_mentions=rendered.allowed_mentions,
-                    nonce=translate.nonce_for(f"{idempotency_key}#{index}"),
+                    nonce=chunk_nonce(idempotency_key, index),
                 )
                 first = first or sent
         except discord.NotFound as error:
@@ -366,3 +400,15 @@ class Verbs(OwnTimeouts):
         except discord.NotFound as error:
             raise PlatformError(f"That member is no longer in {guild.name}.") from error
         return member
+
+
+def _forum_tags(forum: discord.ForumChannel, names: Sequence[str]) -> list[discord.ForumTag]:
+    """The forum's tags named `names`; a name it no longer has (renamed or removed since the
+    command was typed) is a refusal that lists what it has now."""
+    by_name = {tag.name: tag for tag in forum.available_tags if not tag.moderated}
+    missing = [name for name in names if name not in by_name]
+    if missing:
+        raise PlatformError(
+            f"<#{forum.id}> has no tag {name_list(missing)} now: choose from {name_list(list(by_name))}."
+        )
+    return [by_name[name] for name in dict.fromkeys(names)]

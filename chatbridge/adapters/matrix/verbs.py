@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -26,7 +26,7 @@ from chatbridge.adapters.matrix.rooms import (
     server_of,
 )
 from chatbridge.model import CommandInvoked, MessageRef, OutgoingMessage, PlatformName, Privilege, Room
-from chatbridge.platform import MuteResult, PlatformError
+from chatbridge.platform import MuteResult, PlatformError, ThreadTags
 from chatbridge.render.escape import escape_user_text
 
 log = logging.getLogger(__name__)
@@ -144,7 +144,13 @@ class Verbs(DirectChats, Invites):
             via = [server_of(ref.room_id)]
         return translate.permalink(ref.room_id, ref.message_id, via)
 
-    async def create_thread(self, room: Room, title: str, message: OutgoingMessage) -> MessageRef:
+    def thread_tags(self, room: Room) -> ThreadTags | None:
+        """Rooms here have no thread tags (the `tags` option of `thread new` is Discord's only)."""
+        return None
+
+    async def create_thread(
+        self, room: Room, title: str, message: OutgoingMessage, *, tags: Sequence[str] = ()
+    ) -> MessageRef:
         """Post the opening message; it is the thread's root, and replies to it form the thread."""
         content = translate.message_content(message.markdown, msgtype="m.text")
         root = await self._send_event(room.room_id, "m.room.message", content, f"cb.{uuid.uuid4().hex}")

@@ -39,7 +39,7 @@ from sqlmodel import Session, col, select
 from chatbridge.config import Settings
 from chatbridge.forum.ranks import TrophyConfig
 from chatbridge.model import OutgoingMessage, PlatformName, Room
-from chatbridge.platform import Platform
+from chatbridge.platform import Platform, part_key
 from chatbridge.render.templates import Renderer
 from chatbridge.services.digest.content import DigestRules, build_digest
 from chatbridge.services.digest.render import (
@@ -227,7 +227,7 @@ async def execute_digest(platform: Platform, payload: Mapping[str, Any], key: st
     """Post a digest's parts in order; each part has its own idempotency key (`key:index`)."""
     sent: list[str] = []
     for index, part in enumerate(payload["parts"]):
-        result = await execute_send(platform, part, f"{key}:{index}")
+        result = await execute_send(platform, part, part_key(key, str(index)))
         sent.append(str(result["message_id"]))
     return {"message_ids": sent}
 

@@ -276,6 +276,37 @@ class UserActions:
         if dispatch:
             await self.dispatch("THREAD_UPDATE", events.thread_update(guild.thread_payload(thread_id)))
 
+    async def edit_forum_tags(
+        self,
+        forum_id: int,
+        *,
+        renamed: Mapping[str, str] | None = None,
+        removed: Iterable[str] = (),
+        dispatch: bool = True,
+    ) -> None:
+        """A moderator renames or deletes forum tags (Forum settings > Tags): one CHANNEL_UPDATE.
+
+        A renamed tag keeps its id (channel.mdx, forum tag object); a deleted one leaves the
+        forum's ``available_tags``. Posts keep their ``applied_tags`` ids and get no THREAD_UPDATE.
+        """
+        guild = self._guild_for(forum_id)
+        forum = guild.channels[forum_id]
+        gone = set(removed)
+        tags = [dict(tag) for tag in forum["available_tags"] if tag["name"] not in gone]
+        for tag in tags:
+            tag["name"] = (renamed or {}).get(tag["name"], tag["name"])
+        forum["available_tags"] = tags
+        if dispatch:
+            await self.dispatch("CHANNEL_UPDATE", events.channel_event(self.world.channel(forum_id)))
+
+    async def retag_post(self, thread_id: int, tags: Iterable[str], *, dispatch: bool = True) -> None:
+        """The post's author (or a moderator) edits its tags: THREAD_UPDATE with ``applied_tags``."""
+        guild = self._guild_for(thread_id)
+        thread = guild.threads[thread_id]
+        thread["applied_tags"] = [str(guild.tag_id(int(thread["parent_id"]), tag)) for tag in tags]
+        if dispatch:
+            await self.dispatch("THREAD_UPDATE", events.thread_update(guild.thread_payload(thread_id)))
+
     # -- the guild -------------------------------------------------------------------------
 
     async def rename_guild(self, guild_id: int, name: str, *, dispatch: bool = True) -> None:

@@ -30,6 +30,9 @@ class Fault:
     served: int = 0
     while_: Callable[[], bool] | None = None
     """Served only while this holds (a storm that lasts a span of a test's clock)."""
+    after_applying: bool = False
+    """The request is carried out as usual, then the connection is dropped before the answer: the
+    client cannot know whether it was applied (a lost response). ``status`` and ``body`` unused."""
 
     def applies_to(self, method: str, path: str, route: str | None) -> bool:
         if self.times is not None and self.served >= self.times:

@@ -92,6 +92,9 @@ class Gateway:
         self._next_connection_id = 0
         self._rejected_resumes = 0
         self._member_lists: dict[int, float] = {}
+        self.member_list_refusals: list[float] = []
+        """Scripted RATE_LIMITED answers (their ``retry_after``) for the next all-member requests,
+        whatever the window says: a test's deterministic stand-in for a request made too soon."""
         self.unavailable: set[int] = set()
         """Guilds in an outage: listed unavailable in READY, no GUILD_CREATE until restored."""
         """When each guild's full member list was last asked for, on the world's clock."""
@@ -296,10 +299,12 @@ class Gateway:
         if raw_ids is None and query == "" and limit == 0:
             now = self.world.clock.now()
             last = self._member_lists.get(guild.id)
-            if last is not None and now - last < MEMBER_LIST_INTERVAL:
+            scripted = self.member_list_refusals.pop(0) if self.member_list_refusals else None
+            if scripted is not None or (last is not None and now - last < MEMBER_LIST_INTERVAL):
+                wait = scripted if scripted is not None else MEMBER_LIST_INTERVAL - (now - (last or now))
                 limited: JsonObject = {
                     "opcode": REQUEST_GUILD_MEMBERS,
-                    "retry_after": round(MEMBER_LIST_INTERVAL - (now - last), 3),
+                    "retry_after": round(wait, 3),
                     "meta": {"guild_id": str(guild.id), **({"nonce": nonce} if nonce is not None else {})},
                 }
                 async with session.lock:

@@ -97,6 +97,8 @@ class RestCall:
     """The route template that handled the call, e.g. ``/channels/{channel_id}/messages``."""
     status: int = 0
     response: Any = None
+    answer_lost: bool = False
+    """Carried out, but its answer was dropped on purpose (``DiscordDouble.lose_answer``)."""
 
     @property
     def audit_log_reason(self) -> str | None:

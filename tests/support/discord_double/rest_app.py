@@ -175,6 +175,12 @@ class RestApi:
         call.route = route.template if route else None
         status, payload, headers = await self._answer(request, call, route, params, path_known, body, files)
         call.status, call.response = status, payload
+        if call.answer_lost:
+            # Applied, but the answer never arrives: the client sees the connection closed.
+            self._calls.append(call)
+            if request.transport is not None:
+                request.transport.close()
+            return web.Response(status=204)
         if status == 204:
             response = web.Response(status=204, headers=headers)
         else:
@@ -211,8 +217,10 @@ class RestApi:
             status, payload, extra = limited
             return status, payload, {**headers, **extra}
         fault = self._faults.take(call.method, call.path, call.route)
-        if fault is not None:
+        if fault is not None and not fault.after_applying:
             return fault.status, fault.body, {**headers, **fault.headers}
+        if fault is not None:
+            call.answer_lost = True
         if route is None:
             if path_known:
                 return 405, discord_error(0, "405: Method Not Allowed"), headers

@@ -57,8 +57,14 @@ class MessageRoutes:
     # -- helpers ---------------------------------------------------------------------------
 
     def visible(self, message: JsonObject) -> JsonObject:
-        """A message as the REST API shows it to this application (portal MESSAGE_CONTENT applies)."""
+        """A message as the REST API shows it to this application (portal MESSAGE_CONTENT applies).
+
+        Without its nonce: the nonce "will appear in the Message Create event"
+        (developers/resources/message.mdx, Create Message) and is not kept with the message, so
+        a message read back later does not carry it.
+        """
         rendered = self.world.render_message(message)
+        rendered.pop("nonce", None)
         if self.world.portal_intents & Intent.MESSAGE_CONTENT:
             return rendered
         return self._strip(rendered)

@@ -212,6 +212,13 @@ class DiscordDouble(UserActions):
             )
         )
 
+    def lose_answer(self, method: str, path: str, *, times: int | None = 1) -> Fault:
+        """Carry out the next ``times`` matching calls, then drop the connection before answering:
+        the change is made (events dispatched), the client is told nothing."""
+        return self.faults.add(
+            Fault(method.upper(), PathPattern(path), 0, None, times=times, after_applying=True)
+        )
+
     def deny_permission(self, method: str, path: str, *, times: int | None = 1) -> Fault:
         """403 ``{"code": 50013, "message": "Missing Permissions"}``, what Discord answers when the
         bot's role is too low or lacks the permission."""
@@ -292,6 +299,11 @@ class DiscordDouble(UserActions):
     async def drop_connection(self, *, shard_id: int | None = None, code: int = 4000) -> None:
         """Close the gateway socket with a resumable close code; the client should RESUME."""
         await self.gateway.drop(shard_id=shard_id, code=code)
+
+    def refuse_member_list(self, *, retry_after: float, times: int = 1) -> None:
+        """Answer the next ``times`` requests for a whole member list with RATE_LIMITED carrying
+        ``retry_after``, as Discord answers one made within its 30 seconds."""
+        self.gateway.member_list_refusals.extend([retry_after] * times)
 
     async def invalidate_session(self, *, shard_id: int | None = None, resumable: bool = False) -> None:
         """INVALID_SESSION; with ``resumable=False`` the client must IDENTIFY again."""
