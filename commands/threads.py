@@ -27,7 +27,11 @@ async def thread_new(
     title = normalise(title, max_len=TITLE_MAX, field="title")
     body = normalise(body, max_len=BODY_MAX, field="opening post", multiline=True)
     opening = ctx.core.renderer.render("threads/opening.md.j2", title=title, body=body, starter=ctx.member)
-    ref = await ctx.platform.create_thread(ctx.event.room, title, OutgoingMessage(opening))
+    room = ctx.event.room
+    # Every check is done: the forum post is made outside the transaction, which then stores it.
+    ref = ctx.from_platform(
+        "create_thread", lambda: ctx.platform.create_thread(room, title, OutgoingMessage(opening))
+    )
     assert ctx.community.id is not None and ctx.subforum.id is not None and ctx.member.id is not None
     thread = Thread(
         community_id=ctx.community.id,
