@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from sqlmodel import Session
 
@@ -18,6 +19,25 @@ if TYPE_CHECKING:
     from chatbridge.core import Core
     from chatbridge.services.ingest import Notice
     from chatbridge.store.tables import Community, Member, SubForum, Thread
+
+T = TypeVar("T")
+
+
+class PlatformNeeded(Exception):
+    """A handler needs the platform's answer to `call` before it can decide: the dispatcher rolls
+    the transaction back, makes the call with no transaction open, and runs the handler again."""
+
+    def __init__(self, key: str, call: Callable[[], Awaitable[object]]) -> None:
+        super().__init__(key)
+        self.key = key
+        self.call = call
+
+
+@dataclass(frozen=True, slots=True)
+class Raised:
+    """A platform call that failed: the handler sees the same exception where it asked."""
+
+    error: Exception
 
 
 @dataclass
@@ -38,6 +58,9 @@ class Context:
     mention_user_ids: list[str] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
     """Further messages (trophy announcements) sent after the transaction commits."""
+    platform_answers: dict[str, object] = field(default_factory=dict)
+    """What the platform answered to the calls this invocation made outside its transaction, by
+    key (see `from_platform`); kept by the dispatcher across the handler's runs."""
     audience: Audience = field(init=False)
     """Who will read the answer: the room it is asked in, or the asker alone for an ephemeral
     command. `may_show` narrows it to the asker when the answer speaks of a private sub-forum."""
@@ -68,6 +91,20 @@ class Context:
             ephemeral=ephemeral or self.audience.private,
             mention_user_ids=tuple(self.mention_user_ids),
         )
+
+    def from_platform(self, key: str, call: Callable[[], Awaitable[T]]) -> T:
+        """The platform's answer to `call` (a member's role, the new forum post's id), without
+        waiting on the platform while the store transaction is open: a slow or rate-limited call
+        would hold the store for everyone. The first time, this stops the handler (see
+        `PlatformNeeded`); the next run gets the answer, or the call's exception raised here.
+        `key` names the call within this invocation; make a side effect (a new post) the last
+        thing a handler asks for, after every check that could refuse the command."""
+        if key not in self.platform_answers:
+            raise PlatformNeeded(key, call)
+        answer = self.platform_answers[key]
+        if isinstance(answer, Raised):
+            raise answer.error
+        return cast(T, answer)
 
     def require(self, level: Privilege, what: str) -> None:
         """Re-check privilege inside a handler (platform command permissions can be overridden)."""

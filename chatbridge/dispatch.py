@@ -3,6 +3,12 @@
 Plain chat events (messages, edits, reactions, joins) go to the ingestor, which applies them to the
 store idempotently; commands run their handler inside one store transaction that also records the
 platform event id, so a redelivered command is answered once.
+
+Commands run concurrently. A handler never waits on the platform inside its transaction (it asks
+through `Context.from_platform`, and the call is made between two runs of the handler), and the
+transaction that must wait for SQLite's write lock waits in a worker thread, never on the event
+loop. Order is kept where it matters: one member's commands, and one thread's moderation,
+run one at a time (`KeyedLocks`).
 """
 
 from __future__ import annotations
@@ -10,11 +16,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from sqlmodel import Session
 
-from chatbridge.context import Context
+from chatbridge.context import Context, PlatformNeeded, Raised
 from chatbridge.errors import CommandError
 from chatbridge.forum.text import InputError, quote_input
 from chatbridge.model import (
@@ -25,12 +32,13 @@ from chatbridge.model import (
     OutgoingMessage,
     Privilege,
 )
+from chatbridge.ordering import Key, KeyedLocks
 from chatbridge.platform import EventSink, Outcome, Platform
 from chatbridge.registry import CommandSpec, ParsedCommand, Syntax, UsageError, convert_options, syntax_for
 from chatbridge.services import directory
 from chatbridge.services.ingest import EventRefused, Notice, StoreUnavailable, first_delivery
 from chatbridge.services.moderation import mute_gate
-from chatbridge.store.engine import DATABASE_UNAVAILABLE
+from chatbridge.store.engine import DATABASE_UNAVAILABLE, begin_if_free
 from chatbridge.wellformed import repaired
 
 if TYPE_CHECKING:
@@ -44,18 +52,17 @@ GARBLED = (
 )
 APOLOGY = "Sorry, something went wrong on my side and nothing was changed. The error has been logged."
 
+PLATFORM_CALLS_MAX = 8
+"""How many platform calls one command may make between runs of its handler (a report asks for
+one member's role; more would mean a handler asking again and again)."""
+
 
 class Dispatcher:
     """Routes neutral events from any platform into the forum core."""
 
     def __init__(self, core: Core) -> None:
         self.core = core
-        # One command transaction at a time on this event loop. A handler may await the platform
-        # (create a Discord forum post) inside its transaction; a second command opening its own
-        # on the same thread would then wait for the database lock synchronously, freezing the
-        # loop the first one needs to finish: a deadlock until the busy timeout. Waiting here
-        # instead costs a few milliseconds per command and never blocks the loop.
-        self._turn = asyncio.Lock()
+        self._order = KeyedLocks()
 
     def sink_for(self, platform: Platform) -> EventSink:
         async def sink(event: ChatEvent) -> Outcome:
@@ -144,14 +151,16 @@ class Dispatcher:
         try:
             parsed = self._parse(event)
         except UsageError as error:
-            await self._answer(event, platform, _concealed(error.spec, self._usage_reply(error, event)))
+            async with self._order.holding(_order_keys(event, None)):
+                await self._answer(event, platform, _concealed(error.spec, self._usage_reply(error, event)))
             return
-        notices: list[Notice] = []
-        reply = await self._execute(event, parsed, platform, notices)
-        if reply is not None:
-            await self._answer(event, platform, _concealed(parsed.spec, reply))
-        for notice in notices:
-            await self._deliver(notice, platform)
+        async with self._order.holding(_order_keys(event, parsed.spec)):
+            notices: list[Notice] = []
+            reply = await self._execute(event, parsed, platform, notices)
+            if reply is not None:
+                await self._answer(event, platform, _concealed(parsed.spec, reply))
+            for notice in notices:
+                await self._deliver(notice, platform)
 
     def _parse(self, event: CommandInvoked) -> ParsedCommand:
         registry = self.core.registry
@@ -165,19 +174,33 @@ class Dispatcher:
     async def _execute(
         self, event: CommandInvoked, parsed: ParsedCommand, platform: Platform, notices: list[Notice]
     ) -> OutgoingMessage | None:
-        async with self._turn:
-            return await self._execute_alone(event, parsed, platform, notices)
+        """Run the handler; each time it asks the platform something, make the call with no
+        transaction open and run it again, with every answer so far."""
+        answers: dict[str, object] = {}
+        for _ in range(PLATFORM_CALLS_MAX + 1):
+            try:
+                return await self._transaction(event, parsed, platform, notices, answers)
+            except PlatformNeeded as needed:
+                answers[needed.key] = await _call(needed.call)
+        log.error("command %r asked the platform more than %d times", parsed.spec.name, PLATFORM_CALLS_MAX)
+        return _error_reply(APOLOGY)
 
-    async def _execute_alone(
-        self, event: CommandInvoked, parsed: ParsedCommand, platform: Platform, notices: list[Notice]
+    async def _transaction(
+        self,
+        event: CommandInvoked,
+        parsed: ParsedCommand,
+        platform: Platform,
+        notices: list[Notice],
+        answers: dict[str, object],
     ) -> OutgoingMessage | None:
         spec = parsed.spec
         prefix = self.core.registry.prefixes[0]
         with Session(self.core.engine, expire_on_commit=False) as session:
             try:
+                await _begin(session)
                 if not first_delivery(session, event):
                     return None
-                ctx = self._context(session, event, spec, platform)
+                ctx = self._context(session, event, spec, platform, answers)
                 muted = self._muted_refusal(ctx, spec, event)
                 if muted is not None:
                     session.commit()
@@ -200,13 +223,16 @@ class Dispatcher:
                 reply = await spec.handler(ctx, **parsed.options)
                 session.commit()
                 notices.extend(ctx.notices)
+            except PlatformNeeded:
+                session.rollback()
+                raise
             except (CommandError, InputError) as error:
                 session.rollback()
-                self._record_delivery(event)
+                await self._record_delivery(event)
                 return _refusal(event.event_id, str(error.args[0]) if error.args else "That didn't work.")
             except UsageError as error:
                 session.rollback()
-                self._record_delivery(event)
+                await self._record_delivery(event)
                 error.spec = error.spec or spec
                 return self._usage_reply(error, event)
             except DATABASE_UNAVAILABLE:
@@ -234,14 +260,20 @@ class Dispatcher:
         usage = self.core.registry.invocation(error.spec, _syntax(event))
         return _refusal(event.event_id, f"{error.message}\nUsage: `{usage}`")
 
-    def _record_delivery(self, event: CommandInvoked) -> None:
+    async def _record_delivery(self, event: CommandInvoked) -> None:
         """A refused command is still answered only once if the platform delivers it again."""
         with Session(self.core.engine) as session:
+            await _begin(session)
             first_delivery(session, event)
             session.commit()
 
     def _context(
-        self, session: Session, event: CommandInvoked, spec: CommandSpec, platform: Platform
+        self,
+        session: Session,
+        event: CommandInvoked,
+        spec: CommandSpec,
+        platform: Platform,
+        answers: dict[str, object],
     ) -> Context:
         now = self.core.clock()
         if event.direct:  # a direct chat is no sub-forum: only its community counts
@@ -262,6 +294,7 @@ class Dispatcher:
             thread=directory.find_thread(session, event.room.platform, event.thread_id),
             privilege=self.core.privilege_of(event.actor),
             now=now,
+            platform_answers=answers,
         )
 
     async def _answer(self, event: CommandInvoked, platform: Platform, reply: OutgoingMessage) -> None:
@@ -281,6 +314,32 @@ def _refusal(event_id: str, message: str) -> OutgoingMessage:
     member typed may hold patient details), so refusals can be counted and told from answers."""
     log.debug("refused command %s", event_id)
     return _error_reply(message)
+
+
+async def _begin(session: Session) -> None:
+    """Begin a command's transaction without blocking the event loop: on SQLite, one that must
+    wait for the write lock (the ingest's batch, another command) waits in a worker thread. Once
+    begun it holds the lock, so nothing else in it waits for one; and a handler never waits on the
+    platform inside it (`Context.from_platform`), so it is short."""
+    if not begin_if_free(session):
+        await asyncio.to_thread(session.connection)
+
+
+async def _call(call: Callable[[], Awaitable[object]]) -> object:
+    """A platform call a handler asked for; its failure is handed to the handler to answer."""
+    try:
+        return await call()
+    except Exception as error:
+        return Raised(error)
+
+
+def _order_keys(event: CommandInvoked, spec: CommandSpec | None) -> list[Key]:
+    """What a command must wait for: the same member's earlier commands, and, for moderation
+    inside a thread, the moderation of that thread already under way."""
+    keys: list[Key] = [("member", event.room.platform.value, event.actor.user_id)]
+    if spec is not None and spec.privilege >= Privilege.MODERATOR and event.thread_id is not None:
+        keys.append(("thread", event.room.platform.value, event.thread_id))
+    return keys
 
 
 def _error_reply(message: str) -> OutgoingMessage:

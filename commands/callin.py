@@ -178,7 +178,7 @@ async def callin_report(
         subject=sender,
         platform=ctx.event.room.platform,
         subject_user_id=identity.platform_user_id if identity else None,
-        subject_level=await _level(ctx, sender),
+        subject_level=_level(ctx, sender),
         category="harassment",
         reason=f"About call-in #{found.id}. {text}".strip(),
         event_id=ctx.event.event_id,
@@ -188,14 +188,17 @@ async def callin_report(
     return ctx.say(Policy.of(ctx.core).render("report_received", filed=filed))
 
 
-async def _level(ctx: Context, member: Member) -> Privilege:
+def _level(ctx: Context, member: Member) -> Privilege:
     """The sender's privilege (a report about a moderator goes to the admins); ADMIN when the
     platform can't say, so it never lands in front of the moderator it is about."""
     identity = directory.identity_of(ctx.session, member, ctx.platform.name)
     if identity is None:
         return Privilege.MEMBER
-    try:
-        level = await ctx.platform.member_privilege(ctx.event.room.community_id, identity.platform_user_id)
+    community_id, user_id = ctx.event.room.community_id, identity.platform_user_id
+    try:  # asked outside the store transaction (see `Context.from_platform`)
+        level = ctx.from_platform(
+            f"member_privilege:{user_id}", lambda: ctx.platform.member_privilege(community_id, user_id)
+        )
     except PlatformError:
         return Privilege.ADMIN
     actor = Actor(

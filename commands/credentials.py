@@ -30,7 +30,7 @@ def _require_verifier(ctx: Context) -> None:
         raise CommandError("Only moderators and the community's verifiers can verify credentials.")
 
 
-async def _sync_role(ctx: Context, member: Member, *, present: bool) -> str:
+def _sync_role(ctx: Context, member: Member, *, present: bool) -> str:
     """Add or remove the configured badge role on this platform; a sentence for the verifier."""
     role_id = ctx.core.settings.credentials.discord_role_id
     if role_id is None:
@@ -38,9 +38,11 @@ async def _sync_role(ctx: Context, member: Member, *, present: bool) -> str:
     identity = directory.identity_of(ctx.session, member, ctx.platform.name)
     if identity is None:
         return ""
-    try:
-        await ctx.platform.set_role(
-            ctx.event.room.community_id, identity.platform_user_id, role_id, present=present
+    community_id, user_id = ctx.event.room.community_id, identity.platform_user_id
+    try:  # outside the store transaction (see `Context.from_platform`), after every check
+        ctx.from_platform(
+            f"set_role:{user_id}:{present}",
+            lambda: ctx.platform.set_role(community_id, user_id, role_id, present=present),
         )
     except PlatformError as error:
         ctx.log_action("role_sync_failed", member, present=present, error=str(error))
@@ -86,7 +88,7 @@ async def verify(
         now=ctx.now,
         prefer=ctx.platform.name,
     )
-    warning = await _sync_role(ctx, subject, present=True)
+    warning = _sync_role(ctx, subject, present=True)
     text = ctx.core.renderer.render(
         "credentials/verified.md.j2", member=subject, credential=record, replaced=replaced
     )
@@ -110,7 +112,7 @@ async def unverify(
     if removed is None:
         return ctx.say(f"{escape_user_text(subject.display_name)} has no verified credential to remove.")
     ctx.log_action("unverify", subject, credential_id=removed.id, title=removed.title, reason=text or None)
-    warning = await _sync_role(ctx, subject, present=False)
+    warning = _sync_role(ctx, subject, present=False)
     return ctx.say(
         f"Removed the verified credential of {escape_user_text(subject.display_name)} "
         f"({escape_user_text(removed.title)}); the change is in the case log.{warning}"

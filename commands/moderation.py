@@ -56,8 +56,9 @@ def _name(member: Member) -> str:
     return escape_user_text(member.display_name)
 
 
-async def _level_of(ctx: Context, member: Member) -> Privilege:
-    """The member's privilege now: the platform's (roles, power levels) raised by the config lists."""
+def _level_of(ctx: Context, member: Member) -> Privilege:
+    """The member's privilege now: the platform's (roles, power levels) raised by the config lists.
+    Asked of the platform outside the store transaction (see `Context.from_platform`)."""
     platform = ctx.event.room.platform
     identity = directory.identity_of(ctx.session, member, platform) or directory.identity_of(
         ctx.session, member
@@ -67,8 +68,9 @@ async def _level_of(ctx: Context, member: Member) -> Privilege:
     level = Privilege.MEMBER
     if identity.platform == ctx.platform.name.value:
         try:
-            level = await ctx.platform.member_privilege(
-                ctx.event.room.community_id, identity.platform_user_id
+            community_id, user_id = ctx.event.room.community_id, identity.platform_user_id
+            level = ctx.from_platform(
+                f"member_privilege:{user_id}", lambda: ctx.platform.member_privilege(community_id, user_id)
             )
         except PlatformError as error:
             raise CommandError(
@@ -118,7 +120,7 @@ async def report(
     elif ctx.event.target_user is not None:
         subject = directory.resolve_member(ctx.session, ctx.community, ctx.event.target_user, ctx.now)
         subject_user_id = ctx.event.target_user.user_id
-    level = await _report_level(ctx, subject)
+    level = _report_level(ctx, subject)
     filed = reports.report_message(
         ctx.session,
         _policy(ctx),
@@ -145,13 +147,13 @@ def _with_community(target: MessageRef, ctx: Context) -> MessageRef:
     )
 
 
-async def _report_level(ctx: Context, subject: Member | None) -> Privilege:
+def _report_level(ctx: Context, subject: Member | None) -> Privilege:
     """A report must be filed even when the platform can't say who the subject is: then it goes to
     the admins, so a report about a moderator never lands in front of that moderator."""
     if subject is None:
         return Privilege.MEMBER
     try:
-        return await _level_of(ctx, subject)
+        return _level_of(ctx, subject)
     except CommandError:
         return Privilege.ADMIN
 
@@ -180,7 +182,7 @@ async def report_member(
         subject=subject,
         platform=ctx.event.room.platform,
         subject_user_id=identity.platform_user_id if identity else None,
-        subject_level=await _report_level(ctx, subject) if subject.id != ctx.member.id else Privilege.MEMBER,
+        subject_level=_report_level(ctx, subject) if subject.id != ctx.member.id else Privilege.MEMBER,
         category=category,
         reason=text,
         event_id=ctx.event.event_id,
@@ -379,7 +381,7 @@ async def _mute(
     ctx: Context, subject: Member, duration: str, reason: str, case: ModCase | None
 ) -> OutgoingMessage:
     span = parse_duration(duration)
-    sanctions.check_authority(ctx.member, ctx.privilege, subject, await _level_of(ctx, subject), "mute")
+    sanctions.check_authority(ctx.member, ctx.privilege, subject, _level_of(ctx, subject), "mute")
     policy = _policy(ctx)
     outcome = sanctions.mute(
         ctx.session,
@@ -441,7 +443,7 @@ async def unmute(
 ) -> OutgoingMessage:
     ctx.require(Privilege.MODERATOR, "unmute members")
     subject = ctx.member_named(member)
-    sanctions.check_authority(ctx.member, ctx.privilege, subject, await _level_of(ctx, subject), "unmute")
+    sanctions.check_authority(ctx.member, ctx.privilege, subject, _level_of(ctx, subject), "unmute")
     current = sanctions.active_mute(ctx.session, subject, ctx.now)
     if current is None:
         raise CommandError(f"{_name(subject)} isn't muted.")
@@ -474,7 +476,7 @@ def _points_and_reason(ctx: Context, points: str | None, reason: str | None) -> 
 async def _warn(
     ctx: Context, subject: Member, points: int, reason: str, case: ModCase | None
 ) -> OutgoingMessage:
-    sanctions.check_authority(ctx.member, ctx.privilege, subject, await _level_of(ctx, subject), "warn")
+    sanctions.check_authority(ctx.member, ctx.privilege, subject, _level_of(ctx, subject), "warn")
     policy = _policy(ctx)
     outcome = sanctions.warn(
         ctx.session,

@@ -37,8 +37,13 @@ async def thread_new(
     body = normalise(body, max_len=BODY_MAX, field="opening post", multiline=True)
     chosen = _chosen_tags(tags, ctx.platform.thread_tags(ctx.event.room))
     opening = ctx.core.renderer.render("threads/opening.md.j2", title=title, body=body, starter=ctx.member)
+    room = ctx.event.room
+    # Every check is done: the forum post is made outside the transaction, which then stores it.
     try:
-        ref = await ctx.platform.create_thread(ctx.event.room, title, OutgoingMessage(opening), tags=chosen)
+        ref = ctx.from_platform(
+            "create_thread",
+            lambda: ctx.platform.create_thread(room, title, OutgoingMessage(opening), tags=chosen),
+        )
     except PlatformError as error:  # the platform's own words: a missing permission, a required tag
         raise CommandError(str(error)) from error
     assert ctx.community.id is not None and ctx.subforum.id is not None and ctx.member.id is not None

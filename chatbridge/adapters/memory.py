@@ -80,6 +80,9 @@ class MemoryPlatform:
     id_prefix: str = ""
     readers: dict[str, frozenset[str]] = field(default_factory=dict)
     """Private sub-forums (room id) and who can read them (user ids); every other room is public."""
+    gates: dict[str, asyncio.Event] = field(default_factory=dict)
+    """Platform verbs that wait, by name (`create_thread`, `member_privilege`, `respond`, `send`),
+    until their event is set: a stalled or rate-limited call, as a real platform has them."""
     started: asyncio.Event = field(default_factory=asyncio.Event)
     registry: Registry | None = None
     outcomes: dict[str, Outcome] = field(default_factory=dict)
@@ -121,6 +124,7 @@ class MemoryPlatform:
     async def send(
         self, room: Room, message: OutgoingMessage, *, thread_id: str | None = None, idempotency_key: str
     ) -> MessageRef:
+        await self._passing("send")
         if idempotency_key in self._sent_keys:
             return self._sent_keys[idempotency_key]
         if room.room_id in self.refuse_posts_in:
@@ -131,6 +135,7 @@ class MemoryPlatform:
         return ref
 
     async def respond(self, invocation: CommandInvoked, message: OutgoingMessage) -> None:
+        await self._passing("respond")
         if invocation.direct:
             self._record(
                 invocation.room, "bot", message.markdown, None, ephemeral_for=invocation.actor.user_id
@@ -167,6 +172,7 @@ class MemoryPlatform:
     async def create_thread(
         self, room: Room, title: str, message: OutgoingMessage, *, tags: Sequence[str] = ()
     ) -> MessageRef:
+        await self._passing("create_thread")
         said = self._record(room, "bot", message.markdown, None)
         self._threads[said.message_id] = title
         return MessageRef(self.name, room.room_id, said.message_id, said.message_id, self.community_id)
@@ -224,8 +230,14 @@ class MemoryPlatform:
             held.discard(role_id)
 
     async def member_privilege(self, community_id: str, user_id: str) -> Privilege:
+        await self._passing("member_privilege")
         actor = self.members.get(user_id)
         return actor.privilege if actor is not None else Privilege.MEMBER
+
+    async def _passing(self, verb: str) -> None:
+        gate = self.gates.get(verb)
+        if gate is not None:
+            await gate.wait()
 
     # -- the transcript driver --------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ __all__ = [
     "DATABASE_UNAVAILABLE",
     "SQLITE_BUSY_TIMEOUT_MS",
     "SQLITE_WRITER_CACHE_KIB",
+    "begin_if_free",
     "checkpoint",
     "make_engine",
     "normalize_url",
@@ -41,6 +42,9 @@ the same one."""
 
 READ_ONLY = "chatbridge_read_only"
 """Execution option marking an engine or connection whose SQLite transactions only read."""
+
+NO_WAIT = "chatbridge_no_wait"
+"""Execution option for a SQLite transaction that begins only if the write lock is free now."""
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 """How long a SQLite connection waits for the write lock before failing with "database is locked"."""
@@ -166,8 +170,15 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        if connection.get_execution_options().get(READ_ONLY):
+        options = connection.get_execution_options()
+        if options.get(READ_ONLY):
             connection.exec_driver_sql("BEGIN")  # a WAL reader: never holds up a writer
+        elif options.get(NO_WAIT):
+            connection.exec_driver_sql("PRAGMA busy_timeout=0")
+            try:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            finally:
+                connection.exec_driver_sql(f"PRAGMA busy_timeout={busy_timeout_ms:d}")
         else:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
@@ -234,6 +245,26 @@ def checkpoint(writer: Engine) -> None:
         driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
     finally:
         connection.close()
+
+
+def begin_if_free(session: Session) -> bool:
+    """Begin `session`'s transaction now if that takes no waiting, and say whether it did.
+
+    On SQLite a writing transaction waits for the one write lock (up to the busy timeout), and a
+    wait on the event loop's thread would freeze the loop: where this says False, nothing was
+    begun, and the caller begins it in a worker thread instead. Elsewhere a transaction begins
+    without waiting for anyone, so this is always True.
+    """
+    if session.get_bind().dialect.name != "sqlite":
+        return True
+    try:
+        session.connection(execution_options={NO_WAIT: True})
+    except OperationalError as error:
+        session.rollback()
+        if "locked" in str(error) or "busy" in str(error):
+            return False
+        raise
+    return True
 
 
 @contextmanager

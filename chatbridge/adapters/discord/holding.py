@@ -55,6 +55,9 @@ class HoldLine:
                     log.warning("the store is unavailable; delivering again in %.0f s", pause)
                     await asyncio.sleep(pause)
                     pause = min(pause * 2, self.max_pause)
+                    failed = False
+                    if min(self._held) != ticket:
+                        continue  # an earlier event came back unavailable meanwhile: it goes first
                 if stopping():
                     return Outcome.UNAVAILABLE
                 outcome = await attempt()
