@@ -119,3 +119,8 @@ def score(text: str, names: Sequence[str] = ()) -> Hostility:
     if valence >= 0.75 or (valence >= 0.5 and not attack):
         points = 0.0  # warm words around a teasing phrase: a welcome, a congratulation
     return Hostility(round(min(points, 1.5), 3), attack, aimed, valence)
+
+
+def insults(text: str) -> bool:
+    """Whether the text holds an insult that a member's name could aim (worth looking up who)."""
+    return bool(_PERSON_INSULT.search(text[:2000]))
