@@ -146,3 +146,103 @@ async def test_attacks_spread_wider_than_the_window_do_not_alert(forum: ModForum
         await chat.say(text, as_=name, thread=thread, reply_to=bob_post)
         chat.advance(timedelta(minutes=11))
     assert cases(forum) == []
+
+
+async def piled_on(forum: ModForum) -> tuple[str, int]:
+    """bob's thread, four members turning on him; returns (thread id, case number)."""
+    chat = forum.chat
+    thread = await opening(forum)
+    bob_post = chat.last_message_id("bob")
+    for name, text in zip(("carol", "dave", "erin", "frank"), ATTACKS, strict=False):
+        await chat.say(text, as_=name, thread=thread, reply_to=bob_post)
+    (case,) = cases(forum)
+    assert case.id is not None
+    await forum.settle()
+    return thread, case.id
+
+
+async def test_the_card_offers_the_pileon_actions_as_buttons(forum: ModForum) -> None:
+    _, number = await piled_on(forum)
+    card = next(s for s in forum.chat.transcript if s.message_id == forum.case(number).queue_message_id)
+    assert f"case slow {number}" in card.text and f"case not-pileon {number}" in card.text
+    assert "case mute-all" in card.text
+
+
+async def test_slow_the_thread_sets_slow_mode_on_it(forum: ModForum) -> None:
+    thread, number = await piled_on(forum)
+    answer = await forum.chat.say(f"!case slow {number} 120", as_="mo", in_="Moderators")
+    assert "slowed to one post per 120 s" in answer[0].text and answer[0].ephemeral_for == "mo"
+    await forum.settle()
+    assert forum.chat.slowmodes == {thread: 120}
+    assert "thread slowed by mo to one post per 120 s" in forum.card(number)
+
+
+async def test_a_refused_slow_mode_lands_on_the_card(forum: ModForum) -> None:
+    _, number = await piled_on(forum)
+    forum.chat.refuse_deletes = True
+    await forum.chat.say(f"!case slow {number}", as_="mo", in_="Moderators")
+    await forum.settle()
+    assert "refused to slow the thread" in forum.card(number)
+
+
+async def test_lock_the_thread(forum: ModForum) -> None:
+    thread, number = await piled_on(forum)
+    answer = await forum.chat.say(f"!case lock {number}", as_="mo", in_="Moderators")
+    assert "“Hip audit” of case" in answer[0].text and "is locked" in answer[0].text
+    said = await forum.chat.say("you're not even a real doctor", as_="gina", thread=thread)
+    assert "locked" in said[0].text.lower()
+
+
+async def test_mute_participants_mutes_each_but_never_the_target(forum: ModForum) -> None:
+    _, number = await piled_on(forum)
+    answer = await forum.chat.say(f"!case mute-all {number} 1d personal attacks", as_="mo", in_="Moderators")
+    for name in ("carol", "dave", "erin", "frank"):
+        assert f"**{name}**" in answer[0].text
+    await forum.settle()
+    assert set(forum.chat.mutes) == {"carol", "dave", "erin", "frank"}
+    refused = await forum.chat.say(f"!case mute {number} 1d", as_="mo", in_="Moderators")
+    assert "is a pile-on" in refused[0].text and "bob" not in forum.chat.mutes
+
+
+async def test_not_a_pileon_is_stored_and_raises_the_threshold(tmp_path: Path) -> None:
+    async with moderated_forum(sqlite_url(tmp_path), pileon={"dismissals_per_step": 1}) as forum:
+        _, number = await piled_on(forum)
+        answer = await forum.chat.say(f"!case not-pileon {number}", as_="mo", in_="Moderators")
+        assert "dismissed as not a pile-on" in answer[0].text
+        with forum.store() as session:
+            alert = session.exec(select(PileOnAlert)).one()
+            assert alert.dismissed_at is not None
+        assert forum.case(number).status == "dismissed"
+        # one dismissal per step: four members are no longer enough here, five are
+        chat = forum.chat
+        await chat.say('!thread new "Second audit" Same audit, new data', as_="bob")
+        thread = chat.thread("Second audit")
+        bob_post = chat.last_message_id("bob")
+        for name, text in zip(("carol", "dave", "erin", "frank", "gina"), ATTACKS, strict=True):
+            await chat.say(text, as_=name, thread=thread, reply_to=bob_post)
+            expected = 2 if name == "gina" else 1
+            assert len(cases(forum)) == expected, name
+
+
+async def test_pileon_actions_refuse_other_cases_politely(forum: ModForum) -> None:
+    chat = forum.chat
+    thread = await opening(forum)
+    await chat.say("Are you even a real doctor?", as_="mallory", thread=thread)
+    await chat.say(
+        "!report harassment credentials", as_="bob", thread=thread, reply_to=chat.last_message_id("mallory")
+    )
+    answer = await chat.say("!case slow 1", as_="mo", in_="Moderators")
+    assert "is not a pile-on case" in answer[0].text
+
+
+async def test_the_window_survives_a_restart(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path)
+    async with moderated_forum(url) as forum:
+        chat = forum.chat
+        thread = await opening(forum)
+        bob_post = chat.last_message_id("bob")
+        for name, text in zip(("carol", "dave", "erin"), ATTACKS, strict=False):
+            await chat.say(text, as_=name, thread=thread, reply_to=bob_post)
+    async with moderated_forum(url, chat=chat) as forum:
+        await chat.say(ATTACKS[3], as_="frank", thread=thread, reply_to=bob_post)
+        assert len(cases(forum)) == 1

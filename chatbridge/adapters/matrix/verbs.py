@@ -219,6 +219,11 @@ class Verbs(DirectChats, Invites):
             f"remove a message in {state.label if state else ref.room_id}",
         )
 
+    async def set_slowmode(self, room: Room, thread_id: str | None, seconds: int) -> None:
+        """Matrix has no slow mode, and the bot does not yet enforce a pace of its own: refused in
+        plain words, so the case card tells the moderators to lock the thread or mute instead."""
+        raise PlatformError("Matrix has no slow mode; lock the thread or mute the participants instead.")
+
     def can_read(self, room_id: str, user_id: str) -> bool:
         """Whether the member has joined the room, from the room state the sync keeps current
         (membership events); a private room's readers are exactly its joined members."""
