@@ -246,3 +246,37 @@ async def test_the_window_survives_a_restart(tmp_path: Path) -> None:
     async with moderated_forum(url, chat=chat) as forum:
         await chat.say(ATTACKS[3], as_="frank", thread=thread, reply_to=bob_post)
         assert len(cases(forum)) == 1
+
+
+async def test_one_alert_per_window_later_joiners_grow_its_case_and_a_new_wave_alerts_again(
+    forum: ModForum,
+) -> None:
+    chat = forum.chat
+    thread, _ = await piled_on(forum)
+    bob_post = chat.last_message_id("bob")
+    for name in ("carol", "dave", "erin", "gina"):  # the pile-on goes on: the same case grows
+        chat.advance(timedelta(minutes=1))
+        await chat.say("you are a total clown", as_=name, thread=thread, reply_to=bob_post)
+    assert len(cases(forum)) == 1
+    await forum.settle()
+    (case,) = cases(forum)
+    card = forum.card(case.id or 0)
+    assert card.count("joined the pile-on") == 1 and "gina joined the pile-on" in card
+    chat.advance(timedelta(minutes=31))  # a new wave, once the window has passed
+    for name, text in zip(("hank", "ivan", "jo", "kim"), ATTACKS, strict=False):
+        await chat.say(text, as_=name, thread=thread, reply_to=bob_post)
+    assert len(cases(forum)) == 2
+
+
+async def test_mentions_aim_the_words_like_replies(forum: ModForum) -> None:
+    chat = forum.chat
+    await opening(forum)
+    await chat.say('!thread new "Other" Something else entirely', as_="zed")
+    other = chat.thread("Other")
+    for name, text in zip(("carol", "dave", "erin", "frank"), ATTACKS, strict=False):
+        await chat.say(f"@bob {text}", as_=name, thread=other)
+    (case,) = cases(forum)
+    assert case.subject_member_id is not None
+    with forum.store() as session:
+        hits = session.exec(select(PileOnHit)).all()
+        assert {h.how for h in hits} == {"mention"}

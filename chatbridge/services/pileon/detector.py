@@ -24,6 +24,7 @@ from sqlmodel import Session, col, select
 from chatbridge.config import PileOnConfig
 from chatbridge.model import ChatEvent, MessagePosted, PlatformName
 from chatbridge.services import directory
+from chatbridge.services.moderation import log as modlog
 from chatbridge.services.moderation import queue
 from chatbridge.services.moderation.notices import dm
 from chatbridge.services.moderation.policy import Policy
@@ -143,13 +144,48 @@ class PileOnWatch:
             col(PileOnHit.at) <= hit.at,
             PileOnHit.author_member_id != hit.target_member_id,
         )
-        if last is not None:  # one alert per window: what came before it was reported already
+        if last is not None and hit.at < last.alerted_at + window:
+            self._joined(session, last, hit)  # the same pile-on going on: its case grows instead
+            return None
+        if last is not None:  # what came before the last alert was reported already
             query = query.where(col(PileOnHit.at) > last.alerted_at)
         hits = list(session.exec(query.order_by(col(PileOnHit.at), col(PileOnHit.id))).all())
         authors = {h.author_member_id for h in hits}
         if len(authors) < threshold(session, self.config, hit.community_id, hit.at):
             return None
         return self._alert(session, hits, target, hit)
+
+    def _joined(self, session: Session, alert: PileOnAlert, hit: PileOnHit) -> None:
+        """A member who joins a pile-on already reported is added to its case's log (and card)."""
+        case = session.get(ModCase, alert.case_id) if alert.case_id is not None else None
+        if case is None:
+            return
+        before = session.exec(
+            select(PileOnHit.id).where(
+                PileOnHit.community_id == hit.community_id,
+                PileOnHit.target_member_id == hit.target_member_id,
+                PileOnHit.thread_key == hit.thread_key,
+                PileOnHit.author_member_id == hit.author_member_id,
+                col(PileOnHit.at) >= alert.window_start,
+                PileOnHit.id != hit.id,
+            )
+        ).first()
+        if before is not None:
+            return  # already in the case
+        author = session.get(Member, hit.author_member_id)
+        entry = modlog.record(
+            session,
+            community_id=case.community_id,
+            action="pileon_joined",
+            now=hit.at,
+            subject=session.get(Member, case.subject_member_id) if case.subject_member_id else None,
+            case=case,
+            member_id=hit.author_member_id,
+            name=author.display_name if author is not None else "a former member",
+            message={"platform": hit.platform, "room_id": hit.room_id, "message_id": hit.message_id},
+        )
+        case.updated_at = hit.at
+        queue.card_changed(session, self.policy, case, entry, hit.at)
 
     def _alert(self, session: Session, hits: list[PileOnHit], target: Member, last: PileOnHit) -> PileOnAlert:
         platform = PlatformName(last.platform)
