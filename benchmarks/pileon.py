@@ -216,6 +216,16 @@ REPLY = [
     "Sorry for your loss, that's terrible news.",
     "@{someone} thanks, that helped a lot",
     "@{someone} I think you're wrong about the timing but happy to be corrected",
+    # banter and self-deprecation with hostile-sounding words, as real threads have
+    "You're a lifesaver, honestly",
+    "Don't be silly, you're doing great",
+    "I felt like such an idiot on my first ward round",
+    "That rota is a joke, who signed it off?",
+    "you're not a real doctor until you've survived a night on AMU 😂",
+    "@{someone} you absolute legend",
+    "Stupid question maybe, but what's the max dose of IV paracetamol under 50 kg?",
+    "who let you have the good coffee machine, jealous",
+    "The management here are clueless about staffing, as usual.",
 ]
 
 
