@@ -675,3 +675,6 @@ class PileOnAlert(StoreModel, table=True):
     case_id: int | None = Field(default=None, foreign_key="mod_case.id", ondelete="SET NULL", index=True)
     participants: int = 0
     dismissed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    pace_seconds: int | None = None
+    """The pace a moderator set on the thread ("Slow the thread"): while the case is open, the bot
+    removes a member's post that comes sooner than this after their previous one there."""

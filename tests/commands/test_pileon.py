@@ -280,3 +280,27 @@ async def test_mentions_aim_the_words_like_replies(forum: ModForum) -> None:
     with forum.store() as session:
         hits = session.exec(select(PileOnHit)).all()
         assert {h.how for h in hits} == {"mention"}
+
+
+async def test_a_slowed_thread_keeps_its_pace_posts_too_soon_are_removed_and_told_once(
+    forum: ModForum,
+) -> None:
+    chat = forum.chat
+    thread, number = await piled_on(forum)
+    await chat.say(f"!case slow {number} 120", as_="mo", in_="Moderators")
+    await forum.settle()
+    chat.advance(timedelta(minutes=5))
+    await chat.say("Still think the audit is flawed.", as_="carol", thread=thread)
+    first = chat.last_message_id("carol")
+    chat.advance(timedelta(seconds=30))
+    await chat.say("And another thing.", as_="carol", thread=thread)
+    second = chat.last_message_id("carol")
+    chat.advance(timedelta(seconds=30))
+    await chat.say("And another!", as_="carol", thread=thread)
+    third = chat.last_message_id("carol")
+    chat.advance(timedelta(seconds=150))
+    await chat.say("Fine, one more after waiting.", as_="carol", thread=thread)
+    await forum.settle()
+    assert set(chat.removed) == {second, third} and first not in chat.removed
+    notes = [s.text for s in chat.dms("carol") if "slowed down" in s.text]
+    assert len(notes) == 1 and "120 seconds" in notes[0]

@@ -220,9 +220,18 @@ class Verbs(DirectChats, Invites):
         )
 
     async def set_slowmode(self, room: Room, thread_id: str | None, seconds: int) -> None:
-        """Matrix has no slow mode, and the bot does not yet enforce a pace of its own: refused in
-        plain words, so the case card tells the moderators to lock the thread or mute instead."""
-        raise PlatformError("Matrix has no slow mode; lock the thread or mute the participants instead.")
+        """Matrix has no slow mode: the bot enforces the pace itself (the pile-on watch removes
+        posts that come too soon) and says so once, in the thread."""
+        text = (
+            f"This thread is slowed down by the moderators: one post per {seconds} seconds per member. "
+            "Posts that come sooner are removed."
+        )
+        await self.send(
+            room,
+            OutgoingMessage(text),
+            thread_id=thread_id,
+            idempotency_key=f"slowmode:{thread_id or room.room_id}:{seconds}",
+        )
 
     def can_read(self, room_id: str, user_id: str) -> bool:
         """Whether the member has joined the room, from the room state the sync keeps current

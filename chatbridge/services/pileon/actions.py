@@ -71,6 +71,7 @@ def slow(session: Session, policy: Policy, case: ModCase, actor: Member, seconds
     community = platform_community_id(session, case.community_id, platform)
     if community is None:
         raise CommandError("I don't know this community on that platform any more.")
+    alert.pace_seconds = seconds
     _logged(session, policy, case, actor, "thread_slowed", now, seconds=seconds)
     enqueue(
         session,

@@ -22,12 +22,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from chatbridge.config import PileOnConfig
-from chatbridge.model import ChatEvent, MessagePosted, PlatformName
-from chatbridge.services import directory
+from chatbridge.model import ChatEvent, MessagePosted, PlatformName, Privilege
+from chatbridge.services import directory, ingest
 from chatbridge.services.moderation import log as modlog
 from chatbridge.services.moderation import queue
 from chatbridge.services.moderation.notices import dm
 from chatbridge.services.moderation.policy import Policy
+from chatbridge.services.outbox import enqueue
 from chatbridge.services.pileon import hostility
 from chatbridge.store.tables import Identity, Member, ModCase, PileOnAlert, PileOnHit, Post, Thread
 
@@ -72,11 +73,14 @@ class PileOnWatch:
     def __call__(self, session: Session, events: Sequence[ChatEvent], now: datetime) -> None:
         if not self.config.enabled:
             return
-        for event in events:
-            if not isinstance(event, MessagePosted) or event.actor.is_bot or event.starts_thread:
-                continue
+        posted = [
+            e for e in events if isinstance(e, MessagePosted) and not e.actor.is_bot and not e.starts_thread
+        ]
+        if posted:
+            self._keep_pace(session, posted)
+        for event in posted:
             first = hostility.score(event.text)
-            if not first.hostile and not hostility.insults(event.text):
+            if not first.hostile and not first.insult_word:
                 continue
             try:
                 # A savepoint: a surprise here must not cost the batch its messages.
@@ -86,6 +90,86 @@ class PileOnWatch:
                 log.error(
                     "pile-on: could not consider message %s (%s)", event.message_id, type(error).__name__
                 )
+
+    def _keep_pace(self, session: Session, events: list[MessagePosted]) -> None:
+        """Where a moderator slowed a pile-on's thread (and its case is open), remove a member's
+        post that comes sooner than the pace after their previous one, and tell them once. Discord
+        enforces its own slow mode as well; Matrix has none, so this is the pace there."""
+        keys = {e.thread_id for e in events if e.thread_id is not None}
+        if not keys:
+            return
+        paced = {
+            (alert.platform, alert.thread_key): (alert, case)
+            for alert, case in session.exec(
+                select(PileOnAlert, ModCase)
+                .join(ModCase, col(ModCase.id) == col(PileOnAlert.case_id))
+                .where(
+                    col(PileOnAlert.pace_seconds).is_not(None),
+                    col(PileOnAlert.thread_key).in_(keys),
+                    col(ModCase.status).in_(queue.OPEN),
+                )
+            ).all()
+        }
+        for event in events:
+            found = paced.get((event.room.platform.value, event.thread_id or ""))
+            if found is None or event.actor.privilege >= Privilege.MODERATOR:
+                continue
+            alert, case = found
+            try:
+                with session.begin_nested():
+                    self._paced(session, event, alert, case)
+            except Exception as error:  # pacing must never refuse a message
+                log.error("pile-on: could not pace message %s (%s)", event.message_id, type(error).__name__)
+
+    def _paced(self, session: Session, event: MessagePosted, alert: PileOnAlert, case: ModCase) -> None:
+        assert alert.pace_seconds is not None
+        post = ingest.find_post(session, event.room.platform, event.message_id)
+        if post is None or post.deleted_at is not None:
+            return
+        earlier = session.exec(
+            select(Post.id).where(
+                Post.thread_id == post.thread_id,
+                Post.member_id == post.member_id,
+                Post.id != post.id,
+                col(Post.created_at) > event.at - timedelta(seconds=alert.pace_seconds),
+                col(Post.created_at) <= event.at,
+            )
+        ).first()
+        if earlier is None:
+            return
+        ingest.remove_post(session, post, event.at)
+        enqueue(
+            session,
+            platform=event.room.platform,
+            kind="delete_message",
+            payload={
+                "case_id": case.id,
+                "ref": {
+                    "room_id": event.room.room_id,
+                    "message_id": event.message_id,
+                    "thread_id": event.thread_id,
+                    "community_id": event.room.community_id,
+                },
+                "reason": f"slowed thread (case #{case.id})",
+            },
+            dedupe_key=f"pace:{alert.id}:{event.message_id}",
+            now=event.at,
+            community_id=case.community_id,
+        )
+        member = session.get(Member, post.member_id)
+        if member is not None:
+            dm(
+                session,
+                self.policy,
+                member=member,
+                template="pileon_paced",
+                dedupe_key=f"pace:{alert.id}:member-{member.id}",
+                now=event.at,
+                prefer=event.room.platform,
+                seconds=alert.pace_seconds,
+                thread=directory.find_thread(session, event.room.platform, event.thread_id),
+            )
+        log.info("pile-on: message %s removed, posted faster than the thread's pace", event.message_id)
 
     def consider(self, session: Session, event: MessagePosted) -> PileOnAlert | None:
         """Record the message if it is a hostile one aimed at someone; alert when the window fills."""

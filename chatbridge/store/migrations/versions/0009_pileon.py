@@ -97,6 +97,7 @@ def upgrade() -> None:
         sa.Column("case_id", sa.Integer(), nullable=True),
         sa.Column("participants", sa.Integer(), nullable=False),
         sa.Column("dismissed_at", UTCDateTime(), nullable=True),
+        sa.Column("pace_seconds", sa.Integer(), nullable=True),
         sa.CheckConstraint(_PLATFORMS, name=op.f("ck_pileon_alert_platform")),
         sa.ForeignKeyConstraint(
             ["case_id"], ["mod_case.id"], name=op.f("fk_pileon_alert_case_id_mod_case"), ondelete="SET NULL"
