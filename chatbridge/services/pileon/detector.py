@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, delete, func
 from sqlmodel import Session, col, select
 
 from chatbridge.config import PileOnConfig
@@ -41,11 +40,35 @@ MAX_RAISE = 2
 _MENTION = re.compile(r"<@!?(\d{5,25})>|(@[\w.=/+-]+:[\w.-]+(?::\d+)?)|@([\w.-]{2,64})")
 
 
+_PERSON = (col(Member.id), col(Member.display_name), col(Member.is_bot))
+# Statements built once with bound parameters: building a statement costs more than running it,
+# and these run for every message with an insult word in it.
+_OWN_POST = select(Post.member_id, Post.community_id).where(
+    col(Post.platform) == bindparam("platform"), col(Post.platform_message_id) == bindparam("message_id")
+)
+_REPLIED_TO = (
+    select(*_PERSON)
+    .join(Post, col(Post.member_id) == col(Member.id))
+    .where(
+        col(Post.platform) == bindparam("platform"), col(Post.platform_message_id) == bindparam("message_id")
+    )
+)
+_STARTER = (
+    select(*_PERSON)
+    .join(Thread, col(Thread.starter_member_id) == col(Member.id))
+    .where(
+        col(Thread.platform) == bindparam("platform"),
+        col(Thread.platform_thread_id) == bindparam("thread_id"),
+    )
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Aimed:
     """A member a message is aimed at, and how."""
 
-    member: Member
+    member_id: int
+    name: str
     how: str
 
 
@@ -78,18 +101,16 @@ class PileOnWatch:
         ]
         if posted:
             self._keep_pace(session, posted)
-        for event in posted:
-            first = hostility.score(event.text)
-            if not first.hostile and not first.insult_word:
-                continue
-            try:
-                # A savepoint: a surprise here must not cost the batch its messages.
-                with session.begin_nested():
+        worth = [e for e in posted if (found := hostility.score(e.text)).hostile or found.insult_word]
+        if not worth:
+            return
+        try:
+            # One savepoint for the batch: a surprise here must not cost the batch its messages.
+            with session.begin_nested():
+                for event in worth:
                     self.consider(session, event)
-            except Exception as error:  # detection must never refuse a message
-                log.error(
-                    "pile-on: could not consider message %s (%s)", event.message_id, type(error).__name__
-                )
+        except Exception as error:  # detection must never refuse a message
+            log.error("pile-on: could not consider %d messages (%s)", len(worth), type(error).__name__)
 
     def _keep_pace(self, session: Session, events: list[MessagePosted]) -> None:
         """Where a moderator slowed a pile-on's thread (and its case is open), remove a member's
@@ -172,21 +193,39 @@ class PileOnWatch:
         log.info("pile-on: message %s removed, posted faster than the thread's pace", event.message_id)
 
     def consider(self, session: Session, event: MessagePosted) -> PileOnAlert | None:
-        """Record the message if it is a hostile one aimed at someone; alert when the window fills."""
-        place = directory.resolve_place(session, event.room, event.at)
-        community = place.community
-        assert community.id is not None
-        author = directory.resolve_member(session, community, event.actor, event.at)
+        """Record the message if it is a hostile one aimed at someone; alert when the window fills.
+
+        Lean on purpose (it runs for every message with an insult word in it): the author and the
+        community come from the message's own stored post, and the store is written only for a
+        hostile message."""
+        own = session.exec(
+            _OWN_POST, params={"platform": event.room.platform.value, "message_id": event.message_id}
+        ).first()
+        if own is not None:
+            author_id, community_id = own
+        else:  # chat outside threads is not stored as a post
+            place = directory.resolve_place(session, event.room, event.at)
+            author = directory.resolve_member(session, place.community, event.actor, event.at)
+            assert author.id is not None and place.community.id is not None
+            author_id, community_id = author.id, place.community.id
         alert = None
-        for aimed in aimed_at(session, event, community.id, author):
-            found = hostility.score(event.text, names=(aimed.member.display_name,))
+        for aimed in aimed_at(session, event, community_id, author_id):
+            found = hostility.score(event.text, names=(aimed.name,))
             if not found.hostile:
                 continue
-            assert aimed.member.id is not None and author.id is not None
+            seen = session.exec(
+                select(PileOnHit.id).where(
+                    PileOnHit.platform == event.room.platform.value,
+                    PileOnHit.message_id == event.message_id,
+                    PileOnHit.target_member_id == aimed.member_id,
+                )
+            ).first()
+            if seen is not None:
+                continue  # the same message seen again (a redelivery)
             hit = PileOnHit(
-                community_id=community.id,
-                target_member_id=aimed.member.id,
-                author_member_id=author.id,
+                community_id=community_id,
+                target_member_id=aimed.member_id,
+                author_member_id=author_id,
                 thread_key=event.thread_id or event.room.room_id,
                 platform=event.room.platform.value,
                 room_id=event.room.room_id,
@@ -196,16 +235,13 @@ class PileOnWatch:
                 score=found.score,
                 how=aimed.how,
             )
-            try:
-                with session.begin_nested():
-                    session.add(hit)
-            except IntegrityError:
-                continue  # the same message seen again (an edit of a redelivery)
-            log.info("pile-on: message %s is hostile toward member %s", event.message_id, aimed.member.id)
-            alert = self._window(session, hit, aimed.member) or alert
+            session.add(hit)
+            session.flush()
+            log.info("pile-on: message %s is hostile toward member %s", event.message_id, aimed.member_id)
+            alert = self._window(session, hit) or alert
         return alert
 
-    def _window(self, session: Session, hit: PileOnHit, target: Member) -> PileOnAlert | None:
+    def _window(self, session: Session, hit: PileOnHit) -> PileOnAlert | None:
         window = timedelta(minutes=self.config.window_minutes)
         same = (
             col(PileOnHit.community_id) == hit.community_id,
@@ -235,8 +271,12 @@ class PileOnWatch:
             query = query.where(col(PileOnHit.at) > last.alerted_at)
         hits = list(session.exec(query.order_by(col(PileOnHit.at), col(PileOnHit.id))).all())
         authors = {h.author_member_id for h in hits}
+        if len(authors) < self.config.members:  # the threshold is never lower: no need to ask
+            return None
         if len(authors) < threshold(session, self.config, hit.community_id, hit.at):
             return None
+        target = session.get(Member, hit.target_member_id)
+        assert target is not None
         return self._alert(session, hits, target, hit)
 
     def _joined(self, session: Session, alert: PileOnAlert, hit: PileOnHit) -> None:
@@ -322,59 +362,46 @@ class PileOnWatch:
         return alert
 
 
-def aimed_at(session: Session, event: MessagePosted, community_id: int, author: Member) -> list[Aimed]:
+def aimed_at(session: Session, event: MessagePosted, community_id: int, author_id: int) -> list[Aimed]:
     """Who a message is aimed at: the author of the post it replies to (their replies included),
     the members it mentions, and otherwise the thread's starter (a reply in a forum thread
-    answers the opening post). Never the author themselves."""
+    answers the opening post). Never the author themselves; one small query per way."""
     found: dict[int, Aimed] = {}
+    platform = event.room.platform.value
 
-    def add(member: Member | None, how: str) -> None:
-        if member is not None and member.id is not None and member.id != author.id and not member.is_bot:
-            found.setdefault(member.id, Aimed(member, how))
+    def add(row: tuple[int | None, str, bool] | None, how: str) -> None:
+        if row is not None and row[0] is not None and row[0] != author_id and not row[2]:
+            found.setdefault(row[0], Aimed(row[0], row[1], how))
 
+    person = _PERSON
     if event.reply_to is not None:
-        post = session.exec(
-            select(Post).where(
-                Post.platform == event.room.platform.value, Post.platform_message_id == event.reply_to
-            )
-        ).first()
-        if post is not None:
-            add(session.get(Member, post.member_id), "reply")
+        add(
+            session.exec(_REPLIED_TO, params={"platform": platform, "message_id": event.reply_to}).first(),
+            "reply",
+        )
     for match in _MENTION.finditer(event.text):
         user_id = match[1] or match[2]
+        by_id = select(*person).join(Identity, col(Identity.member_id) == col(Member.id))
+        by_id = by_id.where(Identity.community_id == community_id, Identity.platform == platform)
         if user_id is not None:
-            identity = session.exec(
-                select(Identity).where(
-                    Identity.community_id == community_id,
-                    Identity.platform == event.room.platform.value,
-                    Identity.platform_user_id == user_id,
-                )
-            ).first()
-            add(session.get(Member, identity.member_id) if identity else None, "mention")
+            add(session.exec(by_id.where(Identity.platform_user_id == user_id)).first(), "mention")
         else:
-            add(_by_name(session, community_id, event.room.platform, match[3]), "mention")
+            name = match[3].lower()
+            add(
+                session.exec(by_id.where(func.lower(Identity.platform_user_id) == name)).first()
+                or session.exec(
+                    select(*person).where(
+                        Member.community_id == community_id, func.lower(Member.display_name) == name
+                    )
+                ).first(),
+                "mention",
+            )
     if not found and event.thread_id is not None:
-        thread = directory.find_thread(session, event.room.platform, event.thread_id)
-        if thread is not None:
-            add(session.get(Member, thread.starter_member_id), "thread")
+        add(
+            session.exec(_STARTER, params={"platform": platform, "thread_id": event.thread_id}).first(),
+            "thread",
+        )
     return list(found.values())
-
-
-def _by_name(session: Session, community_id: int, platform: PlatformName, name: str) -> Member | None:
-    identity = session.exec(
-        select(Identity).where(
-            Identity.community_id == community_id,
-            Identity.platform == platform.value,
-            func.lower(Identity.platform_user_id) == name.lower(),
-        )
-    ).first()
-    if identity is not None:
-        return session.get(Member, identity.member_id)
-    return session.exec(
-        select(Member).where(
-            Member.community_id == community_id, func.lower(Member.display_name) == name.lower()
-        )
-    ).first()
 
 
 def describe(
