@@ -268,6 +268,14 @@ async def run(args: argparse.Namespace) -> None:
 
         print(f"[ordinary] {args.ordinary} threads generated from templates")
         threads = list(ordinary_threads(args.ordinary))
+        texts = [e.text for events in threads for e in events]
+        start = time.perf_counter()
+        looked = sum(1 for text in texts if (found := score(text)).hostile or found.insult_word)
+        each = (time.perf_counter() - start) / len(texts)
+        print(
+            f"  scorer                {each * 1e6:.0f} us per message; {looked / len(texts):.1%} of messages "
+            "have an insult word or an attack, and only those are looked up in the store"
+        )
         rates: dict[bool, list[float]] = {True: [], False: []}
         found = 0
         for round_ in range(args.rounds):
