@@ -219,6 +219,24 @@ class CredentialsConfig(_Section):
     """How many days before a credential expires its verifier is reminded."""
 
 
+class PileOnConfig(_Section):
+    """Pile-on detection: when many members turn on one within minutes, the moderators are told."""
+
+    enabled: bool = True
+    members: int = Field(default=4, ge=2, le=100)
+    """Distinct members whose hostile messages at one member, within the window, open a case."""
+    window_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    new_member_days: int = Field(default=14, ge=0, le=3650)
+    """A participant who joined (or first spoke) this recently is shown as new to the community."""
+    dismissals_per_step: int = Field(default=3, ge=1, le=100)
+    """Each this many alerts dismissed as "not a pile-on" in the last 30 days raise the community's
+    threshold by one member (two at most), so a community whose debates run hot is told less."""
+    slowmode_seconds: int = Field(default=60, ge=1, le=21600)
+    """The pace the "Slow the thread" action sets when the moderator gives none."""
+    support_note: bool = True
+    """Send the member who was piled on one private, supportive note with how to report."""
+
+
 class LoggingConfig(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["text", "json"] = "text"
@@ -244,6 +262,7 @@ class Settings(BaseSettings):
     digest: DigestConfig = DigestConfig()
     outbox: OutboxConfig = OutboxConfig()
     credentials: CredentialsConfig = CredentialsConfig()
+    pileon: PileOnConfig = PileOnConfig()
 
     discord_token: SecretStr | None = None
     matrix_password: SecretStr | None = None

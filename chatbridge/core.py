@@ -17,8 +17,10 @@ from chatbridge.forum.ranks import TrophyConfig, load_trophy_config
 from chatbridge.model import Actor, Privilege, like_source
 from chatbridge.registry import Registry
 from chatbridge.render.templates import Renderer
-from chatbridge.services.ingest import Ingestor, IngestRules
+from chatbridge.services.ingest import BatchWatch, Ingestor, IngestRules
 from chatbridge.services.leaderboard import Leaderboards
+from chatbridge.services.moderation.policy import Policy
+from chatbridge.services.pileon.detector import PileOnWatch
 from chatbridge.store.engine import make_engine
 from chatbridge.store.migrate import upgrade
 
@@ -50,9 +52,15 @@ class Core:
                 announce_trophies=self.settings.forum.announce_trophies,
             ),
             clock=self.clock,
+            watch=self._safety_watch(),
         )
         self.leaderboards = Leaderboards(self.engine, self.clock)
         self.renderer.add_globals({"prefix": self.registry.prefixes[0]})
+
+    def _safety_watch(self) -> BatchWatch:
+        """The watchers on the ingest path (pile-on detection), as one call per batch."""
+        policy = Policy.from_settings(self.settings, self.renderer, self.registry.prefixes[0])
+        return PileOnWatch(self.settings.pileon, policy)
 
     @classmethod
     def build(

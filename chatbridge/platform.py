@@ -175,6 +175,13 @@ class Platform(Protocol):
     ) -> MessageRef:
         """Write to one member privately (why they are muted, what became of their report)."""
 
+    async def set_slowmode(self, room: Room, thread_id: str | None, seconds: int) -> None:
+        """Let each member post at most once per `seconds` in a thread (or the room); 0 lifts it.
+
+        Pile-on cases use it ("Slow the thread"). Raises PlatformError where the platform has no
+        such setting or the bot lacks the right to change it.
+        """
+
     def can_read(self, room_id: str, user_id: str) -> bool:
         """Whether a member can read a room now, from the adapter's own cache (Discord channel
         permissions, Matrix room membership); False when it does not know.

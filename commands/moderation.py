@@ -314,6 +314,11 @@ def _case_reason(found: ModCase) -> str:
 
 
 def _case_subject(ctx: Context, found: ModCase) -> Member:
+    if found.category == "pile_on":  # its subject is the member piled on, never to be sanctioned for it
+        raise CommandError(
+            f"Case #{found.id} is a pile-on: its member is the one piled on. Use `case mute-all` for "
+            "the participants, or `case slow` / `case lock` for the thread."
+        )
     subject = ctx.session.get(Member, found.subject_member_id) if found.subject_member_id else None
     if subject is None:
         raise CommandError(

@@ -75,6 +75,8 @@ class MemoryPlatform:
     """Command messages the bot hid from others after answering them (a typed report), by id;
     `refuse_deletes` refuses these too, as a Matrix room without the power to redact would."""
     refuse_deletes: bool = False
+    slowmodes: dict[str, int] = field(default_factory=dict)
+    """The slow mode the bot set, in seconds, by thread id (or room id outside threads)."""
     refuse_posts_in: set[str] = field(default_factory=set)
     """Room ids where the bot may not post (a deleted channel, a missing permission)."""
     id_prefix: str = ""
@@ -212,6 +214,11 @@ class MemoryPlatform:
         ref = MessageRef(self.name, room.room_id, said.message_id, None, self.community_id)
         self._sent_keys[idempotency_key] = ref
         return ref
+
+    async def set_slowmode(self, room: Room, thread_id: str | None, seconds: int) -> None:
+        if self.refuse_deletes:  # a room where the bot lacks moderation rights refuses both
+            raise PlatformError("I don't have permission to change slow mode here.")
+        self.slowmodes[thread_id or room.room_id] = seconds
 
     def can_read(self, room_id: str, user_id: str) -> bool:
         readers = self.readers.get(room_id)

@@ -524,6 +524,10 @@ class _Pending:
     """The event loop's clock when the event was submitted: a batch's wait is counted from it."""
 
 
+BatchWatch = Callable[[Session, list[ChatEvent], datetime], None]
+"""Something that looks at each batch once it is applied, in its transaction (pile-on detection)."""
+
+
 @dataclass
 class Ingestor:
     """Group commit: events queue up (bounded, so producers wait instead of memory growing) and a
@@ -551,6 +555,9 @@ class Ingestor:
     """Events written between two WAL checkpoints at most (SQLite; see `store.engine.checkpoint`)."""
     checkpoint_interval: float = 10.0
     """Seconds between two WAL checkpoints at most, when fewer events than that arrive."""
+    watch: BatchWatch | None = None
+    """Called with each applied batch before it commits, so what it stores is as durable as the
+    events (and a redelivered event, applied once, is watched once as a rule)."""
     _queue: asyncio.Queue[_Pending] = field(init=False)
 
     _fast: FastPath = field(init=False)
@@ -734,6 +741,8 @@ class Ingestor:
                     else:
                         results.append(apply_event(session, events[start], self.rules, now))
                         start += 1
+                if self.watch is not None:
+                    self.watch(session, events, now)
                 session.commit()
         except dbapi.Error as error:
             # The set-based statements run on the driver's cursor, so their errors arrive unwrapped;

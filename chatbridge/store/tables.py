@@ -40,6 +40,7 @@ __all__ = [
     "PLATFORMS",
     "PROFILE_FIELDS",
     "PROFILE_VISIBILITIES",
+    "REPORT_CATEGORIES",
     "SANCTION_KINDS",
     "SUBFORUM_KINDS",
     "CallIn",
@@ -56,6 +57,8 @@ __all__ = [
     "ModLogEntry",
     "ModNote",
     "OutboxItem",
+    "PileOnAlert",
+    "PileOnHit",
     "PlatformCursor",
     "PlatformSession",
     "Post",
@@ -89,7 +92,9 @@ PLATFORMS = ("discord", "matrix", "memory")
 SUBFORUM_KINDS = ("forum", "text", "room", "memory")
 PROFILE_FIELDS = ("gender", "country", "specialty", "stage", "bio")
 PROFILE_VISIBILITIES = ("public", "members", "moderators", "hidden")
-CASE_CATEGORIES = ("harassment", "misinformation", "patient_privacy", "spam", "other")
+REPORT_CATEGORIES = ("harassment", "misinformation", "patient_privacy", "spam", "other")
+CASE_CATEGORIES = (*REPORT_CATEGORIES, "pile_on")
+"""A case's categories: what members report, and what the bot opens itself (a pile-on)."""
 CASE_STATUSES = ("open", "claimed", "resolved", "dismissed")
 SANCTION_KINDS = ("mute", "warn")
 MODLOG_SOURCES = ("bot", "platform")
@@ -402,7 +407,7 @@ class Report(StoreModel, table=True):
     __tablename__ = "mod_report"
     __table_args__ = (
         UniqueConstraint("case_id", "reporter_member_id"),
-        _one_of("category", CASE_CATEGORIES),
+        _one_of("category", REPORT_CATEGORIES),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -704,3 +709,67 @@ class ProcessedEvent(StoreModel, table=True):
     platform: str = Field(sa_type=PLATFORM, primary_key=True)
     event_id: str = Field(sa_type=PLATFORM_ID, primary_key=True)
     processed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+
+
+# --------------------------------------------------------------------------- pile-on detection
+
+
+class PileOnHit(StoreModel, table=True):
+    """One hostile message aimed at a member: the detector's window, kept in the store so that a
+    restart neither forgets a pile-on under way nor alerts twice. Only hostile, aimed messages are
+    written (a small fraction of traffic); rows older than the window are pruned as they age out.
+    """
+
+    __tablename__ = "pileon_hit"
+    __table_args__ = (
+        UniqueConstraint("platform", "message_id", "target_member_id"),
+        Index("ix_pileon_hit_target", "community_id", "target_member_id", "thread_key", "at"),
+        _platform_check(),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", ondelete="CASCADE")
+    target_member_id: int = Field(foreign_key="member.id", ondelete="CASCADE")
+    author_member_id: int = Field(foreign_key="member.id", ondelete="CASCADE", index=True)
+    thread_key: str = Field(sa_type=PLATFORM_ID)
+    """The platform thread id, or the room id for chat outside threads."""
+    platform: str = Field(sa_type=PLATFORM)
+    room_id: str = Field(sa_type=PLATFORM_ID)
+    thread_id: str | None = Field(default=None, sa_type=PLATFORM_ID)
+    message_id: str = Field(sa_type=PLATFORM_ID)
+    at: datetime = Field(sa_type=UTCDateTime)
+    score: float = 0.0
+    how: str = Field(default="reply", sa_type=String(16))
+    """How the message was aimed: reply, mention, name or thread (at the thread's starter)."""
+
+
+class PileOnAlert(StoreModel, table=True):
+    """A pile-on the detector reported: one per target, thread and window, and the case it opened.
+
+    `dismissed_at` is set when a moderator says it was not a pile-on; recent dismissals raise the
+    community's threshold (see `services.pileon.detector.threshold`).
+    """
+
+    __tablename__ = "pileon_alert"
+    __table_args__ = (
+        Index("ix_pileon_alert_target", "community_id", "target_member_id", "thread_key", "alerted_at"),
+        Index(None, "community_id", "dismissed_at"),
+        _platform_check(),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", ondelete="CASCADE")
+    target_member_id: int = Field(foreign_key="member.id", ondelete="CASCADE")
+    thread_key: str = Field(sa_type=PLATFORM_ID)
+    platform: str = Field(sa_type=PLATFORM)
+    room_id: str = Field(sa_type=PLATFORM_ID)
+    thread_id: str | None = Field(default=None, sa_type=PLATFORM_ID)
+    window_start: datetime = Field(sa_type=UTCDateTime)
+    alerted_at: datetime = Field(sa_type=UTCDateTime)
+    """The moment of the message that completed the pile-on (the stream's clock)."""
+    case_id: int | None = Field(default=None, foreign_key="mod_case.id", ondelete="SET NULL", index=True)
+    participants: int = 0
+    dismissed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    pace_seconds: int | None = None
+    """The pace a moderator set on the thread ("Slow the thread"): while the case is open, the bot
+    removes a member's post that comes sooner than this after their previous one there."""

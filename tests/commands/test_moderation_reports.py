@@ -11,7 +11,7 @@ from sqlmodel import col, select
 
 from chatbridge.adapters.memory import MemoryPlatform, Said
 from chatbridge.registry import ContextMenu, Registry
-from chatbridge.store.tables import CASE_CATEGORIES, ModCase, ModLogEntry, Post, Report, Thread
+from chatbridge.store.tables import REPORT_CATEGORIES, ModCase, ModLogEntry, Post, Report, Thread
 from support.forum import sqlite_url, texts
 from support.moderation import ModForum, moderated_forum
 
@@ -307,7 +307,7 @@ def test_the_report_declaration_serves_every_platform() -> None:
     report = registry.specs[("report",)]
     assert report.context_menu == ContextMenu("Report message", "message")
     assert report.needs_target_message and report.ephemeral
-    assert report.params[0].choices == CASE_CATEGORIES
+    assert report.params[0].choices == REPORT_CATEGORIES
 
 
 async def test_hostile_names_and_reasons_cannot_ping_from_the_card(forum: ModForum) -> None:

@@ -188,7 +188,7 @@ def test_single_linear_history() -> None:
 
     script = ScriptDirectory.from_config(alembic_config())
     assert len(script.get_heads()) == 1
-    assert head_revision() == "0009"
+    assert head_revision() == "0010"
 
 
 def test_the_head_read_from_the_migration_files_is_alembic_s() -> None:

@@ -159,6 +159,7 @@ async def moderated_forum(
     *,
     chat: MemoryPlatform | None = None,
     stalled: bool = False,
+    pileon: Mapping[str, Any] | None = None,
     **moderation: Any,
 ) -> AsyncIterator[ModForum]:
     chat = chat or new_chat()
@@ -168,7 +169,10 @@ async def moderated_forum(
         "sweep_seconds": 0.05,
         **moderation,
     }
-    core = Core.build(Settings(database_url=database_url, moderation=options), clock=chat.now)  # type: ignore[arg-type]
+    core = Core.build(
+        Settings(database_url=database_url, moderation=options, pileon=dict(pileon or {})),  # type: ignore[arg-type]
+        clock=chat.now,
+    )
     app = Application(core, [chat])
     if stalled:
         app.outbox = StalledOutbox(core.engine, app.outbox.platforms, core.clock, app.outbox.executors)

@@ -323,6 +323,22 @@ class Verbs(OwnTimeouts):
                 f"I can't delete messages in <#{channel_id}>: I need the Manage Messages permission there."
             ) from error
 
+    @failures.outbox_verb("set slow mode")
+    async def set_slowmode(self, room: Room, thread_id: str | None, seconds: int) -> None:
+        """Discord's own slow mode on the thread (or channel): `rate_limit_per_user`, at most 6 h."""
+        channel_id = int(thread_id or room.room_id)
+        try:
+            await self.client.http.edit_channel(
+                channel_id, rate_limit_per_user=max(0, min(seconds, 21600)), reason="pile-on case"
+            )
+        except discord.NotFound as error:
+            raise PlatformError("That thread is gone, so there is nothing to slow down.") from error
+        except discord.Forbidden as error:
+            raise PlatformError(
+                f"I can't set slow mode in <#{channel_id}>: I need the Manage Channels "
+                "(or Manage Threads) permission there."
+            ) from error
+
     @failures.outbox_verb("send a direct message")
     async def send_dm(
         self, community_id: str, user_id: str, message: OutgoingMessage, *, idempotency_key: str

@@ -225,6 +225,20 @@ class Verbs(DirectChats, Invites):
             f"remove a message in {state.label if state else ref.room_id}",
         )
 
+    async def set_slowmode(self, room: Room, thread_id: str | None, seconds: int) -> None:
+        """Matrix has no slow mode: the bot enforces the pace itself (the pile-on watch removes
+        posts that come too soon) and says so once, in the thread."""
+        text = (
+            f"This thread is slowed down by the moderators: one post per {seconds} seconds per member. "
+            "Posts that come sooner are removed."
+        )
+        await self.send(
+            room,
+            OutgoingMessage(text),
+            thread_id=thread_id,
+            idempotency_key=f"slowmode:{thread_id or room.room_id}:{seconds}",
+        )
+
     def can_read(self, room_id: str, user_id: str) -> bool:
         """Whether the member has joined the room, from the room state the sync keeps current
         (membership events); a private room's readers are exactly its joined members."""

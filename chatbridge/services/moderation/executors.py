@@ -55,6 +55,7 @@ class ModerationExecutors:
             "apply_mute": self.apply_mute,
             "lift_mute": self.lift_mute,
             "delete_message": self.delete_message,
+            "slowmode": self.slowmode,
         }
 
     # -- the case card ----------------------------------------------------------------------------
@@ -208,6 +209,19 @@ class ModerationExecutors:
             await asyncio.to_thread(self._refused, "delete", platform.name, payload, refusal, key)
             return {"refused": str(refusal)}
         return {"deleted": True}
+
+    # -- slowing a thread (a pile-on case) -------------------------------------------------------
+
+    async def slowmode(self, platform: Platform, payload: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+        room = Room(platform.name, payload["community_id"], payload["room_id"], payload["room_id"])
+        try:
+            await platform.set_slowmode(room, payload.get("thread_id"), int(payload["seconds"]))
+        except RetryLater:
+            raise
+        except PlatformError as refusal:
+            await asyncio.to_thread(self._refused, "slow the thread", platform.name, payload, refusal, key)
+            return {"refused": str(refusal)}
+        return {"seconds": int(payload["seconds"])}
 
     # -- refusals ---------------------------------------------------------------------------------
 

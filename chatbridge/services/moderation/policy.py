@@ -22,6 +22,7 @@ CATEGORY_LABELS = {
     "patient_privacy": "Patient privacy",
     "spam": "Spam",
     "other": "Other",
+    "pile_on": "Pile-on",
 }
 
 

@@ -24,6 +24,7 @@ from chatbridge.services.moderation import log
 from chatbridge.services.moderation.notices import queue_room
 from chatbridge.services.moderation.policy import Policy
 from chatbridge.services.outbox import enqueue
+from chatbridge.services.pileon import card as pileon_card
 from chatbridge.store.tables import Member, ModCase, ModLogEntry, OutboxItem, Post, Report, Sanction, Thread
 
 OPEN = ("open", "claimed")
@@ -221,8 +222,13 @@ def render_card(
         names=names,
         when=policy.when,
         closed=case.status not in OPEN,
+        pileon=pileon_card.view(log.opening_entry(session, case), permalink)
+        if case.category == pileon_card.CATEGORY
+        else None,
     )
     actions = () if case.status not in OPEN else card_buttons(case, has_message=target is not None)
+    if case.category == pileon_card.CATEGORY and case.status in OPEN:
+        actions = pileon_card.buttons(case)
     return OutgoingMessage(text, title=f"Case #{case.id}", actions=actions)
 
 
