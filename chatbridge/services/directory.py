@@ -7,7 +7,7 @@ who speaks for the first time), so every lookup here creates what is missing ins
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, TypeVar
@@ -172,8 +172,8 @@ def announce_room(
 
 
 def seen_in(member: Member, place: Place) -> None:
-    """Note that a member joined a public room: public digests may then welcome them by name
-    (`Member.seen_in_public`)."""
+    """Note that a member joined, posted, liked or asked in a public room: public answers may then
+    name them (`Member.seen_in_public`); one seen only in private rooms is a fact from there."""
     if not member.seen_in_public and place.subforum is not None and not place.subforum.private:
         member.seen_in_public = True
 
@@ -237,8 +237,22 @@ def identity_of(session: Session, member: Member, platform: PlatformName | None 
     return session.exec(query.order_by(col(Identity.id))).first()
 
 
-def find_member(session: Session, community: Community, text: str, platform: PlatformName) -> Member:
-    """A member named by mention, platform user id or display name (case-insensitive)."""
+def _anyone(member: Member) -> bool:
+    return True
+
+
+def find_member(
+    session: Session,
+    community: Community,
+    text: str,
+    platform: PlatformName,
+    *,
+    visible: Callable[[Member], bool] = _anyone,
+) -> Member:
+    """A member named by mention, platform user id or display name (case-insensitive).
+
+    One the answer may not name (`visible`: seen only in rooms its readers cannot read) reads
+    exactly like one who does not exist."""
     wanted = text.strip().lstrip("@") if not text.strip().startswith("@") or ":" not in text else text.strip()
     match = _MENTION.match(text.strip())
     user_id = match.group(1) if match else text.strip()
@@ -254,14 +268,16 @@ def find_member(session: Session, community: Community, text: str, platform: Pla
                 func.lower(Identity.display_name) == wanted.lower(),
             )
         ).first()
-    if found is not None:
-        return found[1]
-    member = session.exec(
-        select(Member).where(
-            Member.community_id == community.id, func.lower(Member.display_name) == wanted.lower()
-        )
-    ).first()
-    if member is None:
+    member = (
+        found[1]
+        if found is not None
+        else session.exec(
+            select(Member).where(
+                Member.community_id == community.id, func.lower(Member.display_name) == wanted.lower()
+            )
+        ).first()
+    )
+    if member is None or not visible(member):
         raise NotFound(f"I can't find a member called {quote_input(wanted)} here.")
     return member
 

@@ -28,6 +28,8 @@ class Entry:
     rank: int
     name: str
     score: int
+    seen_in_public: bool = True
+    """False for a member seen only in private rooms: a public board leaves their name out."""
 
 
 def top(
@@ -38,7 +40,7 @@ def top(
     if since is None:
         column = Member.likes_received if metric == "likes" else Member.trophy_points
         rows = session.exec(
-            select(Member.display_name, column)
+            select(Member.display_name, column, Member.seen_in_public)
             .where(Member.community_id == community_id, column > 0)
             .order_by(col(column).desc(), col(Member.id))
             .limit(limit)
@@ -59,22 +61,22 @@ def top(
             .subquery()
         )
         rows = session.exec(
-            select(Member.display_name, top_authors.c.score)
+            select(Member.display_name, top_authors.c.score, Member.seen_in_public)
             .join(top_authors, col(Member.id) == top_authors.c.author)
             .order_by(top_authors.c.score.desc(), col(Member.id))
         ).all()
     else:
         score = func.sum(TrophyAward.points).label("score")
         rows = session.exec(
-            select(Member.display_name, score)
+            select(Member.display_name, score, Member.seen_in_public)
             .select_from(TrophyAward)
             .join(Member, col(Member.id) == TrophyAward.member_id)
             .where(Member.community_id == community_id, TrophyAward.awarded_at >= since)
-            .group_by(col(Member.id), col(Member.display_name))
+            .group_by(col(Member.id), col(Member.display_name), col(Member.seen_in_public))
             .order_by(score.desc(), col(Member.id))
             .limit(limit)
         ).all()
-    return [Entry(i, name, int(value)) for i, (name, value) in enumerate(rows, start=1)]
+    return [Entry(i, name, int(value), seen) for i, (name, value, seen) in enumerate(rows, start=1)]
 
 
 Key = tuple[int, Period, Metric]
