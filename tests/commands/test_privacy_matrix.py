@@ -21,7 +21,7 @@ from sqlmodel import select
 
 from chatbridge.adapters.memory import DEFAULT_SUBFORUMS, MemoryPlatform, Said
 from chatbridge.dispatch import Dispatcher
-from chatbridge.model import CommandInvoked, Privilege
+from chatbridge.model import Actor, CommandInvoked, Privilege
 from chatbridge.registry import CommandSpec, ParamSpec
 from chatbridge.services.autocomplete import SOURCES, SuggestRequest, suggest
 from chatbridge.store.tables import Thread
@@ -30,11 +30,14 @@ from support.forum import Forum, running_forum, sqlite_url
 PUBLIC = "General Discussion"
 STAFF = "Staff Room"
 STAFF_ID = "staff-room"
-READERS = frozenset({"reader", "quimby", "ozymandias"})
-"""Who can read the Staff Room: quimby and ozymandias are seen nowhere else."""
-SECRETS = ("Quagmire", "Marmalade", "quimby", "ozymandias", STAFF, STAFF_ID)
+PRIVATE_ONLY = {"u-quimby": "Quimby Ravensworth", "u-ozzy": "Ozymandias Peabody"}
+"""Members seen only in the Staff Room (user id: display name); askers name them by id, so an
+answer that names them shows a surname nobody typed."""
+READERS = frozenset({"reader", *PRIVATE_ONLY, *PRIVATE_ONLY.values()})
+"""Who can read the Staff Room (user ids, and the names ephemeral answers are marked with)."""
+SECRETS = ("Quagmire", "Marmalade", "Ravensworth", "Peabody", STAFF, STAFF_ID)
 """The private thread's title (its tail: askers type only its head, "Zebra"), a word of its
-opening post, its starter and a replier (members seen only there) and the sub-forum's name."""
+opening post, its starter's and a replier's surnames and the sub-forum's name."""
 MODERATOR_ONLY = "Vexillology"
 HIDDEN = "Clandestine burnout diary"
 ASKERS = {
@@ -50,7 +53,7 @@ VALUES: dict[str, tuple[str, ...]] = {
     "thread": ("#{private}", "Zebra", "here", "#{public}"),
     "subforum": (STAFF, STAFF_ID, PUBLIC),
     "channel": (STAFF, "here", PUBLIC),
-    "member": ("quimby", "ozymandias", "subject", "Ozy"),
+    "member": ("u-quimby", "u-ozzy", "subject", "Quimby", "<@u-ozzy>"),
     "case": ("#1", "this"),
     "duration": ("10m",),
     "weekday": ("monday",),
@@ -97,6 +100,8 @@ async def _stage(forum: Forum) -> Stage:
     chat = forum.chat
     for name, privilege in ASKERS.items():
         chat.member(name, privilege)
+    for user_id, name in PRIVATE_ONLY.items():
+        chat.members[user_id] = Actor(chat.name, user_id=user_id, display_name=name)
     await chat.say('!thread new "Public night shifts" Tips for nights?', as_="alice")
     public_thread = chat.thread("Public night shifts")
     await chat.say("Sleep in blocks.", as_="reader", thread=public_thread)
@@ -104,11 +109,11 @@ async def _stage(forum: Forum) -> Stage:
     public_post = chat.last_message_id("subject")
     await chat.say("!report spam it's an ad", as_="outsider", thread=public_thread, reply_to=public_post)
     await chat.make_private(STAFF, READERS)
-    await chat.say('!thread new "Zebra Quagmire rota" Marmalade handover notes', as_="quimby", in_=STAFF)
+    await chat.say('!thread new "Zebra Quagmire rota" Marmalade handover notes', as_="u-quimby", in_=STAFF)
     private_thread = chat.thread("Zebra Quagmire rota")
-    await chat.say("Marmalade cover on Friday", as_="ozymandias", thread=private_thread)
-    private_post = chat.last_message_id("ozymandias")
-    await chat.add_reaction(private_post, "👍", as_="quimby")
+    await chat.say("Marmalade cover on Friday", as_="u-ozzy", thread=private_thread)
+    private_post = chat.last_message_id(PRIVATE_ONLY["u-ozzy"])
+    await chat.add_reaction(private_post, "👍", as_="u-quimby")
     await chat.say("Noted, thanks", as_="reader", thread=private_thread)
     await chat.say(f"!profile set specialty {MODERATOR_ONLY}", as_="subject")
     await chat.say("!profile visibility specialty moderators", as_="subject")
