@@ -104,11 +104,12 @@ class Context:
     def may_name(self, member: Member) -> bool:
         """Whether this answer may name `member` (see `reach_member`); like `may_show`, a reader of
         a private room asking in public about someone seen only there is answered privately."""
+        from chatbridge.services import directory
+
+        if member.id == self.member.id or not directory.is_seen_only_in_private(self.session, member):
+            return True
         reached = reach_member(
-            self.audience,
-            seen_in_public=member.seen_in_public,
-            is_asker=member.id == self.member.id,
-            private_subforums=[] if member.seen_in_public else self.private_subforums(),
+            self.audience, seen_in_public=False, is_asker=False, private_subforums=self.private_subforums()
         )
         if reached is None:
             return False

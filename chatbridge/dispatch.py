@@ -250,7 +250,6 @@ class Dispatcher:
         else:
             place = directory.resolve_place(session, event.room, now)
         member = directory.resolve_member(session, place.community, event.actor, now)
-        directory.seen_in(member, place)  # asking in a public room is being seen there
         return Context(
             core=self.core,
             platform=platform,

@@ -13,12 +13,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import pycountry
+from sqlalchemy import not_
 from sqlmodel import Session, col, func, select
 
 from chatbridge.forum.countries import Country, country_for_code, resolve_country
 from chatbridge.forum.text import InputError
 from chatbridge.model import PlatformName
 from chatbridge.render.escape import strip_direction
+from chatbridge.services.directory import seen_only_in_private
 from chatbridge.services.visibility import Audience, ReadCheck, hidden_subforum_ids, reach_member
 from chatbridge.store.tables import Community, CommunityBinding, Identity, Member, SubForum, Thread
 from chatbridge.wellformed import repaired
@@ -148,7 +150,7 @@ def members(session: Session, community: Community, request: SuggestRequest, lim
         reach_member(request.audience, seen_in_public=False, is_asker=False, private_subforums=private)
         is None
     ):
-        query = query.where(col(Member.seen_in_public))
+        query = query.where(not_(seen_only_in_private()))
     found: dict[int, Member] = {}
     for pattern in (f"{_escape_like(lowered)}%", f"%{_escape_like(lowered)}%"):
         rows = session.exec(

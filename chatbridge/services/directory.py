@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, TypeVar
 
-from sqlalchemy import and_
+from sqlalchemy import ColumnElement, and_, not_, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 from sqlmodel.sql.expression import Select, SelectOfScalar
@@ -21,7 +21,16 @@ from chatbridge.errors import NotFound
 from chatbridge.forum.text import quote_input
 from chatbridge.model import Actor, PlatformName, Room
 from chatbridge.render.escape import escape_user_text
-from chatbridge.store.tables import Community, CommunityBinding, Identity, Member, SubForum, Thread
+from chatbridge.store.tables import (
+    Community,
+    CommunityBinding,
+    Identity,
+    Like,
+    Member,
+    Post,
+    SubForum,
+    Thread,
+)
 
 SUBFORUM_KIND = {PlatformName.DISCORD: "text", PlatformName.MATRIX: "room", PlatformName.MEMORY: "memory"}
 _MENTION = re.compile(r"^<@!?(\d+)>$")
@@ -172,10 +181,45 @@ def announce_room(
 
 
 def seen_in(member: Member, place: Place) -> None:
-    """Note that a member joined, posted, liked or asked in a public room: public answers may then
-    name them (`Member.seen_in_public`); one seen only in private rooms is a fact from there."""
+    """Note that a member joined a public room: public answers may then name them
+    (`Member.seen_in_public`, `seen_only_in_private`)."""
     if not member.seen_in_public and place.subforum is not None and not place.subforum.private:
         member.seen_in_public = True
+
+
+def _active_in(private: bool) -> ColumnElement[bool]:
+    """Whether a member posted or liked in a sub-forum of this privacy."""
+    where = and_(
+        col(Thread.id) == col(Post.thread_id),
+        col(SubForum.id) == col(Thread.subforum_id),
+        col(SubForum.private).is_(private),
+    )
+    posted = select(1).where(col(Post.member_id) == col(Member.id), where).exists()
+    liked = (
+        select(1)
+        .select_from(Like)
+        .join(Post, col(Post.id) == col(Like.post_id))
+        .where(col(Like.member_id) == col(Member.id), where)
+        .exists()
+    )
+    return or_(posted, liked)
+
+
+def seen_only_in_private() -> ColumnElement[bool]:
+    """Whether everything the store knows of a member is from private sub-forums: they posted or
+    liked there, and never joined, asked, posted or liked in a public room. Such a member's
+    existence is a fact from there (`visibility.reach_member`). Posts and likes are read from
+    their rows, which the fast ingest path writes without touching `Member.seen_in_public`; a
+    member the store knows only from chat outside threads counts as public."""
+    return and_(col(Member.seen_in_public).is_(False), _active_in(True), not_(_active_in(False)))
+
+
+def is_seen_only_in_private(session: Session, member: Member) -> bool:
+    """`seen_only_in_private` for one member (the flag alone answers for most)."""
+    if member.seen_in_public:
+        return False
+    found = session.exec(select(Member.id).where(Member.id == member.id, seen_only_in_private())).first()
+    return found is not None
 
 
 class HasId(Protocol):

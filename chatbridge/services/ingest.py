@@ -186,15 +186,13 @@ def _posted(session: Session, event: MessagePosted, rules: IngestRules) -> list[
         # Chat outside any thread counts for nothing, but its author becomes a known member, so a
         # moderator can name them (`mute @troll:server …`) and "Joined" is when they first spoke.
         place = directory.resolve_place(session, event.room, event.at)
-        speaker = directory.resolve_member(session, place.community, event.actor, event.at)
-        directory.seen_in(speaker, place)
+        directory.resolve_member(session, place.community, event.actor, event.at)
         return []
     if found is None or found.removed:
         return []
     thread = found
     place = directory.resolve_place(session, event.room, event.at)
     author = directory.resolve_member(session, place.community, event.actor, event.at)
-    directory.seen_in(author, place)
     if thread.locked:
         add_post(session, thread, author, event.room, event.message_id, body, event.at, counted=False)
         text = rules.renderer.render("notices/locked.md.j2", thread=thread)
@@ -211,7 +209,6 @@ def _start_thread(session: Session, event: MessagePosted, body: str, rules: Inge
     """A member opened a thread natively (a Discord forum post, a Matrix thread root)."""
     place = directory.resolve_place(session, event.room, event.at)
     author = directory.resolve_member(session, place.community, event.actor, event.at)
-    directory.seen_in(author, place)
     assert place.community.id is not None and place.subforum is not None and place.subforum.id is not None
     assert author.id is not None
     first_line = body.strip().splitlines()[0] if body.strip() else "Untitled"
@@ -377,7 +374,6 @@ def add_like(
         return []
     place = directory.resolve_place(session, room, at)
     liker = directory.resolve_member(session, place.community, actor, at)
-    directory.seen_in(liker, place)
     if liker.id == post.member_id:
         return []
     assert post.id is not None and liker.id is not None
