@@ -142,6 +142,8 @@ def resolve_place(session: Session, room: Room, now: datetime, community_name: s
         )
         known = session.exec(_bound_to(both, room.platform, room.community_id)).first()
         if known is not None:
+            if room.private and not known[1].private:
+                known[1].private = True
             return Place(*known)
     community = resolve_community(session, room.platform, room.community_id, community_name)
     subforum = session.exec(
@@ -161,9 +163,12 @@ def resolve_place(session: Session, room: Room, now: datetime, community_name: s
             platform_room_id=room.room_id,
             kind=SUBFORUM_KIND[room.platform],
             position=position,
+            private=room.private,
         )
         session.add(subforum)
         session.flush()
+    elif room.private and not subforum.private:
+        subforum.private = True
     return Place(community, subforum)
 
 
