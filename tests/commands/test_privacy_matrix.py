@@ -21,7 +21,7 @@ from sqlmodel import select
 
 from chatbridge.adapters.memory import DEFAULT_SUBFORUMS, MemoryPlatform, Said
 from chatbridge.dispatch import Dispatcher
-from chatbridge.model import Actor, CommandInvoked, Privilege
+from chatbridge.model import Actor, CommandInvoked, MessageRef, Privilege
 from chatbridge.registry import CommandSpec, ParamSpec
 from chatbridge.services.autocomplete import SOURCES, SuggestRequest, suggest
 from chatbridge.store.tables import Thread
@@ -207,7 +207,9 @@ async def run_spec(stage: Stage, spec: CommandSpec, leaks: list[str]) -> int:
             path=spec.path,
             options=options,
             thread_id=thread if place == "private" else None,
-            target=None,
+            target=MessageRef(chat.name, room.room_id, reply_to, thread, chat.community_id)
+            if room is not None and reply_to is not None
+            else None,
             direct=room is None,
         )
         before = len(chat.transcript)
