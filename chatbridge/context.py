@@ -13,7 +13,7 @@ from chatbridge.errors import CommandError, NotFound
 from chatbridge.model import CommandInvoked, MessageRef, OutgoingMessage, Privilege
 from chatbridge.platform import Platform
 from chatbridge.registry import CommandSpec
-from chatbridge.services.visibility import Audience, ReadCheck, hidden_subforum_ids, reach
+from chatbridge.services.visibility import Audience, ReadCheck, hidden_subforum_ids, reach, reach_member
 
 if TYPE_CHECKING:
     from chatbridge.core import Core
@@ -123,16 +123,40 @@ class Context:
         self.audience = reached
         return True
 
-    def hidden_subforums(self) -> set[int]:
-        """Sub-forums the asker may not hear of at all: lookups treat them as nonexistent."""
+    def private_subforums(self) -> list[SubForum]:
         from sqlmodel import col, select
 
         from chatbridge.store.tables import SubForum
 
-        private = self.session.exec(
-            select(SubForum).where(SubForum.community_id == self.community.id, col(SubForum.private))
-        ).all()
-        return hidden_subforum_ids(self.audience, private)
+        return list(
+            self.session.exec(
+                select(SubForum).where(SubForum.community_id == self.community.id, col(SubForum.private))
+            ).all()
+        )
+
+    def hidden_subforums(self) -> set[int]:
+        """Sub-forums the asker may not hear of at all: lookups treat them as nonexistent."""
+        return hidden_subforum_ids(self.audience, self.private_subforums())
+
+    def may_name(self, member: Member) -> bool:
+        """Whether this answer may name `member` (see `reach_member`); like `may_show`, a reader of
+        a private room asking in public about someone seen only there is answered privately."""
+        from chatbridge.services import directory
+
+        if member.id == self.member.id or not directory.is_seen_only_in_private(self.session, member):
+            return True
+        reached = reach_member(
+            self.audience, seen_in_public=False, is_asker=False, private_subforums=self.private_subforums()
+        )
+        if reached is None:
+            return False
+        self.audience = reached
+        return True
+
+    def names_everyone(self) -> bool:
+        """Whether this answer, as it stands, may name members seen only in private rooms (a
+        listing keeps its audience and leaves their names out instead of going private)."""
+        return any(reach(self.audience, s) is self.audience for s in self.private_subforums())
 
     def thread_named(self, text: str | None) -> Thread:
         """The thread a command means: the one it was typed in, or one named by number or title.
@@ -165,7 +189,9 @@ class Context:
                 return self.member
             # A right-click on someone the forum has not heard from yet: they are a member too.
             return directory.resolve_member(self.session, self.community, target, self.now)
-        return directory.find_member(self.session, self.community, text, self.event.room.platform)
+        return directory.find_member(
+            self.session, self.community, text, self.event.room.platform, visible=self.may_name
+        )
 
     def log_action(self, action: str, subject: Member | None = None, **detail: object) -> None:
         """Every moderation action lands in the case log, in the same transaction as the action."""

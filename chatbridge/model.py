@@ -54,6 +54,9 @@ class Room:
     community_id: str
     room_id: str
     name: str
+    private: bool = field(default=False, compare=False)
+    """The adapter knows the room is private from its first event on (a Discord private thread,
+    which no RoomSeen announces before its messages): its sub-forum is private from the start."""
 
 
 @dataclass(frozen=True, slots=True)

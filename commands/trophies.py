@@ -36,4 +36,7 @@ async def leaderboard_(
 ) -> OutgoingMessage:
     assert ctx.community.id is not None
     entries = ctx.core.leaderboards.top(ctx.session, ctx.community.id, period, metric, ctx.now)
-    return ctx.reply("trophies/leaderboard.md.j2", entries=entries, period=period, metric=metric)
+    everyone = all(e.seen_in_public for e in entries) or ctx.names_everyone()
+    return ctx.reply(
+        "trophies/leaderboard.md.j2", entries=entries, period=period, metric=metric, everyone=everyone
+    )

@@ -13,13 +13,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import pycountry
+from sqlalchemy import not_
 from sqlmodel import Session, col, func, select
 
 from chatbridge.forum.countries import Country, country_for_code, resolve_country
 from chatbridge.forum.text import InputError
 from chatbridge.model import PlatformName
 from chatbridge.render.escape import strip_direction
-from chatbridge.services.visibility import Audience, ReadCheck, hidden_subforum_ids
+from chatbridge.services.directory import seen_only_in_private
+from chatbridge.services.visibility import Audience, ReadCheck, hidden_subforum_ids, reach_member
 from chatbridge.store.tables import Community, CommunityBinding, Identity, Member, SubForum, Thread
 from chatbridge.wellformed import repaired
 
@@ -138,10 +140,19 @@ def members(session: Session, community: Community, request: SuggestRequest, lim
     """People (not bots) whose display name starts with (then contains) what was typed.
 
     The value is the member's id on the asking platform when they have one there (unambiguous),
-    otherwise their display name.
+    otherwise their display name. Members seen only in private rooms are suggested only to readers
+    of a private sub-forum (`reach_member`): to anyone else they do not exist.
     """
     lowered = request.current.strip().lstrip("@").lower()
     query = select(Member).where(Member.community_id == community.id, col(Member.is_bot).is_(False))
+    private = session.exec(
+        select(SubForum).where(SubForum.community_id == community.id, col(SubForum.private))
+    ).all()
+    if (
+        reach_member(request.audience, seen_in_public=False, is_asker=False, private_subforums=private)
+        is None
+    ):
+        query = query.where(not_(seen_only_in_private()))
     found: dict[int, Member] = {}
     for pattern in (f"{_escape_like(lowered)}%", f"%{_escape_like(lowered)}%"):
         rows = session.exec(

@@ -7,12 +7,12 @@ who speaks for the first time), so every lookup here creates what is missing ins
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, TypeVar
 
-from sqlalchemy import and_
+from sqlalchemy import ColumnElement, and_, not_, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 from sqlmodel.sql.expression import Select, SelectOfScalar
@@ -21,7 +21,16 @@ from chatbridge.errors import NotFound
 from chatbridge.forum.text import quote_input
 from chatbridge.model import Actor, PlatformName, Room
 from chatbridge.render.escape import escape_user_text
-from chatbridge.store.tables import Community, CommunityBinding, Identity, Member, SubForum, Thread
+from chatbridge.store.tables import (
+    Community,
+    CommunityBinding,
+    Identity,
+    Like,
+    Member,
+    Post,
+    SubForum,
+    Thread,
+)
 
 SUBFORUM_KIND = {PlatformName.DISCORD: "text", PlatformName.MATRIX: "room", PlatformName.MEMORY: "memory"}
 _MENTION = re.compile(r"^<@!?(\d+)>$")
@@ -133,6 +142,8 @@ def resolve_place(session: Session, room: Room, now: datetime, community_name: s
         )
         known = session.exec(_bound_to(both, room.platform, room.community_id)).first()
         if known is not None:
+            if room.private and not known[1].private:
+                known[1].private = True
             return Place(*known)
     community = resolve_community(session, room.platform, room.community_id, community_name)
     subforum = session.exec(
@@ -152,9 +163,12 @@ def resolve_place(session: Session, room: Room, now: datetime, community_name: s
             platform_room_id=room.room_id,
             kind=SUBFORUM_KIND[room.platform],
             position=position,
+            private=room.private,
         )
         session.add(subforum)
         session.flush()
+    elif room.private and not subforum.private:
+        subforum.private = True
     return Place(community, subforum)
 
 
@@ -172,10 +186,45 @@ def announce_room(
 
 
 def seen_in(member: Member, place: Place) -> None:
-    """Note that a member joined a public room: public digests may then welcome them by name
-    (`Member.seen_in_public`)."""
+    """Note that a member joined a public room: public answers may then name them
+    (`Member.seen_in_public`, `seen_only_in_private`)."""
     if not member.seen_in_public and place.subforum is not None and not place.subforum.private:
         member.seen_in_public = True
+
+
+def _active_in(private: bool) -> ColumnElement[bool]:
+    """Whether a member posted or liked in a sub-forum of this privacy."""
+    where = and_(
+        col(Thread.id) == col(Post.thread_id),
+        col(SubForum.id) == col(Thread.subforum_id),
+        col(SubForum.private).is_(private),
+    )
+    posted = select(1).where(col(Post.member_id) == col(Member.id), where).exists()
+    liked = (
+        select(1)
+        .select_from(Like)
+        .join(Post, col(Post.id) == col(Like.post_id))
+        .where(col(Like.member_id) == col(Member.id), where)
+        .exists()
+    )
+    return or_(posted, liked)
+
+
+def seen_only_in_private() -> ColumnElement[bool]:
+    """Whether everything the store knows of a member is from private sub-forums: they posted or
+    liked there, and never joined, asked, posted or liked in a public room. Such a member's
+    existence is a fact from there (`visibility.reach_member`). Posts and likes are read from
+    their rows, which the fast ingest path writes without touching `Member.seen_in_public`; a
+    member the store knows only from chat outside threads counts as public."""
+    return and_(col(Member.seen_in_public).is_(False), _active_in(True), not_(_active_in(False)))
+
+
+def is_seen_only_in_private(session: Session, member: Member) -> bool:
+    """`seen_only_in_private` for one member (the flag alone answers for most)."""
+    if member.seen_in_public:
+        return False
+    found = session.exec(select(Member.id).where(Member.id == member.id, seen_only_in_private())).first()
+    return found is not None
 
 
 class HasId(Protocol):
@@ -237,8 +286,22 @@ def identity_of(session: Session, member: Member, platform: PlatformName | None 
     return session.exec(query.order_by(col(Identity.id))).first()
 
 
-def find_member(session: Session, community: Community, text: str, platform: PlatformName) -> Member:
-    """A member named by mention, platform user id or display name (case-insensitive)."""
+def _anyone(member: Member) -> bool:
+    return True
+
+
+def find_member(
+    session: Session,
+    community: Community,
+    text: str,
+    platform: PlatformName,
+    *,
+    visible: Callable[[Member], bool] = _anyone,
+) -> Member:
+    """A member named by mention, platform user id or display name (case-insensitive).
+
+    One the answer may not name (`visible`: seen only in rooms its readers cannot read) reads
+    exactly like one who does not exist."""
     wanted = text.strip().lstrip("@") if not text.strip().startswith("@") or ":" not in text else text.strip()
     match = _MENTION.match(text.strip())
     user_id = match.group(1) if match else text.strip()
@@ -254,14 +317,16 @@ def find_member(session: Session, community: Community, text: str, platform: Pla
                 func.lower(Identity.display_name) == wanted.lower(),
             )
         ).first()
-    if found is not None:
-        return found[1]
-    member = session.exec(
-        select(Member).where(
-            Member.community_id == community.id, func.lower(Member.display_name) == wanted.lower()
-        )
-    ).first()
-    if member is None:
+    member = (
+        found[1]
+        if found is not None
+        else session.exec(
+            select(Member).where(
+                Member.community_id == community.id, func.lower(Member.display_name) == wanted.lower()
+            )
+        ).first()
+    )
+    if member is None or not visible(member):
         raise NotFound(f"I can't find a member called {quote_input(wanted)} here.")
     return member
 

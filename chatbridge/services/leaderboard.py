@@ -15,6 +15,7 @@ from typing import Literal
 from sqlalchemy import Engine
 from sqlmodel import Session, col, func, select
 
+from chatbridge.services.directory import seen_only_in_private
 from chatbridge.store.engine import reading
 from chatbridge.store.tables import Like, Member, TrophyAward
 
@@ -28,6 +29,9 @@ class Entry:
     rank: int
     name: str
     score: int
+    seen_in_public: bool = True
+    """False for a member seen only in private rooms (`directory.seen_only_in_private`): a
+    public board leaves their name out."""
 
 
 def top(
@@ -38,7 +42,7 @@ def top(
     if since is None:
         column = Member.likes_received if metric == "likes" else Member.trophy_points
         rows = session.exec(
-            select(Member.display_name, column)
+            select(Member.display_name, column, Member.seen_in_public, Member.id)
             .where(Member.community_id == community_id, column > 0)
             .order_by(col(column).desc(), col(Member.id))
             .limit(limit)
@@ -59,22 +63,32 @@ def top(
             .subquery()
         )
         rows = session.exec(
-            select(Member.display_name, top_authors.c.score)
+            select(Member.display_name, top_authors.c.score, Member.seen_in_public, Member.id)
             .join(top_authors, col(Member.id) == top_authors.c.author)
             .order_by(top_authors.c.score.desc(), col(Member.id))
         ).all()
     else:
         score = func.sum(TrophyAward.points).label("score")
         rows = session.exec(
-            select(Member.display_name, score)
+            select(Member.display_name, score, Member.seen_in_public, Member.id)
             .select_from(TrophyAward)
             .join(Member, col(Member.id) == TrophyAward.member_id)
             .where(Member.community_id == community_id, TrophyAward.awarded_at >= since)
-            .group_by(col(Member.id), col(Member.display_name))
+            .group_by(col(Member.id), col(Member.display_name), col(Member.seen_in_public))
             .order_by(score.desc(), col(Member.id))
             .limit(limit)
         ).all()
-    return [Entry(i, name, int(value)) for i, (name, value) in enumerate(rows, start=1)]
+    # The few entries not flagged are checked against their posts and likes (one query for ≤ limit ids).
+    unflagged = [member_id for _, _, seen, member_id in rows if not seen]
+    hidden = set(
+        session.exec(select(Member.id).where(col(Member.id).in_(unflagged), seen_only_in_private())).all()
+        if unflagged
+        else ()
+    )
+    return [
+        Entry(i, name, int(value), member_id not in hidden)
+        for i, (name, value, seen, member_id) in enumerate(rows, start=1)
+    ]
 
 
 Key = tuple[int, Period, Metric]

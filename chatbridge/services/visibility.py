@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from chatbridge.model import PlatformName, Privilege
 from chatbridge.store.tables import SubForum
 
-__all__ = ["Audience", "hidden_subforum_ids", "may_see_field", "may_see_subforum", "reach"]
+__all__ = [
+    "Audience",
+    "hidden_subforum_ids",
+    "may_see_field",
+    "may_see_subforum",
+    "reach",
+    "reach_member",
+]
 
 ReadCheck = Callable[[str], bool]
 """Whether the asking member can read a platform room (its id), from the platform's own cache."""
@@ -75,6 +82,22 @@ def hidden_subforum_ids(audience: Audience, subforums: Iterable[SubForum]) -> se
     """The sub-forums (of those given) the asker may not hear of at all, even privately: lookups
     and suggestions leave their threads out, so they read as if they did not exist."""
     return {s.id for s in subforums if s.id is not None and reach(audience, s) is None}
+
+
+def reach_member(
+    audience: Audience, *, seen_in_public: bool, is_asker: bool, private_subforums: Iterable[SubForum]
+) -> Audience | None:
+    """The audience an answer naming a member may go to. A member seen only in private rooms
+    (never joined, posted, liked or asked in a public one) is a fact from there: they are named
+    only where a private sub-forum's readers alone will read it (in one, or privately to a reader
+    of one; the store does not keep which private room), or to themselves. None: for this asker
+    they are not a member at all."""
+    if seen_in_public or is_asker:
+        return audience
+    reached = [r for s in private_subforums if (r := reach(audience, s)) is not None]
+    if any(r is audience for r in reached):
+        return audience
+    return reached[0] if reached else None
 
 
 def may_see_field(audience: Audience, visibility: str, *, owner_member_id: int | None) -> bool:

@@ -279,3 +279,52 @@ async def test_a_moderator_cannot_name_a_private_channel_they_cannot_read_for_a_
     assert refused.count(STAFF) == 1
     scheduled = texts(await chat.say('!digest schedule "Staff Room" monday 9 UTC', as_="modreader"))
     assert "Weekly digest scheduled in **Staff Room**" in scheduled
+
+
+async def test_a_member_seen_only_in_a_private_room_is_no_member_to_outsiders(forum: Forum) -> None:
+    chat = forum.chat
+    for asking in ("!profile staffer", "!trophies staffer"):
+        for asker in ("outsider", "mod"):
+            said = texts(await chat.say(asking, as_=asker))
+            assert said == "I can't find a member called 'staffer' here.", (asking, asker)
+        privately = await chat.say(asking, as_="reader")
+        assert [s.ephemeral_for for s in privately] == ["reader"] and "staffer" in privately[0].text
+        inside = await chat.say(asking, as_="reader", in_=STAFF)
+        assert [s.ephemeral_for for s in inside] == [None] and "staffer" in inside[0].text
+    muted = texts(await chat.say("!mute staffer 10m spam", as_="mod"))
+    assert muted == "I can't find a member called 'staffer' here."
+    # Once they speak in a public room, everyone may name them.
+    await chat.say("Nice one", as_="staffer", thread=chat.thread("Public night shifts"))
+    assert "**staffer**" in texts(await chat.say("!profile staffer", as_="outsider"))
+
+
+async def test_a_public_leaderboard_leaves_out_the_names_of_members_seen_only_in_private(
+    forum: Forum,
+) -> None:
+    chat = forum.chat
+    zebra = chat.thread("Zebra rota")
+    await chat.add_reaction(chat.message(zebra).message_id, "👍", as_="reader")
+    public = texts(await chat.say("!leaderboard week likes", as_="outsider"))
+    assert "1. (a member of a private room) · 1" in public and "staffer" not in public
+    assert "staffer" not in texts(await chat.say("!leaderboard month points", as_="reader"))
+    inside = texts(await chat.say("!leaderboard week likes", as_="reader", in_=STAFF))
+    assert "1. staffer · 1" in inside
+
+
+def member_suggestions(forum: Forum, who: str, typed: str) -> list[str]:
+    chat = forum.chat
+    request = SuggestRequest(
+        source="members",
+        platform=chat.name,
+        community_platform_id=chat.community_id,
+        current=typed,
+        reads=lambda room: chat.can_read(room, who),
+    )
+    with forum.store() as session:
+        return [s.name for s in suggest(session, request)]
+
+
+async def test_members_seen_only_in_private_are_suggested_to_readers_only(forum: Forum) -> None:
+    assert member_suggestions(forum, "outsider", "staff") == []
+    assert member_suggestions(forum, "mod", "") == ["alice"]
+    assert member_suggestions(forum, "reader", "staff") == ["staffer"]

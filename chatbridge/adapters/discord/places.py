@@ -64,10 +64,14 @@ class Places(PlatformState):
         if not room_id.isdigit() or not user_id.isdigit():
             return False
         channel = self.client.get_channel(int(room_id))
-        if not isinstance(channel, discord.abc.GuildChannel):
+        if not isinstance(channel, discord.abc.GuildChannel | discord.Thread):
             return False
         member = channel.guild.get_member(int(user_id)) or self._askers.get((channel.guild.id, int(user_id)))
-        return member is not None and channel.permissions_for(member).view_channel
+        if member is None or not channel.permissions_for(member).view_channel:
+            return False
+        if isinstance(channel, discord.Thread):
+            return translate.reads_thread(channel, member)
+        return True
 
     def _remember_asker(self, user: object) -> None:
         """Keep the member who just asked or wrote (roles as Discord sent them with the event):
@@ -83,11 +87,19 @@ class Places(PlatformState):
     def readable_rooms(self, member: discord.Member) -> frozenset[str]:
         """The sub-forum channels a member may view, read from the cache on the event loop, so a
         lookup running in a worker thread (autocomplete) never touches discord.py's state."""
-        return frozenset(
+        channels = frozenset(
             str(channel.id)
             for channel in member.guild.channels
             if translate.is_subforum(channel) and channel.permissions_for(member).view_channel
         )
+        threads = frozenset(
+            str(thread.id)
+            for thread in member.guild.threads
+            if thread.type is discord.ChannelType.private_thread
+            and thread.permissions_for(member).view_channel
+            and translate.reads_thread(thread, member)
+        )
+        return channels | threads
 
     def _default_room(self, guild: discord.Guild) -> Room | None:
         """Where guild-wide events (joins) are filed: the system channel or the first text channel."""

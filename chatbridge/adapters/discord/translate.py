@@ -90,6 +90,9 @@ class Place:
     parent_name: str = ""
     parent_is_forum: bool = False
     thread_tags: tuple[str, ...] = ()
+    private_thread: bool = False
+    """A private thread (only its members and those who manage threads see it), even inside a
+    public channel: it is a private place of its own."""
 
     @property
     def is_thread(self) -> bool:
@@ -97,7 +100,10 @@ class Place:
 
     @property
     def room(self) -> Room:
-        """The sub-forum: a thread's parent channel, or the channel itself."""
+        """The sub-forum: a thread's parent channel, or the channel itself. A private thread is
+        its own private sub-forum, so the one visibility rule keeps its content to its members."""
+        if self.private_thread:
+            return Room(PLATFORM, str(self.guild_id), str(self.channel_id), self.name, private=True)
         if self.parent_id is not None:
             return Room(PLATFORM, str(self.guild_id), str(self.parent_id), self.parent_name)
         return Room(PLATFORM, str(self.guild_id), str(self.channel_id), self.name)
@@ -119,6 +125,7 @@ def place_of(channel: object) -> Place | None:
             parent_name=parent.name if parent is not None else "",
             parent_is_forum=isinstance(parent, discord.ForumChannel),
             thread_tags=tuple(tag.name for tag in channel.applied_tags),
+            private_thread=channel.type is discord.ChannelType.private_thread,
         )
     if isinstance(channel, discord.TextChannel | discord.ForumChannel):
         return Place(guild_id=channel.guild.id, channel_id=channel.id, name=channel.name)
@@ -161,6 +168,17 @@ def forum_tags_changed(
     return ThreadTagsChanged(
         event_id=f"forum-tags:{after.id}", at=at, room=room, renamed=renamed, removed=removed
     )
+
+
+def reads_thread(thread: discord.Thread, member: discord.Member) -> bool:
+    """Whether a member who can view a thread's channel reads the thread: anyone for a public
+    thread; for a private one its members (discord.py's thread member cache), its owner and those
+    who may manage threads, as Discord decides."""
+    if thread.type is not discord.ChannelType.private_thread:
+        return True
+    if thread.owner_id == member.id or thread.permissions_for(member).manage_threads:
+        return True
+    return any(m.id == member.id for m in thread.members)
 
 
 def room_seen(channel: discord.TextChannel | discord.ForumChannel, at: datetime) -> RoomSeen:
