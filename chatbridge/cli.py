@@ -248,6 +248,8 @@ def _outbox(action: str, item: str | None, settings: Settings) -> int:
     from sqlalchemy.exc import OperationalError, ProgrammingError
     from sqlmodel import Session
 
+    from chatbridge.forum.text import whole_number
+    from chatbridge.registry import LARGEST_NUMBER
     from chatbridge.services.outbox import (
         OutboxAdminError,
         dead_letters,
@@ -258,9 +260,9 @@ def _outbox(action: str, item: str | None, settings: Settings) -> int:
 
     item_id: int | None = None
     if item is not None:
-        if not item.lstrip("#").isdigit():
+        item_id = whole_number(item.lstrip("#"))
+        if item_id is None or not 0 < item_id <= LARGEST_NUMBER:
             raise _UserFacing(f"outbox: expected an item id such as 12, not {item!r}")
-        item_id = int(item.lstrip("#"))
     where = redact_url(settings.database_url)
     try:
         engine = make_engine(settings.database_url)

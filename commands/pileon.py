@@ -10,7 +10,7 @@ from typing import Annotated
 from chatbridge.context import Context
 from chatbridge.errors import CommandError, NotFound
 from chatbridge.forum.durations import parse_duration
-from chatbridge.forum.text import normalise
+from chatbridge.forum.text import normalise, whole_number
 from chatbridge.model import Actor, OutgoingMessage, PlatformName, Privilege
 from chatbridge.platform import PlatformError
 from chatbridge.registry import Param, command
@@ -57,9 +57,10 @@ async def case_slow(
     found = _pileon_case(ctx, case)
     pace = ctx.core.settings.pileon.slowmode_seconds
     if seconds is not None:
-        if not seconds.strip().isdigit() or not 1 <= int(seconds) <= MAX_SLOW_SECONDS:
+        given = whole_number(seconds)
+        if given is None or not 1 <= given <= MAX_SLOW_SECONDS:
             raise CommandError(f"Give the pace as whole seconds from 1 to {MAX_SLOW_SECONDS}, like 60.")
-        pace = int(seconds)
+        pace = given
     actions.slow(ctx.session, _policy(ctx), found, ctx.member, pace, ctx.now)
     return ctx.say(
         f"The thread of case #{found.id} is being slowed to one post per {pace} s per member. "

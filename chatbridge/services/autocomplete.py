@@ -17,8 +17,9 @@ from sqlalchemy import not_
 from sqlmodel import Session, col, func, select
 
 from chatbridge.forum.countries import Country, country_for_code, resolve_country
-from chatbridge.forum.text import InputError
+from chatbridge.forum.text import InputError, whole_number
 from chatbridge.model import PlatformName
+from chatbridge.registry import LARGEST_NUMBER
 from chatbridge.render.escape import strip_direction
 from chatbridge.services.directory import seen_only_in_private
 from chatbridge.services.visibility import Audience, ReadCheck, hidden_subforum_ids, reach_member
@@ -116,9 +117,9 @@ def threads(session: Session, community: Community, request: SuggestRequest, lim
     if hidden:
         query = query.where(col(Thread.subforum_id).not_in(hidden))
     found: dict[int, tuple[Thread, str]] = {}
-    number = typed.removeprefix("#")
-    if number.isdigit():
-        for thread, subforum in session.exec(query.where(Thread.id == int(number))).all():
+    number = whole_number(typed.removeprefix("#"))
+    if number is not None and 0 < number <= LARGEST_NUMBER:
+        for thread, subforum in session.exec(query.where(Thread.id == number)).all():
             found[_id(thread)] = (thread, subforum)
     lowered = typed.lower()
     recent = col(Thread.last_activity_at).desc()

@@ -15,6 +15,8 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from chatbridge.errors import CommandError, NotFound
+from chatbridge.forum.text import quote_input, whole_number
+from chatbridge.registry import LARGEST_NUMBER
 from chatbridge.store.tables import CallIn, Member, Post
 
 log = logging.getLogger(__name__)
@@ -80,10 +82,10 @@ def send(
 
 def received(session: Session, recipient: Member, text: str) -> CallIn:
     """A call-in the member received, named by its number ("#3" or "3")."""
-    number = text.strip().removeprefix("#")
-    found = session.get(CallIn, int(number)) if number.isdigit() else None
+    number = whole_number(text.strip().removeprefix("#"))
+    found = session.get(CallIn, number) if number is not None and 0 < number <= LARGEST_NUMBER else None
     if found is None or found.recipient_member_id != recipient.id:
-        raise NotFound(f"You have no call-in #{number}; its number is in the message you received.")
+        raise NotFound(f"You have no call-in {quote_input(text)}; its number is in the message you received.")
     return found
 
 

@@ -32,9 +32,9 @@ ACCEPTED = (
     "a DOI like 10.1056/NEJMoa2034577, a PubMed id like PMID 12345678, "
     "a trial id like NCT01234567, or an https link"
 )
-_DOI = re.compile(r"(?:doi:|https://(?:dx\.)?doi\.org/)?(10\.\d{4,9}/[^\s<>\"]+)", re.IGNORECASE)
-_PMID = re.compile(r"(?:PMID:?)?(\d{1,9})", re.IGNORECASE)
-_NCT = re.compile(r"NCT\d{8}", re.IGNORECASE)
+_DOI = re.compile(r"(?:doi:|https://(?:dx\.)?doi\.org/)?(10\.[0-9]{4,9}/[^\s<>\"]+)", re.IGNORECASE)
+_PMID = re.compile(r"(?:PMID:?)?(\d{1,9})", re.IGNORECASE | re.ASCII)
+_NCT = re.compile(r"NCT\d{8}", re.IGNORECASE | re.ASCII)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +66,7 @@ def parse_citation(text: str) -> tuple[Citation, str]:
     first, rest = words[0], words[1] if len(words) > 1 else ""
     if first.casefold() in {"pmid", "pmid:"}:
         more = rest.split(maxsplit=1)
-        if more and more[0].isdigit():
+        if more and more[0].isascii() and more[0].isdigit():
             first, rest = f"PMID{more[0]}", more[1] if len(more) > 1 else ""
     return _citation(first), rest.strip()
 

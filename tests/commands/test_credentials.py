@@ -99,7 +99,7 @@ async def test_bad_details_say_what_is_accepted(forum: ModForum) -> None:
     assert "has already passed" in texts(await chat.say("!verify hend MD; expires 2020-01-01", as_="mo"))
     assert "is not a duration" in texts(await chat.say("!verify hend MD; expires soonish", as_="mo"))
     assert "at most ten years" in texts(await chat.say("!verify hend MD; expires 2099-01-01", as_="mo"))
-    assert "I can't find a member called “nobody-here” here." in texts(
+    assert "I can't find a member called 'nobody-here' here." in texts(
         await chat.say("!verify nobody-here MD", as_="mo")
     )
     with forum.store() as session:
