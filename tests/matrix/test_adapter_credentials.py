@@ -1,6 +1,6 @@
 """On a real Synapse: a moderator verifies a clinician (Matrix has no roles: nothing breaks), who
-cites a source under a post; the thread card shows the badge and the note. A call-in and its
-answer travel only through direct chats with the bot."""
+cites a source under a post; the thread card and the room's digest show the badge and the note.
+A call-in and its answer travel only through direct chats with the bot."""
 
 from __future__ import annotations
 
@@ -28,20 +28,26 @@ async def forum(homeserver: Homeserver, make_member: MakeMember, tmp_path: Path)
     )
 
 
-async def test_a_verified_clinicians_cited_note_shows_on_the_thread_card(forum: Forum) -> None:
+async def _a_cited_note(forum: Forum) -> tuple[str, dict[str, Any]]:
+    """alice posts a hot take; dana (the space's admin) verifies bob, who cites a source under it.
+    Returns the post and the bot's answer to the `cite`."""
     bot, alice, bob, dana, general = forum.bot, forum.alice, forum.bob, forum.dana, forum.general
-    async with bot.running():
-        root = await alice.say(general, "Ketamine is always safe in agitation.")
-        await bot.caught_up(root, await bob.say(general, "Hello, I work in the ED."))
-        verified = await dana.say(general, f"!verify {bob.user_id} MD · Emergency Medicine; note register")
-        await bot.caught_up(verified)
-        with bot.store() as session:
-            assert [c.title for c in session.exec(select(Credential)).all()] == ["MD · Emergency Medicine"]
+    root = await alice.say(general, "Ketamine is always safe in agitation.")
+    await bot.caught_up(root, await bob.say(general, "Hello, I work in the ED."))
+    verified = await dana.say(general, f"!verify {bob.user_id} MD · Emergency Medicine; note register")
+    await bot.caught_up(verified)
+    with bot.store() as session:
+        assert [c.title for c in session.exec(select(Credential)).all()] == ["MD · Emergency Medicine"]
+    cited = await bob.say(
+        general, "!cite 10.1056/NEJMoa2034577 Laryngospasm happens.", thread=root, reply_to=root
+    )
+    return root, await bob.hears_from(bot.user_id, replying_to=cited)
 
-        cited = await bob.say(
-            general, "!cite 10.1056/NEJMoa2034577 Laryngospasm happens.", thread=root, reply_to=root
-        )
-        note = await bob.hears_from(bot.user_id, replying_to=cited)
+
+async def test_a_verified_clinicians_cited_note_shows_on_the_thread_card(forum: Forum) -> None:
+    bot, alice, general = forum.bot, forum.alice, forum.general
+    async with bot.running():
+        root, note = await _a_cited_note(forum)
         assert "✓ MD · Emergency Medicine: Laryngospasm happens." in body(note)
         assert "https://doi.org/10.1056/NEJMoa2034577" in note["content"]["formatted_body"]
         with bot.store() as session:
@@ -51,6 +57,24 @@ async def test_a_verified_clinicians_cited_note_shows_on_the_thread_card(forum: 
         card = await alice.hears_from(bot.user_id, replying_to=asked)
         assert "✓ MD · Emergency Medicine: Laryngospasm happens." in body(card)
         assert "register" not in body(card) and "register" not in body(note)
+
+
+async def test_a_cited_note_appears_in_the_digest_posted_to_the_room(forum: Forum) -> None:
+    bot, alice, dana, general = forum.bot, forum.alice, forum.dana, forum.general
+    async with bot.running():
+        await _a_cited_note(forum)
+        await dana.say(general, "!digest schedule here monday 9 Europe/London")
+        await dana.hears_from(bot.user_id, saying="Weekly digest scheduled", accept_invites=True)
+        await dana.say(general, "!digest now")
+        await dana.hears_from(bot.user_id, saying="Posting the digest of the last seven days")
+        digest = await alice.hears_from(bot.user_id, room_id=general, saying="the week in review")
+
+    text, html = body(digest), digest["content"]["formatted_body"]
+    assert "Sources and notes this week" in text
+    assert "Note by bob · ✓ MD · Emergency Medicine on #1 Ketamine is always safe in agitation" in text
+    assert ": Laryngospasm happens. — doi:10.1056/NEJMoa2034577" in text
+    assert 'href="https://doi.org/10.1056/NEJMoa2034577"' in html
+    assert "register" not in text and "register" not in html
 
 
 def _from_bot(bot_user_id: str, text: str) -> Callable[[str, dict[str, Any]], bool]:
