@@ -222,3 +222,19 @@ async def test_a_cited_note_shows_on_the_thread_card_and_in_the_digest(
         in digest
     )
     assert DOI in digest and "register" not in digest
+
+
+async def test_typed_source_requests_and_call_ins_are_deleted_so_nobody_reads_who_asked(
+    discord_py_on_double: DiscordDouble, community: Community, tmp_path: Path
+) -> None:
+    double, alice, bob = discord_py_on_double, community.alice, community.bob
+    async with discord_forum(double, sqlite_url(tmp_path)) as forum:
+        post = await forum_post(forum, community.forum, alice, "Ketamine", "Always safe in agitation.")
+        asked = await double.post_message(post, bob, "!source", reply_to=post)
+        await _dm_to(double, alice, "asked for a source for your post in **Ketamine**")
+        await double.wait_for_rest("DELETE", f"/channels/{post}/messages/{asked['id']}")
+
+        called = await double.post_message(post, bob, f"!callin <@{alice}> anonymous Please add a source.")
+        assert "Please add a source." in await _dm_to(double, alice, "A call-in")
+        await double.wait_for_rest("DELETE", f"/channels/{post}/messages/{called['id']}")
+        assert {int(asked["id"]), int(called["id"])}.isdisjoint(double.world.messages[post])
