@@ -115,7 +115,8 @@ class CommandSpec:
     needs_target_message: bool = False
     conceal: bool = False
     """Every answer asks the platform to hide the typed command from others (see
-    `OutgoingMessage.conceal_invocation`): its words are for the moderators only."""
+    `OutgoingMessage.conceal_invocation`): its words, or who typed it, are private (a report, a
+    call-in, a source request)."""
     aliases: tuple[str, ...] = ()
     allowed_while_muted: bool = False
     """Whether a muted member may still use it (help, appeal, their own card); dispatch refuses

@@ -5,7 +5,8 @@ privately"), delivers the message by direct message. Anonymous hides the sender 
 only: the sender is stored and both members' case logs record the call-in, so moderators see it
 when either side is reported. The recipient may answer once (`callin answer`, relayed to the
 sender) or report it (`callin report`, a report about the sender). Muted members cannot send one:
-the mute gate refuses every command but help, appeal and one's own card.
+the mute gate refuses every command but help, appeal and one's own card. A call-in or answer typed
+in a shared room is concealed (redacted on Matrix), else everyone there, the recipient too, reads it.
 """
 
 from __future__ import annotations
@@ -91,7 +92,12 @@ async def _deliver(
     )
 
 
-@command("callin", help="Send a member a private, constructive note through the bot.", ephemeral=True)
+@command(
+    "callin",
+    help="Send a member a private, constructive note through the bot.",
+    ephemeral=True,
+    conceal=True,
+)
 async def callin(
     ctx: Context,
     member: Annotated[MemberRef, Param("Who it is for")],
@@ -106,6 +112,7 @@ async def callin(
     ephemeral=True,
     needs_target_message=True,
     context_menu=ContextMenu("Call in privately", "message"),
+    conceal=True,
 )
 async def callin_post(ctx: Context, message: _MESSAGE) -> OutgoingMessage:
     target = ctx.target
@@ -127,7 +134,12 @@ async def callin_post(ctx: Context, message: _MESSAGE) -> OutgoingMessage:
     return await _deliver(ctx, recipient, message, post, about)
 
 
-@command("callin answer", help="Answer a call-in you received, once; I pass it on.", ephemeral=True)
+@command(
+    "callin answer",
+    help="Answer a call-in you received, once; I pass it on.",
+    ephemeral=True,
+    conceal=True,
+)
 async def callin_answer(
     ctx: Context, number: _NUMBER, text: Annotated[str, Param("Your answer", rest=True)]
 ) -> OutgoingMessage:

@@ -40,6 +40,7 @@ def _target_post(ctx: Context) -> tuple[Post, Thread, SubForum]:
     ephemeral=True,
     needs_target_message=True,
     context_menu=ContextMenu("Ask for a source", "message"),
+    conceal=True,
 )
 async def source(ctx: Context) -> OutgoingMessage:
     post, thread, subforum = _target_post(ctx)

@@ -117,7 +117,7 @@ class Verbs(OwnTimeouts):
             await channel.send(chunk, allowed_mentions=rendered.allowed_mentions, **extra)
 
     async def _conceal(self, invocation: CommandInvoked, message_id: str) -> bool:
-        """Delete a typed command whose words are for the moderators; False when refused."""
+        """Delete a typed command whose words or sender are private; False when refused."""
         ref = MessageRef(self.name, invocation.room.room_id, message_id, invocation.thread_id)
         try:
             await self.delete_message(ref, "")

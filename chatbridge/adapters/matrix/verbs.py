@@ -59,8 +59,8 @@ class Verbs(DirectChats, Invites):
         ephemeral answer goes to a direct chat with the member instead: Matrix cannot show a
         message to one person in a shared room, and private answers (a profile change, a report
         receipt) must not be posted for everyone; the command gets a ✉️ so the member knows where
-        to look. A command asked in the direct chat is answered there. A command whose words are
-        for the moderators (a report) is redacted once answered."""
+        to look. A command asked in the direct chat is answered there. A command whose words or
+        sender are private (a report, a call-in) is redacted once answered."""
         digest = hashlib.sha256(message.markdown.encode()).hexdigest()[:16]
         key = f"respond:{invocation.event_id}:{digest}"
         if invocation.direct:
