@@ -26,6 +26,7 @@ from chatbridge.forum.durations import parse_duration
 from chatbridge.forum.ranks import TrophyConfigError, load_trophy_config
 from chatbridge.forum.text import InputError
 from chatbridge.matrix_ids import is_room_alias, is_room_id
+from chatbridge.services.phi_detector import Kind
 
 SECRET_KEYS = ("discord_token", "matrix_password", "matrix_access_token")
 """Top-level settings that hold secrets; read from CHATBRIDGE_<NAME> or a file of that name."""
@@ -208,6 +209,32 @@ class OutboxConfig(_Section):
     rate limits do not count, and a refusal that retrying cannot change sets it aside at once."""
 
 
+GuardMode = Literal["warn", "hold", "off"]
+
+
+class PrivacyGuardRules(_Section):
+    """One community's own privacy-guard settings; unset keys take the [privacy_guard] defaults."""
+
+    mode: GuardMode | None = None
+    ignore: tuple[Kind, ...] | None = None
+
+
+class PrivacyGuardConfig(_Section):
+    """The patient-privacy guard: what happens to a post that names a patient (docs/safety.md).
+
+    `warn`: the author is told privately what was found and how to rephrase; `hold`: the post is
+    removed where the bot may, and the author gets their text back masked; `off`: not checked.
+    In every mode but `off` a flagged post is kept out of digests, share quotes, cards and search."""
+
+    mode: GuardMode = "warn"
+    ignore: tuple[Kind, ...] = ()
+    """Identifier kinds this community does not flag (e.g. `age_over_89` in a geriatrics forum)."""
+    keep_unmasked_hours: int = Field(default=0, ge=0, le=24 * 90)
+    """How long the unmasked text of a flagged post is kept; 0: only the masked text is stored."""
+    communities: dict[str, PrivacyGuardRules] = {}
+    """Overrides by community name: `[privacy_guard.communities."Clinical Chat"] mode = "hold"`."""
+
+
 class LoggingConfig(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["text", "json"] = "text"
@@ -232,6 +259,7 @@ class Settings(BaseSettings):
     logging: LoggingConfig = LoggingConfig()
     digest: DigestConfig = DigestConfig()
     outbox: OutboxConfig = OutboxConfig()
+    privacy_guard: PrivacyGuardConfig = PrivacyGuardConfig()
 
     discord_token: SecretStr | None = None
     matrix_password: SecretStr | None = None
@@ -420,6 +448,9 @@ def _describe(error: ValidationError, path: Path | None, data: Mapping[str, Any]
 def _has_key(data: Mapping[str, Any], loc: tuple[int | str, ...]) -> bool:
     node: object = data
     for part in loc:
+        if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]  # an item of a list in the file (`ignore = ["names"]`)
+            continue
         if not isinstance(node, Mapping) or part not in node:
             return False
         node = node[part]
