@@ -25,6 +25,7 @@ from chatbridge.services.moderation.executors import moderation_executors
 from chatbridge.services.moderation.policy import Policy
 from chatbridge.services.moderation.scheduler import SanctionScheduler
 from chatbridge.services.outbox import OutboxWorker, default_executors
+from chatbridge.services.privacy_guard import privacy_executors
 from chatbridge.store.engine import DATABASE_UNAVAILABLE
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,12 @@ class Application:
             self.core.engine,
             {p.name: p for p in self.platforms},
             self.core.clock,
-            executors={**default_executors(), **moderation_executors(self.core), **digest_executors()},
+            executors={
+                **default_executors(),
+                **moderation_executors(self.core),
+                **digest_executors(),
+                **privacy_executors(),
+            },
             max_attempts=self.core.settings.outbox.max_attempts,
             on_dead=dead_letter_notices(Policy.of(self.core)),
         )

@@ -224,13 +224,12 @@ class PrivacyGuardConfig(_Section):
 
     `warn`: the author is told privately what was found and how to rephrase; `hold`: the post is
     removed where the bot may, and the author gets their text back masked; `off`: not checked.
-    In every mode but `off` a flagged post is kept out of digests, share quotes, cards and search."""
+    In every mode but `off` a flagged post is stored masked (the unmasked text is never kept) and is
+    left out of digests, share quotes and cards."""
 
     mode: GuardMode = "warn"
     ignore: tuple[Kind, ...] = ()
     """Identifier kinds this community does not flag (e.g. `age_over_89` in a geriatrics forum)."""
-    keep_unmasked_hours: int = Field(default=0, ge=0, le=24 * 90)
-    """How long the unmasked text of a flagged post is kept; 0: only the masked text is stored."""
     communities: dict[str, PrivacyGuardRules] = {}
     """Overrides by community name: `[privacy_guard.communities."Clinical Chat"] mode = "hold"`."""
 

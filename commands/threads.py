@@ -10,6 +10,7 @@ from chatbridge.forum.text import normalise
 from chatbridge.model import OutgoingMessage, Privilege
 from chatbridge.registry import Param, command
 from chatbridge.services import directory, ingest, threads, trophies
+from chatbridge.services.privacy_guard import privacy_refusal
 from chatbridge.store.tables import Thread
 
 TITLE_MAX = 100
@@ -26,6 +27,12 @@ async def thread_new(
         raise CommandError("Start threads inside a sub-forum channel or room.")
     title = normalise(title, max_len=TITLE_MAX, field="title")
     body = normalise(body, max_len=BODY_MAX, field="opening post", multiline=True)
+    guard = ctx.core.ingestor.rules.privacy
+    if guard is not None and ctx.community.id is not None:
+        # The bot would post the opening itself: it must never be the one to publish a patient's details.
+        found = guard.policy(ctx.session, ctx.community.id).screen(f"{title}\n{body}")
+        if found.flagged:
+            raise CommandError(privacy_refusal(found))
     opening = ctx.core.renderer.render("threads/opening.md.j2", title=title, body=body, starter=ctx.member)
     ref = await ctx.platform.create_thread(ctx.event.room, title, OutgoingMessage(opening))
     assert ctx.community.id is not None and ctx.subforum.id is not None and ctx.member.id is not None

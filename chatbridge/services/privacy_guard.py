@@ -7,10 +7,26 @@ the kinds they choose not to flag, so `chatbridge scan --community NAME` and the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, col, select
 
 from chatbridge.config import GuardMode, PrivacyGuardConfig
+from chatbridge.model import Actor, OutgoingMessage, Room
+from chatbridge.platform import Platform, PlatformError, RetryLater
+from chatbridge.render.templates import Renderer
+from chatbridge.services.outbox import Executor, enqueue, execute_delete_message, message_payload
 from chatbridge.services.phi_detector import CLEAN, Kind, Scan, detect, mask
+from chatbridge.store.tables import Community
+
+log = logging.getLogger(__name__)
+
+DELETE_KIND = "privacy_delete"
+"""The outbox kind of a held post's removal: a refusal (no right to delete there) is final."""
 
 KIND_ADVICE: dict[Kind, str] = {
     "name": "a patient's name (say 'a 70-year-old woman' instead)",
@@ -68,3 +84,157 @@ def masked(text: str, scan: Scan) -> str:
 def advice(scan: Scan) -> list[str]:
     """One line per kind found, saying what it is and how to rephrase: never the identifier."""
     return [KIND_ADVICE[kind] for kind in scan.kinds]
+
+
+def privacy_refusal(scan: Scan) -> str:
+    """Why the bot will not post a text for a member: the kinds found, never the identifiers."""
+    return (
+        "I didn't post that: it may identify a patient (" + "; ".join(advice(scan)) + "). "
+        "Please rephrase without those details and try again."
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Screened:
+    """What to store for a post: its text (masked when flagged) and the findings that count."""
+
+    body: str
+    scan: Scan
+    hold: bool
+
+    @property
+    def flagged(self) -> bool:
+        return self.scan.flagged
+
+    @property
+    def kinds(self) -> str:
+        return ",".join(self.scan.kinds)
+
+
+@dataclass
+class PrivacyGuard:
+    """The guard on the ingest path: one per ingestor, with each community's policy cached by id
+    (a community's name, which the overrides use, never changes under a running bot's cache for
+    long: a restart re-reads it)."""
+
+    config: PrivacyGuardConfig
+    renderer: Renderer
+    _policies: dict[int, GuardPolicy] = field(default_factory=dict)
+
+    def policy(self, session: Session, community_id: int) -> GuardPolicy:
+        found = self._policies.get(community_id)
+        if found is None:
+            self.preload(session, [community_id])
+            found = self._policies[community_id]
+        return found
+
+    def preload(self, session: Session, community_ids: Iterable[int]) -> None:
+        """Resolve the policies of these communities now: the batch path replays inside a
+        PostgreSQL pipeline, where no query can run."""
+        missing = {i for i in community_ids if i not in self._policies}
+        if not missing:
+            return
+        names = dict(
+            session.exec(select(Community.id, Community.name).where(col(Community.id).in_(missing))).all()
+        )
+        for community_id in missing:
+            self._policies[community_id] = policy_for(self.config, names.get(community_id))
+
+    def screen(self, session: Session, *, community_id: int, text: str, **where: Any) -> Screened:
+        """Check a new or edited post and, when it names a patient, queue what the mode says."""
+        screened = self.decide(self.policy(session, community_id), text)
+        if screened.flagged:
+            self.act(session, screened, community_id=community_id, **where)
+        return screened
+
+    def decide(self, policy: GuardPolicy, text: str) -> Screened:
+        """The verdict alone (no store): the text to keep, masked when it names a patient."""
+        if not policy.active:
+            return Screened(text, CLEAN, hold=False)
+        scan = policy.screen(text)
+        if not scan.flagged:
+            return Screened(text, scan, hold=False)
+        return Screened(mask(text, scan), scan, hold=policy.mode == "hold")
+
+    def act(
+        self,
+        session: Session,
+        screened: Screened,
+        *,
+        community_id: int,
+        room: Room,
+        actor: Actor | None,
+        message_id: str,
+        thread_id: str | None,
+        key: str,
+        now: datetime,
+        edit: bool = False,
+    ) -> None:
+        """Queue what a flagged post calls for: the author's private notice (what was found and
+        how to rephrase, or in `hold` the masked text), and in `hold` the post's deletion."""
+        scan, body, hold = screened.scan, screened.body, screened.hold
+        log.info("privacy guard flagged message %s (%s)", message_id, screened.kinds)
+        if hold:
+            enqueue(
+                session,
+                platform=room.platform,
+                kind=DELETE_KIND,
+                payload={
+                    "ref": {
+                        "room_id": room.room_id,
+                        "message_id": message_id,
+                        "thread_id": thread_id,
+                        "community_id": room.community_id,
+                    },
+                    "reason": "privacy guard: patient identifiers",
+                },
+                dedupe_key=f"privacy:{key}:delete",
+                now=now,
+                community_id=community_id,
+            )
+        if actor is not None and not actor.is_bot:
+            what = "edit" if edit else "post"
+            if hold:
+                text_out = self.renderer.render(
+                    "notices/privacy_hold.md.j2",
+                    what=what,
+                    room=room.name,
+                    advice=advice(scan),
+                    masked_lines=body.splitlines() or [""],
+                )
+            else:
+                text_out = self.renderer.render(
+                    "notices/privacy_warn.md.j2", what=what, room=room.name, advice=advice(scan)
+                )
+            enqueue(
+                session,
+                platform=room.platform,
+                kind="dm",
+                payload={
+                    "community_id": room.community_id,
+                    "user_id": actor.user_id,
+                    "message": message_payload(OutgoingMessage(text_out)),
+                },
+                dedupe_key=f"privacy:{key}:dm",
+                now=now,
+                community_id=community_id,
+            )
+
+
+async def execute_privacy_delete(
+    platform: Platform, payload: Mapping[str, Any], key: str
+) -> Mapping[str, Any]:
+    """Remove a held post. Where the bot may not delete, the post stays up (stored masked and
+    hidden all the same): retrying cannot change a refusal, so it is recorded and not retried."""
+    try:
+        return await execute_delete_message(platform, payload, key)
+    except RetryLater:
+        raise
+    except PlatformError as refusal:
+        log.info("could not remove held message %s: %s", payload["ref"]["message_id"], refusal)
+        return {"refused": str(refusal)}
+
+
+def privacy_executors() -> dict[str, Executor]:
+    """The outbox kinds the privacy guard adds (the application loads them with the others)."""
+    return {DELETE_KIND: execute_privacy_delete}
