@@ -187,3 +187,33 @@ async def test_hold_where_the_bot_may_not_delete_keeps_the_post_masked_and_hidde
         with forum.store() as session:
             item = session.exec(select(OutboxItem).where(OutboxItem.kind == "privacy_delete")).one()
             assert item.dead_at is None and item.done_at is not None
+
+
+async def test_a_batch_of_posts_some_flagged_on_either_store(migrated_database_url: str) -> None:
+    """The fast path replays posts in a PostgreSQL pipeline, where no query may run: the guard's
+    notices are queued after it, and the flagged posts are stored masked like the others."""
+    async with guarded_forum(migrated_database_url, mode="hold") as forum:
+        chat = forum.chat
+        thread = await chat.start_thread("Sepsis", "How do you escalate?", as_="alice")
+        for n in range(5):
+            await chat.say(f"lactate {n}.1, fluids running", as_="carol", thread=thread)
+            await chat.say(IDENTIFYING, as_="bob", thread=thread)
+        await forum.settle()
+        with forum.store() as session:
+            flagged = session.exec(select(Post).where(Post.phi_flagged)).all()
+        assert len(flagged) == 5 and all("Khan" not in post.body for post in flagged)
+        assert len(chat.removed) == 5
+        assert messages_of(forum, "carol") == 5 and messages_of(forum, "bob") == 0
+
+
+async def test_moderators_see_the_flag_and_only_the_masked_text_in_the_queue(forum: ModForum) -> None:
+    chat = forum.chat
+    thread = await chat.start_thread("Sepsis", "How do you escalate?", as_="alice")
+    await chat.say(IDENTIFYING, as_="bob", thread=thread)
+    reply = chat.last_message_id("bob")
+    await chat.say("!report spam", as_="carol", thread=thread, reply_to=reply)
+    await forum.settle()
+    card = "\n".join(forum.in_room("Moderators"))
+    assert "privacy guard masked patient details in this message (name, date)" in card
+    assert "lactate 4.1" in card
+    assert not any(identifier in card for identifier in IDENTIFIERS)
