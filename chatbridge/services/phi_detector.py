@@ -152,8 +152,16 @@ _ANCHOR_WORDS: Final = _wordset(
     """
 )
 """Words of which one must appear for any kind except bare numbers and e-mails to be possible."""
-_NUMBER_GATE = re.compile(r"\d(?:[\s\-().]{0,2}\d){7}|\d[A-Z][A-Z0-9]\d-?[A-Z]|(?<!\d)\d{1,3}\s?[MF]\b")
-"""Eight digits close together (a phone, NHS, SSN, ID number), a Medicare MBI, or `67M`."""
+_DIGIT_RUN = re.compile(r"\d[\d\s\-().]{7,}")
+_SHORT_CODES = re.compile(r"\d ?[MF]\b|\d[A-Z][A-Z0-9]\d-?[A-Z]")
+"""`67M` (an age and sex, which a name may stand next to) or the start of a Medicare MBI."""
+
+
+def _long_number(text: str) -> bool:
+    """Eight digits close together: what a phone, NHS, SSN or ID number needs (a character-class
+    run, then a count, is many times cheaper than one regex that counts digits)."""
+    return any(sum(c.isdigit() for c in m.group()) >= 8 for m in _DIGIT_RUN.finditer(text))
+
 
 # --- the patterns, one per way an identifier shows ---------------------------------------------
 
@@ -284,7 +292,11 @@ def detect(text: str) -> Scan:
     """Every identifier in `text`, with its kind and span; CLEAN when the cheap pre-check fails."""
     lower = text.lower()
     words = frozenset(_WORD.findall(lower))
-    if not (words & _ANCHOR_WORDS or "@" in text or _NUMBER_GATE.search(text) or _POSTCODE.search(text)):
+    numbers = _long_number(text)
+    codes = _SHORT_CODES.search(text) is not None
+    anchored = not words.isdisjoint(_ANCHOR_WORDS)
+    postcode = _POSTCODE.search(text) is not None
+    if not (numbers or anchored or codes or postcode or "@" in text):
         return CLEAN
     found: list[Finding] = []
     found.extend(_emails(text))
@@ -292,17 +304,16 @@ def detect(text: str) -> Scan:
         found.extend(_group(_TIED_DATE, text, "date", "date"))
     if _has(lower, _RECORD_TRIGGERS):
         found.extend(_group(_RECORD, text, "record_number"))
-    numbers = _NUMBER_GATE.search(text) is not None
     if numbers or "nhs" in words:
         found.extend(_nhs_numbers(text, lower))
     if numbers or "ssn" in words or "social" in words:
         found.extend(_ssns(text, lower))
-    if numbers or words & _ANCHOR_WORDS:
+    if numbers or anchored or codes:
         found.extend(_insurance(text, lower))
-    found.extend(_addresses(text, lower))
+    found.extend(_addresses(text, lower, words, postcode))
     if _OLD_AGE_TRIGGER.search(text):
         found.extend(_group(_OLD_AGE, text, "age_over_89"))
-    found.extend(_names(text, words, anchored=bool(found)))
+    found.extend(_names(text, words, anchored=bool(found), aged=codes or not words.isdisjoint(_AGE_WORDS)))
     found.extend(_photos(text, words, found))
     if numbers:
         found.extend(_phones(text, found))
@@ -426,7 +437,7 @@ def _name_span(text: str, start: int, end: int) -> tuple[int, int] | None:
     return words[0][0], words[-1][1]
 
 
-def _names(text: str, words: frozenset[str], anchored: bool) -> Iterator[Finding]:
+def _names(text: str, words: frozenset[str], anchored: bool, aged: bool) -> Iterator[Finding]:
     """Names tied to a patient; `anchored`: another identifier is in the message, so a full name
     (two or more capitalised words, not a doctor's) is taken for the patient's."""
     patient_context = anchored or bool(words & _PATIENT_CONTEXT) or _AGE_SEX_TOKEN.search(text) is not None
@@ -436,7 +447,7 @@ def _names(text: str, words: frozenset[str], anchored: bool) -> Iterator[Finding
         span = _name_span(text, match.start("name"), match.end("name"))
         if span is not None and (strong or patient_context):
             yield Finding("name", match.start(), span[1])
-    patterns: list[re.Pattern[str]] = [_NAME_AGE]
+    patterns: list[re.Pattern[str]] = [_NAME_AGE] if aged else []
     if words & _TIED_WORDS:
         patterns.append(_TIED_NAME)
     if words & _PLACE_WORDS:
@@ -602,13 +613,26 @@ def _verhoeff_valid(digits: str) -> bool:
     return check == 0
 
 
-def _addresses(text: str, lower: str) -> Iterator[Finding]:
-    yield from _group(_STREET, text, "address")
+_STREET_WORDS: Final = _wordset(
+    """
+    street st road rd avenue ave lane ln drive close way boulevard blvd crescent place pl court ct terrace
+    gardens grove square sq highway hwy parkway marg nagar colony sharia gate mews row hill
+    """
+)
+_AGE_WORDS: Final = _wordset("yo y o yrs yr year years old male female man woman boy girl gentleman lady")
+_FIVE_DIGITS = re.compile(r"\d{5}")
+
+
+def _addresses(text: str, lower: str, words: frozenset[str], postcode: bool) -> Iterator[Finding]:
+    if not words.isdisjoint(_STREET_WORDS):
+        yield from _group(_STREET, text, "address")
     if _has(lower, _ADDRESS_TRIGGERS):
         yield from _group(_LIVES_AT, text, "address")
         yield from _group(_PIN, text, "address")
-    yield from _group(_POSTCODE, text, "address")
-    yield from _group(_ZIP_STATE, text, "address")
+    if postcode:
+        yield from _group(_POSTCODE, text, "address")
+    if _FIVE_DIGITS.search(text):
+        yield from _group(_ZIP_STATE, text, "address")
 
 
 _IMAGE_EXTENSIONS: Final = _wordset("jpg jpeg png heic gif bmp tif tiff dcm webp")
