@@ -300,16 +300,16 @@ def detect(text: str) -> Scan:
         return CLEAN
     found: list[Finding] = []
     found.extend(_emails(text))
-    if _has(lower, _DATE_TRIGGERS):
+    if not words.isdisjoint(_DATE_TRIGGERS):
         found.extend(_group(_TIED_DATE, text, "date", "date"))
-    if _has(lower, _RECORD_TRIGGERS):
+    if not words.isdisjoint(_RECORD_TRIGGERS):
         found.extend(_group(_RECORD, text, "record_number"))
     if numbers or "nhs" in words:
         found.extend(_nhs_numbers(text, lower))
     if numbers or "ssn" in words or "social" in words:
         found.extend(_ssns(text, lower))
     if numbers or anchored or codes:
-        found.extend(_insurance(text, lower))
+        found.extend(_insurance(text, words))
     found.extend(_addresses(text, lower, words, postcode))
     if _OLD_AGE_TRIGGER.search(text):
         found.extend(_group(_OLD_AGE, text, "age_over_89"))
@@ -320,69 +320,20 @@ def detect(text: str) -> Scan:
     return Scan(tuple(sorted(set(found), key=lambda f: (f.start, f.end, f.kind))))
 
 
-_DATE_TRIGGERS: Final = (
-    "dob",
-    "d.o.b",
-    "birth",
-    "born",
-    "b.",
-    "adm",
-    "doa",
-    "discharg",
-    "dod",
-    "death",
-    "died",
-    "passed",
-    "deceased",
+_DATE_TRIGGERS: Final = _wordset(
+    "dob d b birth born birthday adm admitted admission doa discharged discharge dod death died passed "
+    "deceased"
 )
-_RECORD_TRIGGERS: Final = (
-    "mrn",
-    "m.r.n",
-    "record",
-    "hosp",
-    "uhid",
-    "cr ",
-    "ip ",
-    "op ",
-    "reg",
-    "file",
-    "case",
-    "chart",
-    "patient",
-    "pt ",
-    "unit",
-    "k number",
-    "rxr",
-    "chi",
+_RECORD_TRIGGERS: Final = _wordset(
+    "mrn m record hospital hosp uhid cr ip op registration reg file case chart patient pt unit k rxr chi"
 )
-_INSURANCE_TRIGGERS: Final = (
-    "medicare",
-    "medicaid",
-    "mbi",
-    "insur",
-    "policy",
-    "member",
-    "subscriber",
-    "aadha",
-    "pmjay",
-    "ayushman",
-    "abha",
-    "national",
-    "raqam",
-    "nid",
-    "health card",
-    "tpa",
-    "esic",
-    "cghs",
-    "ins",
+_INSURANCE_TRIGGERS: Final = _wordset(
+    "medicare medicaid mbi insurance insurer policy member subscriber aadhaar aadhar pmjay ayushman abha "
+    "national raqam nid health tpa esic cghs ins"
 )
-_ADDRESS_TRIGGERS: Final = ("lives", "living", "address", "resid", "home", "house", "pin", "postal", "zip")
+_ADDRESS_TRIGGERS: Final = _wordset("lives living address resides residing home house pin postal zip pincode")
 _OLD_AGE_TRIGGER = re.compile(r"(?<![\d.])(?:9\d|1[01]\d)(?![\d.])")
 _LONG_NUMBER = re.compile(r"\d{4}[ -]?\d{4}[ -]?\d{4}|\d{14}")
-
-
-def _has(lower: str, triggers: tuple[str, ...]) -> bool:
-    return any(trigger in lower for trigger in triggers)
 
 
 def mask(text: str, scan: Scan) -> str:
@@ -541,19 +492,21 @@ def _possible_phone(value: str) -> bool:
 
 
 def _parsed(value: str) -> Iterator[phonenumbers.PhoneNumber]:
-    """The number as each region would dial it. UK and Egyptian national numbers start with their
-    trunk 0 (without it, any ten digits parse as some valid area code); US and Indian ones do not."""
-    trunk = value.lstrip("( ").startswith(("0", "+"))
-    for region in PHONE_REGIONS:
-        if region in _TRUNK_ZERO_REGIONS and not trunk:
-            continue
+    """The number as each region would dial it: an international one once; a national one in the
+    regions whose numbers start that way (UK, Egyptian and Indian landlines with their trunk 0, US
+    and Indian mobiles without). Without that, any ten digits parse as some valid UK area code."""
+    start = value.lstrip("( ")
+    regions = (
+        (None,) if start.startswith("+") else _TRUNK_ZERO_REGIONS if start.startswith("0") else ("US", "IN")
+    )
+    for region in regions:
         try:
             yield phonenumbers.parse(value, region)
         except phonenumbers.NumberParseException:
             continue
 
 
-_TRUNK_ZERO_REGIONS: Final = ("GB", "EG")
+_TRUNK_ZERO_REGIONS: Final = ("GB", "EG", "IN")
 
 
 def _is_nhs_layout(value: str) -> bool:
@@ -567,8 +520,8 @@ def _ssns(text: str, lower: str) -> Iterator[Finding]:
         yield from _group(_SSN, text, "ssn")
 
 
-def _insurance(text: str, lower: str) -> Iterator[Finding]:
-    for match in _INSURANCE.finditer(text) if _has(lower, _INSURANCE_TRIGGERS) else ():
+def _insurance(text: str, words: frozenset[str]) -> Iterator[Finding]:
+    for match in _INSURANCE.finditer(text) if not words.isdisjoint(_INSURANCE_TRIGGERS) else ():
         value = match.group("value")
         if sum(c.isdigit() for c in value) >= 4:
             yield Finding("insurance_number", match.start("value"), match.end("value"))
@@ -626,7 +579,7 @@ _FIVE_DIGITS = re.compile(r"\d{5}")
 def _addresses(text: str, lower: str, words: frozenset[str], postcode: bool) -> Iterator[Finding]:
     if not words.isdisjoint(_STREET_WORDS):
         yield from _group(_STREET, text, "address")
-    if _has(lower, _ADDRESS_TRIGGERS):
+    if not words.isdisjoint(_ADDRESS_TRIGGERS):
         yield from _group(_LIVES_AT, text, "address")
         yield from _group(_PIN, text, "address")
     if postcode:
@@ -659,6 +612,9 @@ _PHONE_CANDIDATE = re.compile(
 """A run of digits with the separators phone numbers use; `phonenumbers` then says whether it is one."""
 
 
+_DATE_SHAPED = re.compile(r"\d{4}[-.]\d{1,2}[-.]\d{1,2}|\d{1,2}[-.]\d{1,2}[-.]\d{2,4}")
+
+
 def _phones(text: str, found: list[Finding]) -> Iterator[Finding]:
     """Phone numbers as `phonenumbers` reads them in the regions the communities live in: valid
     numbers anywhere, and merely possible ones next to a word like "call" or "mobile"."""
@@ -668,6 +624,8 @@ def _phones(text: str, found: list[Finding]) -> Iterator[Finding]:
         digits = sum(c.isdigit() for c in raw)
         if not 8 <= digits <= 15 or any(s < match.end() and match.start() < e for s, e in taken):
             continue
+        if _DATE_SHAPED.fullmatch(raw.strip()):
+            continue  # 2026-05-15 has eight digits too
         bare = raw.isdigit()  # no separators: a PMID or a count as often as a phone number
         if (not bare and _valid_phone(raw)) or (
             _PHONE_WORDS.search(text, max(0, match.start() - 40), match.start()) and _possible_phone(raw)
