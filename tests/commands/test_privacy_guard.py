@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -217,3 +218,20 @@ async def test_moderators_see_the_flag_and_only_the_masked_text_in_the_queue(for
     assert "privacy guard masked patient details in this message (name, date)" in card
     assert "lactate 4.1" in card
     assert not any(identifier in card for identifier in IDENTIFIERS)
+
+
+async def test_a_flagged_post_never_reaches_a_digest_however_liked(forum: ModForum) -> None:
+    chat = forum.chat
+    thread = await chat.start_thread("Sepsis on the wards", "How do you escalate?", as_="alice")
+    await chat.say(IDENTIFYING, as_="bob", thread=thread)
+    flagged = chat.last_message_id("bob")
+    await chat.say("Call outreach early, NEWS 5 or more.", as_="carol", thread=thread)
+    liked = chat.last_message_id("carol")
+    for member in ("alice", "carol", "dave"):
+        await chat.add_reaction(flagged, "👍", as_=member)
+    await chat.add_reaction(liked, "👍", as_="dave")
+    chat.advance(timedelta(hours=1))
+    await chat.say("!digest schedule here monday 9 UTC", as_="mo")
+    preview = texts(await chat.say("!digest preview", as_="mo"))
+    assert "Call outreach early" in preview  # the digest has the thread and the other reply
+    assert "lactate" not in preview and "[name]" not in preview and "Khan" not in preview
