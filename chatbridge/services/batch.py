@@ -33,7 +33,7 @@ from chatbridge.model import (
 )
 from chatbridge.services import directory
 from chatbridge.services.awards import JUDGED, AwardCache, Checkpoint, earned, judged_of, judged_slot
-from chatbridge.services.privacy_guard import PrivacyGuard, Screened
+from chatbridge.services.privacy_guard import PrivacyGuard, Screened, queue_actions
 from chatbridge.store.bulk import Bulk
 from chatbridge.store.tables import (
     Identity,
@@ -239,9 +239,11 @@ class FastPath:
                     run.send_posts()
             for index, notices in run.write().items():
                 result.notices[index].extend(notices)
-        if self.privacy is not None:
-            for screened, where in run.flagged:
-                self.privacy.act(session, screened, **where)
+        if self.privacy is not None and run.flagged:
+            guard = self.privacy
+            queue_actions(
+                session, [row for screened, where in run.flagged for row in guard.actions(screened, **where)]
+            )
         return result
 
 

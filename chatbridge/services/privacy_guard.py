@@ -13,15 +13,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from chatbridge.config import GuardMode, PrivacyGuardConfig
 from chatbridge.model import Actor, OutgoingMessage, Room
 from chatbridge.platform import Platform, PlatformError, RetryLater
 from chatbridge.render.templates import Renderer
-from chatbridge.services.outbox import Executor, enqueue, execute_delete_message, message_payload
+from chatbridge.services.outbox import Executor, execute_delete_message, message_payload
 from chatbridge.services.phi_detector import CLEAN, Kind, Scan, detect, mask
-from chatbridge.store.tables import Community
+from chatbridge.store.tables import Community, OutboxItem
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +146,7 @@ class PrivacyGuard:
         """Check a new or edited post and, when it names a patient, queue what the mode says."""
         screened = self.decide(self.policy(session, community_id), text)
         if screened.flagged:
-            self.act(session, screened, community_id=community_id, **where)
+            queue_actions(session, self.actions(screened, community_id=community_id, **where))
         return screened
 
     def decide(self, policy: GuardPolicy, text: str) -> Screened:
@@ -156,9 +158,8 @@ class PrivacyGuard:
             return Screened(text, scan, hold=False)
         return Screened(mask(text, scan), scan, hold=policy.mode == "hold")
 
-    def act(
+    def actions(
         self,
-        session: Session,
         screened: Screened,
         *,
         community_id: int,
@@ -169,56 +170,65 @@ class PrivacyGuard:
         key: str,
         now: datetime,
         edit: bool = False,
-    ) -> None:
-        """Queue what a flagged post calls for: the author's private notice (what was found and
-        how to rephrase, or in `hold` the masked text), and in `hold` the post's deletion."""
-        scan, body, hold = screened.scan, screened.body, screened.hold
+    ) -> list[dict[str, Any]]:
+        """The outbox rows a flagged post calls for: the author's private notice (what was found
+        and how to rephrase, or in `hold` the masked text), and in `hold` the post's removal."""
         log.info("privacy guard flagged message %s (%s)", message_id, screened.kinds)
-        if hold:
-            enqueue(
-                session,
-                platform=room.platform,
-                kind=DELETE_KIND,
-                payload={
-                    "ref": {
-                        "room_id": room.room_id,
-                        "message_id": message_id,
-                        "thread_id": thread_id,
-                        "community_id": room.community_id,
-                    },
-                    "reason": "privacy guard: patient identifiers",
-                },
-                dedupe_key=f"privacy:{key}:delete",
-                now=now,
-                community_id=community_id,
+        rows = []
+
+        def row(kind: str, payload: dict[str, Any], what: str) -> dict[str, Any]:
+            return {
+                "community_id": community_id,
+                "platform": room.platform.value,
+                "kind": kind,
+                "payload": payload,
+                "dedupe_key": f"privacy:{key}:{what}",
+                "created_at": now,
+                "attempts": 0,
+                "next_attempt_at": now,
+            }
+
+        if screened.hold:
+            ref = {
+                "room_id": room.room_id,
+                "message_id": message_id,
+                "thread_id": thread_id,
+                "community_id": room.community_id,
+            }
+            rows.append(
+                row(DELETE_KIND, {"ref": ref, "reason": "privacy guard: patient identifiers"}, "delete")
             )
         if actor is not None and not actor.is_bot:
             what = "edit" if edit else "post"
-            if hold:
-                text_out = self.renderer.render(
+            if screened.hold:
+                text = self.renderer.render(
                     "notices/privacy_hold.md.j2",
                     what=what,
                     room=room.name,
-                    advice=advice(scan),
-                    masked_lines=body.splitlines() or [""],
+                    advice=advice(screened.scan),
+                    masked_lines=screened.body.splitlines() or [""],
                 )
             else:
-                text_out = self.renderer.render(
-                    "notices/privacy_warn.md.j2", what=what, room=room.name, advice=advice(scan)
+                text = self.renderer.render(
+                    "notices/privacy_warn.md.j2", what=what, room=room.name, advice=advice(screened.scan)
                 )
-            enqueue(
-                session,
-                platform=room.platform,
-                kind="dm",
-                payload={
-                    "community_id": room.community_id,
-                    "user_id": actor.user_id,
-                    "message": message_payload(OutgoingMessage(text_out)),
-                },
-                dedupe_key=f"privacy:{key}:dm",
-                now=now,
-                community_id=community_id,
-            )
+            payload = {
+                "community_id": room.community_id,
+                "user_id": actor.user_id,
+                "message": message_payload(OutgoingMessage(text)),
+            }
+            rows.append(row("dm", payload, "dm"))
+        return rows
+
+
+def queue_actions(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Write outbox rows in one statement, skipping any already queued (a redelivered event):
+    no ORM flush and no savepoint, so a batch with flagged posts stays a batch."""
+    if not rows:
+        return
+    table = OutboxItem.__table__  # type: ignore[attr-defined]
+    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
+    session.execute(insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"]), rows)
 
 
 async def execute_privacy_delete(
