@@ -19,6 +19,7 @@ from chatbridge.registry import Registry
 from chatbridge.render.templates import Renderer
 from chatbridge.services.ingest import Ingestor, IngestRules
 from chatbridge.services.leaderboard import Leaderboards
+from chatbridge.services.moderation.policy import Policy
 from chatbridge.services.privacy_guard import PrivacyGuard
 from chatbridge.store.engine import make_engine
 from chatbridge.store.migrate import upgrade
@@ -49,7 +50,11 @@ class Core:
                 trophies=self.trophies,
                 renderer=self.renderer,
                 announce_trophies=self.settings.forum.announce_trophies,
-                privacy=PrivacyGuard(self.settings.privacy_guard, self.renderer),
+                privacy=PrivacyGuard(
+                    self.settings.privacy_guard,
+                    self.renderer,
+                    Policy.from_settings(self.settings, self.renderer, self.registry.prefixes[0]),
+                ),
             ),
             clock=self.clock,
         )

@@ -202,7 +202,7 @@ def _posted(session: Session, event: MessagePosted, rules: IngestRules) -> list[
         body = screened.body
     if thread.locked or held:
         post = add_post(session, thread, author, event.room, event.message_id, body, event.at, counted=False)
-        _mark(post, screened)
+        _mark(session, post, screened, event, rules)
         if held:
             return []
         text = rules.renderer.render("notices/locked.md.j2", thread=thread)
@@ -212,7 +212,7 @@ def _posted(session: Session, event: MessagePosted, rules: IngestRules) -> list[
             )
         ]
     post = add_post(session, thread, author, event.room, event.message_id, body, event.at)
-    _mark(post, screened)
+    _mark(session, post, screened, event, rules)
     return trophies.check(session, author, rules, event.room, event.thread_id, event.at)
 
 
@@ -237,12 +237,23 @@ def _screened(
     return screened if screened.flagged else None
 
 
-def _mark(post: Post, screened: Screened | None) -> None:
-    """Record the guard's verdict on the post: a flagged post is hidden from digests and shares."""
+def _mark(
+    session: Session,
+    post: Post,
+    screened: Screened | None,
+    event: MessagePosted | MessageEdited,
+    rules: IngestRules,
+) -> None:
+    """Record the guard's verdict on the post: a flagged post is hidden from digests and shares,
+    and goes to the moderators' queue."""
     if screened is None and not post.phi_flagged:
         return
     post.phi_flagged = post.hidden = screened is not None
     post.phi_kinds = screened.kinds if screened is not None else ""
+    if screened is not None and rules.privacy is not None:
+        session.flush()
+        thread_id = event.thread_id if isinstance(event, MessagePosted) else None
+        rules.privacy.open_case(session, post, event.room, event.actor, thread_id, event.at)
 
 
 def _start_thread(session: Session, event: MessagePosted, body: str, rules: IngestRules) -> list[Notice]:
@@ -281,7 +292,7 @@ def _start_thread(session: Session, event: MessagePosted, body: str, rules: Inge
     post = add_post(
         session, thread, author, event.room, event.message_id, body, event.at, opening=True, counted=not held
     )
-    _mark(post, screened)
+    _mark(session, post, screened, event, rules)
     if held:
         return []
     author.threads_started += 1
@@ -352,7 +363,7 @@ def _edited(session: Session, event: MessageEdited, rules: IngestRules) -> None:
     screened = _screened(session, event, post.community_id, body, rules)
     post.body = screened.body if screened is not None else body
     post.edited_at = event.at
-    _mark(post, screened)
+    _mark(session, post, screened, event, rules)
 
 
 def _deleted(session: Session, event: MessageDeleted) -> None:

@@ -18,12 +18,13 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from chatbridge.config import GuardMode, PrivacyGuardConfig
-from chatbridge.model import Actor, OutgoingMessage, Room
+from chatbridge.model import Actor, MessageRef, OutgoingMessage, Room
 from chatbridge.platform import Platform, PlatformError, RetryLater
 from chatbridge.render.templates import Renderer
+from chatbridge.services.moderation.policy import Policy
 from chatbridge.services.outbox import Executor, execute_delete_message, message_payload
 from chatbridge.services.phi_detector import CLEAN, Kind, Scan, detect, mask
-from chatbridge.store.tables import Community, OutboxItem
+from chatbridge.store.tables import Community, Member, ModCase, OutboxItem, Post
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +122,8 @@ class PrivacyGuard:
 
     config: PrivacyGuardConfig
     renderer: Renderer
+    moderation: Policy | None = None
+    """The moderators' settings: a flagged post opens a case in their queue (None: no case)."""
     _policies: dict[int, GuardPolicy] = field(default_factory=dict)
 
     def policy(self, session: Session, community_id: int) -> GuardPolicy:
@@ -219,6 +222,44 @@ class PrivacyGuard:
             }
             rows.append(row("dm", payload, "dm"))
         return rows
+
+    def open_case(
+        self,
+        session: Session,
+        post: Post,
+        room: Room,
+        actor: Actor | None,
+        thread_id: str | None,
+        now: datetime,
+    ) -> None:
+        """Put a flagged post in the moderators' queue, as a patient-privacy case (its card quotes
+        nothing, and the post holds only the masked text); once per post while a case is open."""
+        from chatbridge.services.moderation import queue  # moderation reaches back into ingest
+
+        if self.moderation is None or post.id is None:
+            return
+        already = select(ModCase.id).where(ModCase.post_id == post.id, col(ModCase.status).in_(queue.OPEN))
+        if session.exec(already).first() is not None:
+            return
+        subject = session.get(Member, post.member_id)
+        target = MessageRef(
+            room.platform, room.room_id, post.platform_message_id, thread_id, room.community_id
+        )
+        case, entry = queue.open_case(
+            session,
+            community_id=post.community_id,
+            category="patient_privacy",
+            subject=subject,
+            subject_platform=room.platform,
+            subject_user_id=actor.user_id if actor is not None else None,
+            queue_platform=room.platform,
+            now=now,
+            post=post,
+            target=target,
+            source="privacy_guard",
+            kinds=post.phi_kinds,
+        )
+        queue.card_changed(session, self.moderation, case, entry, now)
 
 
 def queue_actions(session: Session, rows: list[dict[str, Any]]) -> None:

@@ -15,7 +15,7 @@ from sqlmodel import select
 from chatbridge.app import Application
 from chatbridge.config import Settings
 from chatbridge.core import Core
-from chatbridge.store.tables import Member, OutboxItem, Post
+from chatbridge.store.tables import Member, ModCase, OutboxItem, Post
 from support.forum import sqlite_url, texts
 from support.moderation import ModForum, new_chat
 
@@ -207,17 +207,25 @@ async def test_a_batch_of_posts_some_flagged_on_either_store(migrated_database_u
         assert messages_of(forum, "carol") == 5 and messages_of(forum, "bob") == 0
 
 
-async def test_moderators_see_the_flag_and_only_the_masked_text_in_the_queue(forum: ModForum) -> None:
+async def test_a_flagged_post_opens_one_case_in_the_queue_that_never_shows_the_identifiers(
+    forum: ModForum,
+) -> None:
     chat = forum.chat
     thread = await chat.start_thread("Sepsis", "How do you escalate?", as_="alice")
     await chat.say(IDENTIFYING, as_="bob", thread=thread)
     reply = chat.last_message_id("bob")
-    await chat.say("!report spam", as_="carol", thread=thread, reply_to=reply)
+    await chat.edit(reply, IDENTIFYING + " (edited)", as_="bob")  # still flagged: the same case
     await forum.settle()
-    card = "\n".join(forum.in_room("Moderators"))
+    [card] = forum.in_room("Moderators")
+    assert "Patient privacy" in card and "About **bob**" in card
     assert "privacy guard masked patient details in this message (name, date)" in card
-    assert "lactate 4.1" in card
     assert not any(identifier in card for identifier in IDENTIFIERS)
+    post_id = post_of(forum, reply).id
+    with forum.store() as session:
+        [case] = session.exec(select(ModCase)).all()
+    assert case.category == "patient_privacy" and case.post_id == post_id
+    queue = texts(await chat.say("!queue", as_="mo", in_="Moderators"))
+    assert f"#{case.id}" in queue and "Khan" not in queue
 
 
 async def test_a_flagged_post_never_reaches_a_digest_however_liked(forum: ModForum) -> None:
