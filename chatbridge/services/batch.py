@@ -18,7 +18,7 @@ from functools import partial
 from typing import Any
 
 from sqlalchemy import insert, update
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from chatbridge.forum.ranks import Trophy
 from chatbridge.model import (
@@ -244,6 +244,19 @@ class FastPath:
             queue_actions(
                 session, [row for screened, where in run.flagged for row in guard.actions(screened, **where)]
             )
+            keys = [where["message_id"] for _, where in run.flagged]
+            posts = {
+                (post.platform, post.platform_message_id): post
+                for post in session.exec(select(Post).where(col(Post.platform_message_id).in_(keys))).all()
+            }
+            for _, where in run.flagged:
+                room = where["room"]
+                post = posts.get((room.platform.value, where["message_id"]))
+                if post is not None:
+                    new = not where["edit"]
+                    guard.open_case(
+                        session, post, room, where["actor"], where["thread_id"], where["now"], new=new
+                    )
         return result
 
 

@@ -253,7 +253,8 @@ def _mark(
     if screened is not None and rules.privacy is not None:
         session.flush()
         thread_id = event.thread_id if isinstance(event, MessagePosted) else None
-        rules.privacy.open_case(session, post, event.room, event.actor, thread_id, event.at)
+        new = isinstance(event, MessagePosted)
+        rules.privacy.open_case(session, post, event.room, event.actor, thread_id, event.at, new=new)
 
 
 def _start_thread(session: Session, event: MessagePosted, body: str, rules: IngestRules) -> list[Notice]:

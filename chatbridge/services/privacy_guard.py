@@ -231,6 +231,8 @@ class PrivacyGuard:
         actor: Actor | None,
         thread_id: str | None,
         now: datetime,
+        *,
+        new: bool = False,
     ) -> None:
         """Put a flagged post in the moderators' queue, as a patient-privacy case (its card quotes
         nothing, and the post holds only the masked text); once per post while a case is open."""
@@ -238,9 +240,12 @@ class PrivacyGuard:
 
         if self.moderation is None or post.id is None:
             return
-        already = select(ModCase.id).where(ModCase.post_id == post.id, col(ModCase.status).in_(queue.OPEN))
-        if session.exec(already).first() is not None:
-            return
+        if not new:  # a post just written has no case yet; an edited one may
+            already = select(ModCase.id).where(
+                ModCase.post_id == post.id, col(ModCase.status).in_(queue.OPEN)
+            )
+            if session.exec(already).first() is not None:
+                return
         subject = session.get(Member, post.member_id)
         target = MessageRef(
             room.platform, room.room_id, post.platform_message_id, thread_id, room.community_id

@@ -214,6 +214,8 @@ async def test_a_flagged_post_opens_one_case_in_the_queue_that_never_shows_the_i
     thread = await chat.start_thread("Sepsis", "How do you escalate?", as_="alice")
     await chat.say(IDENTIFYING, as_="bob", thread=thread)
     reply = chat.last_message_id("bob")
+    await forum.settle()
+    assert len(forum.in_room("Moderators")) == 1
     await chat.edit(reply, IDENTIFYING + " (edited)", as_="bob")  # still flagged: the same case
     await forum.settle()
     [card] = forum.in_room("Moderators")
