@@ -6,13 +6,15 @@ stream, it is slow), and (b) raw sqlite3 executemany of equivalent rows into the
 member, identity, thread, post, like, like source and processed event the stream leaves in the
 store, computed independently (`equivalent.py`); on PostgreSQL also (c) raw psycopg COPY of those
 rows into the given store. Also: how long an event waits until it is durable (p50/p99 of submit ->
-commit, on a fresh store) and peak RSS.
+commit, on a fresh store) and peak RSS. And chatbridge's path with the patient-privacy guard on
+(the default, `warn`) against the same path with it off, each round on fresh stores.
 
 Each figure is taken in several rounds (default 3), interleaved and each on a fresh store, and the
 medians are printed with the rounds' range: a shared machine drifts by 10% and more within minutes.
 
     .venv/bin/python benchmarks/ingest.py                 # 200k events, 1k threads, 10k members
     .venv/bin/python benchmarks/ingest.py --events 20000 --rounds 1  # quicker
+    .venv/bin/python benchmarks/ingest.py --clinical-text # replies as clinicians write them
     .venv/bin/python benchmarks/ingest.py --postgres      # on a throwaway durable PostgreSQL
     .venv/bin/python benchmarks/ingest.py --database-url postgresql+psycopg://...   # on yours
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import json
 import random
 import sqlite3
 import statistics
@@ -30,7 +33,7 @@ import sys
 import tempfile
 import time
 from array import array
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -61,8 +64,12 @@ from chatbridge.store.migrate import upgrade
 PLATFORM = PlatformName.DISCORD
 
 
-def stream(events: int, threads: int, members: int, seed: int = 1) -> Iterator[ChatEvent]:
+def stream(
+    events: int, threads: int, members: int, seed: int = 1, texts: Sequence[str] = ()
+) -> Iterator[ChatEvent]:
     """Thread openings first, then replies (60%) and like reactions (35%) and unlikes (5%).
+
+    `texts`: what replies say, in turn (`clinical_texts`); a short fixed sentence when empty.
 
     The generator's own bookkeeping is kept in compact arrays so that it does not dominate the
     peak RSS measured for the ingesting process.
@@ -101,7 +108,7 @@ def stream(events: int, threads: int, members: int, seed: int = 1) -> Iterator[C
                 room=rooms[thread % len(rooms)],
                 actor=people[who],
                 message_id=f"m{n}",
-                text=f"Reply {n} with some clinical detail",
+                text=texts[n % len(texts)] if texts else f"Reply {n} with some clinical detail",
                 thread_id=f"m{thread}",
             )
             posted.append(n)
@@ -132,6 +139,26 @@ def stream(events: int, threads: int, members: int, seed: int = 1) -> Iterator[C
                 message_id=f"m{posted[k]}",
                 emoji="👍",
             )
+
+
+def clinical_texts() -> list[str]:
+    """Replies as clinicians write them: the ordinary messages of the privacy guard's labelled set
+    (lab values, doses, trial ids: every one passes the guard's cheap pre-check), with one message
+    in a hundred naming a patient (flagged, so the guard also queues its notice)."""
+    rows = [json.loads(line) for line in LABELLED.read_text(encoding="utf-8").splitlines()]
+    ordinary = [r["text"] for r in rows if r["label"] == 0]
+    identifying = [r["text"] for r in rows if r["label"] == 1]
+    texts = []
+    for n in range(len(ordinary) * len(identifying)):
+        texts.append(
+            identifying[n // 100 % len(identifying)] if n % 100 == 99 else ordinary[n % len(ordinary)]
+        )
+        if len(texts) >= 20_000:
+            break
+    return texts
+
+
+LABELLED = Path(__file__).resolve().parent.parent / "tests" / "data" / "phi_labelled.jsonl"
 
 
 def is_postgres(url: str | None) -> bool:
@@ -396,7 +423,7 @@ def raw_postgres(url: str, events: list[ChatEvent]) -> float:
     return len(events) / elapsed
 
 
-async def chatbridge_ingest(url: str, events: Iterable[ChatEvent]) -> float:
+async def chatbridge_ingest(url: str, events: Iterable[ChatEvent], guard: str = "warn") -> float:
     """The real path: dispatch (command detection, then the group-commit ingestor, then the
     notices), fed as fast as it accepts.
 
@@ -406,7 +433,7 @@ async def chatbridge_ingest(url: str, events: Iterable[ChatEvent]) -> float:
     producers would queue the next batch meanwhile, which measured 4% faster on PostgreSQL but
     holds twice the events in memory; this is the conservative model).
     """
-    core = Core.build(Settings(database_url=url))
+    core = Core.build(Settings(database_url=url, privacy_guard={"mode": guard}))
     settle_heap()  # as `chatbridge run` does once started
     senders = core.ingestor.queue_size
     dispatcher, platform = Dispatcher(core), Discarding()
@@ -466,7 +493,9 @@ def child(args: argparse.Namespace) -> None:
         events = list(itertools.islice(stream(args.events, args.threads, args.members), args.paced_events))
         print("\n".join(map(str, asyncio.run(durability(url, events, args.paced_rate)))))
         return
-    rate = asyncio.run(chatbridge_ingest(url, stream(args.events, args.threads, args.members)))
+    texts = clinical_texts() if args.clinical_text else ()
+    lazily = stream(args.events, args.threads, args.members, texts=texts)
+    rate = asyncio.run(chatbridge_ingest(url, lazily, args.privacy_guard))
     print(f"{rate} {peak_rss_mb()}")
 
 
@@ -493,6 +522,12 @@ def main() -> None:
         help="start a throwaway durable PostgreSQL (Debian's postgresql package) and measure on it",
     )
     parser.add_argument("--paced-rate", type=float, default=1_000, help="events/s for the durability run")
+    parser.add_argument(
+        "--clinical-text",
+        action="store_true",
+        help="replies say realistic clinical chat (the privacy guard's labelled set) instead of one short line",
+    )
+    parser.add_argument("--privacy-guard", default="warn", help=argparse.SUPPRESS)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--paced-events", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -547,6 +582,8 @@ class Round:
     rate: float
     peak: float
     baselines: list[float]
+    unguarded: float
+    """The same path with the privacy guard off."""
 
 
 def measure(
@@ -563,7 +600,8 @@ def measure(
     target (the SQLite baselines say nothing about a PostgreSQL run). A shared machine drifts
     by 10% and more within minutes, so the rounds are interleaved and the medians reported.
     """
-    events = list(stream(args.events, args.threads, args.members))
+    texts = clinical_texts() if args.clinical_text else ()
+    events = list(stream(args.events, args.threads, args.members, texts=texts))
     postgres = args.postgres or is_postgres(args.database_url)
     names: list[tuple[str, str | None]] = (
         [("(c) raw psycopg COPY of the same rows into this PostgreSQL", None)]
@@ -590,13 +628,28 @@ def measure(
             command = [sys.executable, __file__, "--child", "-", "--database-url", url]
             command += ["--events", str(args.events), "--threads", str(args.threads)]
             command += ["--members", str(args.members)]
+            command += ["--clinical-text"] if args.clinical_text else []
             rate_text, peak_text = subprocess.run(
                 command, check=True, capture_output=True, text=True
             ).stdout.split()
-            rounds.append(Round(float(rate_text), float(peak_text), baselines))
-            print(f"round {n + 1}: {float(rate_text):,.0f} events/s", file=sys.stderr)
             if drop_database is not None:
                 drop_database(url)
+            # The same stream with the privacy guard off, on a store of its own.
+            bare = fresh_database() if fresh_database else fresh_url(directory, f"unguarded-{n}.db")
+            upgrade(bare)
+            command[command.index(url)] = bare
+            unguarded = float(
+                subprocess.run(
+                    [*command, "--privacy-guard", "off"], check=True, capture_output=True, text=True
+                ).stdout.split()[0]
+            )
+            if drop_database is not None:
+                drop_database(bare)
+            rounds.append(Round(float(rate_text), float(peak_text), baselines, unguarded))
+            print(
+                f"round {n + 1}: {float(rate_text):,.0f} events/s ({unguarded:,.0f} without the privacy guard)",
+                file=sys.stderr,
+            )
         paced = min(len(events), int(args.paced_rate * 10))
         # The paced run needs a store without the stream in it (else every event is a redelivery),
         # and a process of its own, like the bot's: this one holds the whole stream and the
@@ -632,6 +685,11 @@ def measure(
             f"  vs {name} ({statistics.median(baseline):,.0f}/s): "
             f"{statistics.median(ratios):.2f}x{_spread(ratios, '.2f', 'x')}{wanted}"
         )
+    guarded = [r.rate / r.unguarded for r in rounds]
+    print(
+        f"  privacy guard on vs off ({statistics.median([r.unguarded for r in rounds]):,.0f}/s without it): "
+        f"{statistics.median(guarded):.2f}x{_spread(guarded, '.2f', 'x')}  (target >= 0.8x)"
+    )
     if waits:
         p50, p99 = statistics.median(waits), waits[int(len(waits) * 0.99)]
         print(

@@ -26,6 +26,7 @@ from chatbridge.services.moderation.executors import moderation_executors
 from chatbridge.services.moderation.policy import Policy
 from chatbridge.services.moderation.scheduler import SanctionScheduler
 from chatbridge.services.outbox import OutboxWorker, default_executors
+from chatbridge.services.privacy_guard import privacy_executors
 from chatbridge.store.engine import DATABASE_UNAVAILABLE
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ class Application:
                 **moderation_executors(self.core),
                 **digest_executors(),
                 SET_ROLE: execute_set_role,
+                **privacy_executors(),
             },
             max_attempts=self.core.settings.outbox.max_attempts,
             on_dead=dead_letter_notices(Policy.of(self.core)),

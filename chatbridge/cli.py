@@ -87,6 +87,18 @@ def _parser() -> argparse.ArgumentParser:
     for action, what in (("retry", "try a set-aside action again"), ("drop", "give up on it for good")):
         outbox_commands.add_parser(action, help=what).add_argument("item", metavar="ID", help="its id")
 
+    scan = commands.add_parser(
+        "scan",
+        help="check messages (one per line on stdin) for patient identifiers, as the privacy guard would",
+        description=(
+            "Reads messages from standard input, one per line, and prints for each one line: 1 or 0 "
+            "(would the bot flag it), a tab, and the identifier kinds found, comma-separated."
+        ),
+    )
+    scan.add_argument(
+        "--community", help="use this community's [privacy_guard] settings (default: the defaults)"
+    )
+
     run = commands.add_parser(
         "run",
         help="run the bot on the configured platforms (a local Matrix sandbox when none is configured)",
@@ -182,6 +194,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return _digest(args, settings)
     if args.command == "outbox":
         return _outbox(args.outbox_command, getattr(args, "item", None), settings)
+    if args.command == "scan":
+        return _scan(args.community, settings)
     raise AssertionError(args.command)
 
 
@@ -303,6 +317,30 @@ def _outbox(action: str, item: str | None, settings: Settings) -> int:
         ) from None
     finally:
         engine.dispose()
+
+
+def _scan(community: str | None, settings: Settings) -> int:
+    """The bot's own detector and policy over stdin; identifiers are never echoed, only kinds."""
+    from chatbridge.services.privacy_guard import policy_for
+
+    config = settings.privacy_guard
+    if community is not None and community not in config.communities:
+        print(
+            f"chatbridge: no [privacy_guard.communities] entry for {community!r}; using the defaults",
+            file=sys.stderr,
+        )
+    policy = policy_for(config, community)
+    if not policy.active:
+        print("chatbridge: the privacy guard is off for this community: nothing is flagged", file=sys.stderr)
+    stdin = sys.stdin
+    if isinstance(stdin, io.TextIOWrapper):
+        stdin.reconfigure(errors="replace")  # a stray byte is one odd character, never a crash
+    out = sys.stdout
+    for line in stdin:
+        scan = policy.screen(line.rstrip("\r\n"))
+        out.write(f"{int(scan.flagged)}\t{','.join(scan.kinds)}\n")
+    out.flush()
+    return 0
 
 
 def _console(script: Path | None, settings: Settings) -> int:

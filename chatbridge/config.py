@@ -26,6 +26,7 @@ from chatbridge.forum.durations import parse_duration
 from chatbridge.forum.ranks import TrophyConfigError, load_trophy_config
 from chatbridge.forum.text import InputError
 from chatbridge.matrix_ids import is_room_alias, is_room_id
+from chatbridge.services.phi_detector import Kind
 
 SECRET_KEYS = ("discord_token", "matrix_password", "matrix_access_token")
 """Top-level settings that hold secrets; read from CHATBRIDGE_<NAME> or a file of that name."""
@@ -237,6 +238,31 @@ class PileOnConfig(_Section):
     """Send the member who was piled on one private, supportive note with how to report."""
 
 
+GuardMode = Literal["warn", "hold", "off"]
+
+
+class PrivacyGuardRules(_Section):
+    """One community's own privacy-guard settings; unset keys take the [privacy_guard] defaults."""
+
+    mode: GuardMode | None = None
+    ignore: tuple[Kind, ...] | None = None
+
+
+class PrivacyGuardConfig(_Section):
+    """The patient-privacy guard: what happens to a post that names a patient (docs/safety.md).
+
+    `warn`: the author is told privately what was found and how to rephrase; `hold`: the post is
+    removed where the bot may, and the author gets their text back masked; `off`: not checked.
+    In every mode but `off` a flagged post is stored masked (the unmasked text is never kept) and is
+    left out of digests, share quotes and cards."""
+
+    mode: GuardMode = "warn"
+    ignore: tuple[Kind, ...] = ()
+    """Identifier kinds this community does not flag (e.g. `age_over_89` in a geriatrics forum)."""
+    communities: dict[str, PrivacyGuardRules] = {}
+    """Overrides by community name: `[privacy_guard.communities."Clinical Chat"] mode = "hold"`."""
+
+
 class LoggingConfig(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["text", "json"] = "text"
@@ -263,6 +289,7 @@ class Settings(BaseSettings):
     outbox: OutboxConfig = OutboxConfig()
     credentials: CredentialsConfig = CredentialsConfig()
     pileon: PileOnConfig = PileOnConfig()
+    privacy_guard: PrivacyGuardConfig = PrivacyGuardConfig()
 
     discord_token: SecretStr | None = None
     matrix_password: SecretStr | None = None
@@ -451,6 +478,9 @@ def _describe(error: ValidationError, path: Path | None, data: Mapping[str, Any]
 def _has_key(data: Mapping[str, Any], loc: tuple[int | str, ...]) -> bool:
     node: object = data
     for part in loc:
+        if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]  # an item of a list in the file (`ignore = ["names"]`)
+            continue
         if not isinstance(node, Mapping) or part not in node:
             return False
         node = node[part]

@@ -21,6 +21,7 @@ from chatbridge.services.ingest import BatchWatch, Ingestor, IngestRules
 from chatbridge.services.leaderboard import Leaderboards
 from chatbridge.services.moderation.policy import Policy
 from chatbridge.services.pileon.detector import PileOnWatch
+from chatbridge.services.privacy_guard import PrivacyGuard
 from chatbridge.store.engine import make_engine
 from chatbridge.store.migrate import upgrade
 
@@ -50,6 +51,11 @@ class Core:
                 trophies=self.trophies,
                 renderer=self.renderer,
                 announce_trophies=self.settings.forum.announce_trophies,
+                privacy=PrivacyGuard(
+                    self.settings.privacy_guard,
+                    self.renderer,
+                    Policy.from_settings(self.settings, self.renderer, self.registry.prefixes[0]),
+                ),
             ),
             clock=self.clock,
             watch=self._safety_watch(),

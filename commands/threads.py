@@ -12,6 +12,7 @@ from chatbridge.platform import PlatformError, ThreadTags
 from chatbridge.registry import Param, command
 from chatbridge.render.escape import escape_user_text, name_list
 from chatbridge.services import directory, ingest, threads, trophies
+from chatbridge.services.privacy_guard import privacy_refusal
 from chatbridge.store.tables import Thread
 
 TITLE_MAX = 100
@@ -35,6 +36,12 @@ async def thread_new(
         raise CommandError("Start threads inside a sub-forum channel or room.")
     title = normalise(title, max_len=TITLE_MAX, field="title")
     body = normalise(body, max_len=BODY_MAX, field="opening post", multiline=True)
+    guard = ctx.core.ingestor.rules.privacy
+    if guard is not None and ctx.community.id is not None:
+        # The bot would post the opening itself: it must never be the one to publish a patient's details.
+        found = guard.policy(ctx.session, ctx.community.id).screen(f"{title}\n{body}")
+        if found.flagged:
+            raise CommandError(privacy_refusal(found))
     chosen = _chosen_tags(tags, ctx.platform.thread_tags(ctx.event.room))
     opening = ctx.core.renderer.render("threads/opening.md.j2", title=title, body=body, starter=ctx.member)
     room = ctx.event.room

@@ -18,7 +18,7 @@ from functools import partial
 from typing import Any
 
 from sqlalchemy import insert, update
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from chatbridge.forum.ranks import Trophy
 from chatbridge.model import (
@@ -34,6 +34,7 @@ from chatbridge.model import (
 )
 from chatbridge.services import directory
 from chatbridge.services.awards import JUDGED, AwardCache, Checkpoint, earned, judged_of, judged_slot
+from chatbridge.services.privacy_guard import PrivacyGuard, Screened, queue_actions
 from chatbridge.store.bulk import Bulk
 from chatbridge.store.tables import (
     Identity,
@@ -174,6 +175,8 @@ class FastPath:
     render_trophy: Any
     render_locked: Any
     announce: bool
+    privacy: PrivacyGuard | None = None
+    """The patient-privacy guard every new post passes (None: not checked)."""
     members: MemberCache = field(default_factory=MemberCache)
     awards: AwardCache = field(default_factory=AwardCache)
     _bulk: Bulk | None = None
@@ -225,6 +228,9 @@ class FastPath:
         result = BatchResult([[] for _ in events])
         wanted = [(i, e) for i, e in enumerate(events) if i in fresh]
         run.load(e for _, e in wanted)
+        if self.privacy is not None:
+            communities = {*run.places.values(), *(post.community_id for post in run.posts.values())}
+            self.privacy.preload(session, communities)
         with bulk.pipeline(session):
             # PostgreSQL: the server writes the posts replayed so far while the rest is replayed.
             run.reserve([e for _, e in wanted])
@@ -234,6 +240,24 @@ class FastPath:
                     run.send_posts()
             for index, notices in run.write().items():
                 result.notices[index].extend(notices)
+        if self.privacy is not None and run.flagged:
+            guard = self.privacy
+            queue_actions(
+                session, [row for screened, where in run.flagged for row in guard.actions(screened, **where)]
+            )
+            keys = [where["message_id"] for _, where in run.flagged]
+            posts = {
+                (post.platform, post.platform_message_id): post
+                for post in session.exec(select(Post).where(col(Post.platform_message_id).in_(keys))).all()
+            }
+            for _, where in run.flagged:
+                room = where["room"]
+                post = posts.get((room.platform.value, where["message_id"]))
+                if post is not None:
+                    new = not where["edit"]
+                    guard.open_case(
+                        session, post, room, where["actor"], where["thread_id"], where["now"], new=new
+                    )
         return result
 
 
@@ -305,6 +329,11 @@ class _Run:
         self.dropped_sources: list[int] = []
         self.touched_likes: dict[tuple[int, int], tuple[_PostState, int, datetime]] = {}
         self.edits: list[tuple[_PostState, str, datetime]] = []
+        self.flagged: list[tuple[Screened, dict[str, Any]]] = []
+        """Posts the privacy guard flagged, with where they are: their notices are queued once
+        the run's pipeline is done (see `FastPath.apply`)."""
+        self.flagged_edits: list[tuple[int, bool, str, bool]] = []
+        """(post id, phi_flagged, phi_kinds, hidden) of edits the privacy guard flagged."""
 
     # -- loading ---------------------------------------------------------------------------------
 
@@ -605,8 +634,40 @@ class _Run:
         elif isinstance(event, MessageEdited):
             post = self.posts.get((event.room.platform, event.message_id))
             if post is not None and post.alive:
-                self.edits.append((post, event.text[: 64 * 1024], event.at))
+                body = event.text[: 64 * 1024]
+                screened = self._screen(event, post.community_id, body, None)
+                if screened is not None:
+                    body = screened.body
+                    self.flagged_edits.append((post.id, True, screened.kinds, True))
+                self.edits.append((post, body, event.at))
         return []
+
+    def _screen(
+        self, event: MessagePosted | MessageEdited, community_id: int, text: str, thread_id: str | None
+    ) -> Screened | None:
+        """The privacy guard's verdict (see `services.ingest._screened`); None when clean."""
+        guard = self.path.privacy
+        if guard is None:
+            return None
+        screened = guard.decide(guard.policy(self.session, community_id), text)
+        if not screened.flagged:
+            return None
+        self.flagged.append(
+            (
+                screened,
+                {
+                    "community_id": community_id,
+                    "room": event.room,
+                    "actor": event.actor,
+                    "message_id": event.message_id,
+                    "thread_id": thread_id,
+                    "key": f"{event.room.platform.value}:{event.event_id}",
+                    "now": event.at,
+                    "edit": isinstance(event, MessageEdited),
+                },
+            )
+        )
+        return screened
 
     def _posted(self, event: MessagePosted) -> list[NoticeParts]:
         platform = event.room.platform
@@ -618,7 +679,13 @@ class _Run:
         thread = self.threads.get((platform, event.thread_id or ""))
         if thread is None:
             return []
-        post = self._new_post(event, thread, author, opening=False, counted=not thread.locked)
+        screened = self._screen(event, thread.community_id, event.text[: 64 * 1024], event.thread_id)
+        held = screened is not None and screened.hold
+        post = self._new_post(
+            event, thread, author, opening=False, counted=not (thread.locked or held), screened=screened
+        )
+        if held:
+            return []
         if not post.counted:
             text = self.path.render_locked(thread)
             notice = OutgoingMessage(text, ephemeral=True)
@@ -643,9 +710,18 @@ class _Run:
         if (platform, thread_key) in self.threads:
             return []
         body = event.text[: 64 * 1024]
-        first_line = body.strip().splitlines()[0] if body.strip() else "Untitled"
-        title = (event.thread_title or first_line)[:300]
         community_id = self.places[(platform, event.room.community_id)]
+        given = " ".join(event.thread_title.split()) if event.thread_title is not None else None
+        screened = self._screen(
+            event, community_id, body if given is None else f"{given}\n{body}", event.thread_id
+        )
+        if screened is not None:  # the title is checked with the body, and masked with it
+            if given is None:
+                body = screened.body
+            else:
+                given, _, body = screened.body.partition("\n")
+        first_line = body.strip().splitlines()[0] if body.strip() else "Untitled"
+        title = (given or first_line)[:300]
         thread_id = next(self.thread_ids)
         thread = _ThreadState(thread_id, thread_key, title, author.id, False, community_id, event.at)
         self.threads[(platform, thread_key)] = thread
@@ -671,7 +747,10 @@ class _Run:
             }
         )
         self.participants.add((id(thread), author.id))
-        self._new_post(event, thread, author, opening=True, counted=True)
+        held = screened is not None and screened.hold
+        self._new_post(event, thread, author, opening=True, counted=not held, screened=screened, body=body)
+        if held:
+            return []
         author.delta["message_count"] += 1
         author.delta["threads_started"] += 1
         self._checkpoint(author, event.room, thread_key, event.at)
@@ -685,6 +764,8 @@ class _Run:
         *,
         opening: bool,
         counted: bool,
+        screened: Screened | None = None,
+        body: str | None = None,
     ) -> _PostState:
         platform = event.room.platform
         post_id = next(self.post_ids)
@@ -699,12 +780,14 @@ class _Run:
             author.id,
             platform,
             event.message_id,
-            event.text[: 64 * 1024],
+            body if body is not None else screened.body if screened is not None else event.text[: 64 * 1024],
             event.at,
             opening,
             counted,
             0,  # the like count (of a post the run's reactions are about: set by `write`)
-            False,
+            screened is not None,  # hidden: a flagged post stays out of digests and shares
+            screened is not None,
+            screened.kinds if screened is not None else "",
         )
         (self.held if (platform, event.message_id) in self.reacted else self.unsent).append((post, row))
         return post
@@ -776,6 +859,8 @@ class _Run:
         "counted",
         "like_count",
         "hidden",
+        "phi_flagged",
+        "phi_kinds",
     )
 
     def send_posts(self) -> None:
@@ -846,6 +931,10 @@ class _Run:
         self._write_counters()
         last_edit = {id(post): (post.id, body, at) for post, body, at in self.edits}
         bulk.update(session, _POST, "id", list(last_edit.values()), assign=("body", "edited_at"))
+        if self.flagged_edits:
+            bulk.update(
+                session, _POST, "id", self.flagged_edits, assign=("phi_flagged", "phi_kinds", "hidden")
+            )
 
     def _move_members(self) -> _Standings:
         """Move the members' counters; when trophies are judged, each judged member's counters

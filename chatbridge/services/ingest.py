@@ -50,6 +50,7 @@ from chatbridge.services import directory, trophies
 from chatbridge.services.batch import FastPath, is_fast
 from chatbridge.services.moderation import log as modlog
 from chatbridge.services.moderation import sanctions
+from chatbridge.services.privacy_guard import PrivacyGuard, Screened
 from chatbridge.store.engine import DATABASE_UNAVAILABLE, checkpoint, writer_engine
 from chatbridge.store.tables import (
     Like,
@@ -99,6 +100,8 @@ class IngestRules:
     trophies: TrophyConfig
     renderer: Renderer
     announce_trophies: bool = True
+    privacy: PrivacyGuard | None = None
+    """The patient-privacy guard every new or edited post passes (None: not checked)."""
 
 
 def apply_event(session: Session, event: ChatEvent, rules: IngestRules, now: datetime) -> list[Notice]:
@@ -120,7 +123,7 @@ def apply_event(session: Session, event: ChatEvent, rules: IngestRules, now: dat
         case MessagePosted():
             return _posted(session, event, rules)
         case MessageEdited():
-            _edited(session, event)
+            _edited(session, event, rules)
         case MessageDeleted():
             _deleted(session, event)
         case ReactionAdded():
@@ -231,16 +234,65 @@ def _posted(session: Session, event: MessagePosted, rules: IngestRules) -> list[
     thread = found
     place = directory.resolve_place(session, event.room, event.at)
     author = directory.resolve_member(session, place.community, event.actor, event.at)
-    if thread.locked:
-        add_post(session, thread, author, event.room, event.message_id, body, event.at, counted=False)
+    screened = _screened(session, event, thread.community_id, body, rules)
+    held = screened is not None and screened.hold
+    if screened is not None:
+        body = screened.body
+    if thread.locked or held:
+        post = add_post(session, thread, author, event.room, event.message_id, body, event.at, counted=False)
+        _mark(session, post, screened, event, rules)
+        if held:
+            return []
         text = rules.renderer.render("notices/locked.md.j2", thread=thread)
         return [
             Notice(
                 event.room, OutgoingMessage(text, ephemeral=True), f"locked:{event.event_id}", event.thread_id
             )
         ]
-    add_post(session, thread, author, event.room, event.message_id, body, event.at)
+    post = add_post(session, thread, author, event.room, event.message_id, body, event.at)
+    _mark(session, post, screened, event, rules)
     return trophies.check(session, author, rules, event.room, event.thread_id, event.at)
+
+
+def _screened(
+    session: Session, event: MessagePosted | MessageEdited, community_id: int, body: str, rules: IngestRules
+) -> Screened | None:
+    """The privacy guard's verdict on a post's text; None when it is clean (or not checked)."""
+    if rules.privacy is None:
+        return None
+    screened = rules.privacy.screen(
+        session,
+        community_id=community_id,
+        room=event.room,
+        actor=event.actor,
+        message_id=event.message_id,
+        thread_id=getattr(event, "thread_id", None),
+        text=body,
+        key=f"{event.room.platform.value}:{event.event_id}",
+        now=event.at,
+        edit=isinstance(event, MessageEdited),
+    )
+    return screened if screened.flagged else None
+
+
+def _mark(
+    session: Session,
+    post: Post,
+    screened: Screened | None,
+    event: MessagePosted | MessageEdited,
+    rules: IngestRules,
+) -> None:
+    """Record the guard's verdict on the post: a flagged post is hidden from digests and shares,
+    and goes to the moderators' queue."""
+    if screened is None and not post.phi_flagged:
+        return
+    post.phi_flagged = post.hidden = screened is not None
+    post.phi_kinds = screened.kinds if screened is not None else ""
+    if screened is not None and rules.privacy is not None:
+        session.flush()
+        thread_id = event.thread_id if isinstance(event, MessagePosted) else None
+        new = isinstance(event, MessagePosted)
+        rules.privacy.open_case(session, post, event.room, event.actor, thread_id, event.at, new=new)
 
 
 def _start_thread(session: Session, event: MessagePosted, body: str, rules: IngestRules) -> list[Notice]:
@@ -249,13 +301,24 @@ def _start_thread(session: Session, event: MessagePosted, body: str, rules: Inge
     author = directory.resolve_member(session, place.community, event.actor, event.at)
     assert place.community.id is not None and place.subforum is not None and place.subforum.id is not None
     assert author.id is not None
+    title = event.thread_title
+    if title is not None:
+        title = " ".join(title.split())  # one line, so that it is checked (and masked) with the body
+    screened = _screened(
+        session, event, place.community.id, body if title is None else f"{title}\n{body}", rules
+    )
+    if screened is not None:
+        if title is None:
+            body = screened.body
+        else:
+            title, _, body = screened.body.partition("\n")
     first_line = body.strip().splitlines()[0] if body.strip() else "Untitled"
     thread = Thread(
         community_id=place.community.id,
         subforum_id=place.subforum.id,
         platform=event.room.platform.value,
         platform_thread_id=event.thread_id or event.message_id,
-        title=(event.thread_title or first_line)[:300],
+        title=(title or first_line)[:300],
         tags=list(event.thread_tags),
         starter_member_id=author.id,
         created_at=event.at,
@@ -264,7 +327,13 @@ def _start_thread(session: Session, event: MessagePosted, body: str, rules: Inge
     )
     session.add(thread)
     session.flush()
-    add_post(session, thread, author, event.room, event.message_id, body, event.at, opening=True)
+    held = screened is not None and screened.hold
+    post = add_post(
+        session, thread, author, event.room, event.message_id, body, event.at, opening=True, counted=not held
+    )
+    _mark(session, post, screened, event, rules)
+    if held:
+        return []
     author.threads_started += 1
     return trophies.check(session, author, rules, event.room, thread.platform_thread_id, event.at)
 
@@ -318,7 +387,7 @@ def add_post(
     return post
 
 
-def _edited(session: Session, event: MessageEdited) -> None:
+def _edited(session: Session, event: MessageEdited, rules: IngestRules) -> None:
     """Follow an edit; only the author's own edit counts (a platform may relay others' claims)."""
     post = _post(session, event.room, event.message_id)
     if post is None or post.deleted_at is not None:
@@ -329,8 +398,11 @@ def _edited(session: Session, event: MessageEdited) -> None:
         if editor.id != post.member_id:
             log.info("ignored an edit of %s by someone other than its author", event.message_id)
             return
-    post.body = event.text[:MAX_BODY_CHARS]
+    body = event.text[:MAX_BODY_CHARS]
+    screened = _screened(session, event, post.community_id, body, rules)
+    post.body = screened.body if screened is not None else body
     post.edited_at = event.at
+    _mark(session, post, screened, event, rules)
 
 
 def _deleted(session: Session, event: MessageDeleted) -> None:
@@ -581,6 +653,7 @@ class Ingestor:
             ),
             render_locked=lambda thread: renderer.render("notices/locked.md.j2", thread=thread),
             announce=self.rules.announce_trophies,
+            privacy=self.rules.privacy,
         )
 
     async def submit(self, event: ChatEvent) -> list[Notice]:

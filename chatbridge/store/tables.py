@@ -306,6 +306,11 @@ class Post(StoreModel, table=True):
     counted: bool = True
     like_count: int = 0
     hidden: bool = False
+    phi_flagged: bool = False
+    """The privacy guard found patient identifiers: `body` holds the masked text, and the post is
+    hidden from digests, share quotes and cards (docs/safety.md)."""
+    phi_kinds: str = Field(default="", sa_type=String(200))
+    """The identifier kinds found, comma-separated (never the identifiers)."""
 
 
 class LikeSource(StoreModel, table=True):
