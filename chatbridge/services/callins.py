@@ -83,9 +83,11 @@ def send(
 def received(session: Session, recipient: Member, text: str) -> CallIn:
     """A call-in the member received, named by its number ("#3" or "3")."""
     number = whole_number(text.strip().removeprefix("#"))
-    found = session.get(CallIn, number) if number is not None and 0 < number <= LARGEST_NUMBER else None
+    valid = number is not None and 0 < number <= LARGEST_NUMBER
+    found = session.get(CallIn, number) if valid else None
     if found is None or found.recipient_member_id != recipient.id:
-        raise NotFound(f"You have no call-in {quote_input(text)}; its number is in the message you received.")
+        shown = f"#{number}" if valid else quote_input(text)
+        raise NotFound(f"You have no call-in {shown}; its number is in the message you received.")
     return found
 
 
