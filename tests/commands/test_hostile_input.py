@@ -159,14 +159,14 @@ async def test_direction_overrides_are_stripped_from_quotes_and_names(forum: For
     chat.member("eve\u202egpj.exe")
     await chat.say('!thread new "Nights" Tips?', as_="eve\u202egpj.exe")
     thread = chat.thread("Nights")
-    await chat.say("see \u2066attached\u2069 \u202eexe.jpg", as_="eve\u202egpj.exe", thread=thread)
+    await chat.say("see \u2066attached\u2069 \u202eexe.pdf", as_="eve\u202egpj.exe", thread=thread)
     reply = chat.last_message_id("eve\u202egpj.exe")
 
     shared = texts(await chat.say("!share", as_="bob", thread=thread, reply_to=reply))
     card = texts(await chat.say("!thread show #1", as_="bob"))
     profile = texts(await chat.say("!profile eve\u202egpj.exe", as_="bob"))
 
-    assert "“see attached exe.jpg”" in shared and "evegpj.exe" in shared
+    assert "“see attached exe.pdf”" in shared and "evegpj.exe" in shared
     for said in (shared, card, profile):
         assert not any(ch in said for ch in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
@@ -330,6 +330,8 @@ async def _stage(forum: Forum) -> Stage:
 
 
 def _checked_answers(said: list[Said], refused: bool, example: str) -> None:
+    """Every message the bot said meanwhile is inert; a refusal is one answer of one line (direct
+    messages to other members, which the outbox delivers for earlier commands, are not answers)."""
     for message in said:
         text = message.text
         assert APOLOGY not in text, example
@@ -338,8 +340,9 @@ def _checked_answers(said: list[Said], refused: bool, example: str) -> None:
         assert not any(ch in text for ch in BIDI), (example, text)
         text.encode("utf-8")  # no lone surrogate: every platform could send it
     if refused:
-        assert len(said) == 1, example
-        lines = said[0].text.split("\n")
+        answers = [m for m in said if not m.room.room_id.startswith("dm-")]
+        assert len(answers) == 1, (example, answers)
+        lines = answers[0].text.split("\n")
         assert len(lines) == 1 or (len(lines) == 2 and lines[1].startswith("Usage: ")), (example, lines)
 
 
