@@ -96,6 +96,7 @@ async def test_a_poison_event_is_refused_logged_once_by_its_id_and_skipped(
 
         with forum.store() as session:
             assert session.exec(select(Thread)).one().reply_count == 1
-    mentions = [r for r in caplog.records if poison in r.getMessage()]
+    # Ours: one line by id. psycopg may add a warning of its own when the failed pipeline is closed.
+    mentions = [r for r in caplog.records if r.name.startswith("chatbridge") and poison in r.getMessage()]
     assert len(mentions) == 1 and mentions[0].levelno == logging.ERROR
     assert "patient" not in caplog.text
