@@ -174,6 +174,7 @@ async def test_kill_9_during_a_long_stream_loses_nothing_and_doubles_nothing(
     homeserver: Homeserver, make_member: MakeMember, database_url: str, tmp_path: Path
 ) -> None:
     rng = random.Random(SEED)
+    context = f"seed {SEED}, {database_url.split(':', 1)[0]}, {EVENTS} events, {KILLS} kills"
     account = await register_bot(homeserver)
     community = await create_community(await make_member("dana"), account.user_id)
     rooms = list(community.rooms.values())
@@ -217,7 +218,7 @@ async def test_kill_9_during_a_long_stream_loses_nothing_and_doubles_nothing(
             await bot.stop()
             said = [m for room in rooms for m in await bot_messages(members[0].client, room, account.user_id)]
             with Session(engine) as session:
-                check_store(session, truth, members, f"seed {SEED}")
+                check_store(session, truth, members, context)
                 trophies_awarded = session.exec(select(func.count()).select_from(TrophyAward)).one()
         finally:
             engine.dispose()
@@ -228,12 +229,10 @@ async def test_kill_9_during_a_long_stream_loses_nothing_and_doubles_nothing(
     answers = Counter(answered(m) for m in said)
     unanswered = [c for c in truth.commands if answers[c] == 0]
     twice = [c for c in truth.commands if answers[c] > 1]
-    assert (unanswered, twice) == ([], []), f"seed {SEED}: commands unanswered / answered twice"
+    assert (unanswered, twice) == ([], []), f"{context}: commands unanswered / answered twice"
     announcements = Counter(body(m) for m in said if body(m).startswith("🏆"))
-    assert [text for text, n in announcements.items() if n > 1] == [], (
-        f"seed {SEED}: trophies announced twice"
-    )
-    assert sum(announcements.values()) == trophies_awarded, f"seed {SEED}: a trophy award went unannounced"
+    assert [text for text, n in announcements.items() if n > 1] == [], f"{context}: trophies announced twice"
+    assert sum(announcements.values()) == trophies_awarded, f"{context}: a trophy award went unannounced"
     assert bot.starts == KILLS + 1
 
 
