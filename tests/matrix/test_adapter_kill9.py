@@ -101,7 +101,8 @@ class Truth:
     replies: Counter[str] = field(default_factory=Counter)
     likes: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
     """(liker, post) -> (room, reaction event id), for likes standing now."""
-    commands: list[str] = field(default_factory=list)
+    commands: dict[str, str] = field(default_factory=dict)
+    """Every command's event id -> its text."""
 
     def like_count(self, post: str) -> int:
         return sum(1 for _, liked in self.likes if liked == post)
@@ -141,10 +142,11 @@ async def play(rng: random.Random, members: list[Member], rooms: list[str], trut
             return
     if roll < 0.95:  # another member's card: answered in the room (one's own goes to a direct chat)
         other = rng.choice([m for m in members if m is not member])
-        truth.commands.append(await member.say(room, f"!profile {other.user_id}"))
+        text = f"!profile {other.user_id}"
+        truth.commands[await member.say(room, text)] = text
     else:
         started = [root for root in roots if truth.replies[root]]  # a command does not start a thread
-        truth.commands.append(await member.say(room, "!thread show", thread=rng.choice(started)))
+        truth.commands[await member.say(room, "!thread show", thread=rng.choice(started))] = "!thread show"
 
 
 async def bot_messages(client: AsyncClient, room_id: str, bot_user_id: str) -> list[dict[str, Any]]:
@@ -205,7 +207,7 @@ async def test_kill_9_during_a_long_stream_loses_nothing_and_doubles_nothing(
                 await bot.start(wait_ready=False)  # the members do not wait for it
             await play(rng, members, rooms, truth, step)
         last = await members[0].say(rooms[0], f"!profile {members[1].user_id}")
-        truth.commands.append(last)
+        truth.commands[last] = "!profile"
         engine = make_engine(database_url)
         try:
             async with asyncio.timeout(SETTLE):
@@ -227,9 +229,9 @@ async def test_kill_9_during_a_long_stream_loses_nothing_and_doubles_nothing(
 
     assert trophies_awarded > 0 and len(truth.commands) > KILLS  # the stream exercised both
     answers = Counter(answered(m) for m in said)
-    unanswered = [c for c in truth.commands if answers[c] == 0]
-    twice = [c for c in truth.commands if answers[c] > 1]
-    assert (unanswered, twice) == ([], []), f"{context}: commands unanswered / answered twice"
+    unanswered = {c: text for c, text in truth.commands.items() if answers[c] == 0}
+    twice = {c: text for c, text in truth.commands.items() if answers[c] > 1}
+    assert (unanswered, twice) == ({}, {}), f"{context}: commands unanswered / answered twice"
     announcements = Counter(body(m) for m in said if body(m).startswith("🏆"))
     assert [text for text, n in announcements.items() if n > 1] == [], f"{context}: trophies announced twice"
     assert sum(announcements.values()) == trophies_awarded, f"{context}: a trophy award went unannounced"
