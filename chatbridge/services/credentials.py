@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, and_, or_
+from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
 from chatbridge.config import CredentialsConfig
@@ -27,9 +27,10 @@ from chatbridge.forum.text import InputError, normalise, quote_input
 from chatbridge.model import Actor, OutgoingMessage, PlatformName, Privilege
 from chatbridge.platform import Platform
 from chatbridge.render.templates import Renderer
+from chatbridge.services import directory
 from chatbridge.services.moderation.notices import enqueue_dm, identities, platform_community_id
 from chatbridge.services.outbox import enqueue
-from chatbridge.store.tables import Credential, Like, Member, ModLogEntry, Post, SubForum, Thread
+from chatbridge.store.tables import Credential, Member, ModLogEntry
 
 log = logging.getLogger(__name__)
 
@@ -181,29 +182,12 @@ def listing(
         .where(Credential.community_id == community_id, *_live(now))  # type: ignore[arg-type]
     )
     if public_only:
-        query = query.where(_seen_in_public())
+        query = query.where(directory.seen_in_public())
     rows = list(session.exec(query).all())
     if wanted:
         folded = wanted.casefold()
         rows = [r for r in rows if folded in r[1].title.casefold()]
     return sorted(rows, key=lambda r: (r[0].display_name.casefold(), r[0].id or 0))
-
-
-def _seen_in_public() -> ColumnElement[bool]:
-    public = and_(
-        col(Thread.id) == col(Post.thread_id),
-        col(SubForum.id) == col(Thread.subforum_id),
-        col(SubForum.private).is_(False),
-    )
-    posted = select(1).where(col(Post.member_id) == col(Member.id), public).exists()
-    liked = (
-        select(1)
-        .select_from(Like)
-        .join(Post, col(Post.id) == col(Like.post_id))
-        .where(col(Like.member_id) == col(Member.id), public)
-        .exists()
-    )
-    return or_(col(Member.seen_in_public).is_(True), posted, liked)
 
 
 def remind_expiring(session: Session, renderer: Renderer, config: CredentialsConfig, now: datetime) -> int:

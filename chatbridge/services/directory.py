@@ -210,6 +210,13 @@ def _active_in(private: bool) -> ColumnElement[bool]:
     return or_(posted, liked)
 
 
+def seen_in_public() -> ColumnElement[bool]:
+    """Whether a member has shown themselves where everyone could see: joined a public room
+    (`Member.seen_in_public`), or posted or liked in a public sub-forum. Public answers (a digest's
+    welcome, the verified list) name only such members."""
+    return or_(col(Member.seen_in_public).is_(True), _active_in(False))
+
+
 def seen_only_in_private() -> ColumnElement[bool]:
     """Whether everything the store knows of a member is from private sub-forums: they posted or
     liked there, and never joined, asked, posted or liked in a public room. Such a member's

@@ -11,6 +11,7 @@ so callers can both decide and mask.
 from __future__ import annotations
 
 import re
+import typing
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Final, Literal
@@ -30,19 +31,7 @@ Kind = Literal[
     "age_over_89",
     "photo",
 ]
-KINDS: Final[tuple[Kind, ...]] = (
-    "name",
-    "date",
-    "record_number",
-    "nhs_number",
-    "insurance_number",
-    "ssn",
-    "phone",
-    "email",
-    "address",
-    "age_over_89",
-    "photo",
-)
+KINDS: Final[tuple[Kind, ...]] = typing.get_args(Kind)
 
 PHONE_REGIONS: Final = ("US", "GB", "EG", "IN")
 """The regions whose national phone formats are recognised without a leading +."""

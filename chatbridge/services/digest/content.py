@@ -45,7 +45,7 @@ from sqlmodel import Session, col
 from chatbridge.config import DigestConfig
 from chatbridge.forum.text import excerpt
 from chatbridge.model import MessageRef, PlatformName
-from chatbridge.services import credentials, evidence
+from chatbridge.services import credentials, directory, evidence
 from chatbridge.services.digest.schedule import Period
 from chatbridge.store.tables import (
     Community,
@@ -656,25 +656,6 @@ class _Builder:
                 break
         return chosen
 
-    def _seen_in_public(self) -> ColumnElement[bool]:
-        """Whether a member has shown themselves where everyone could see: joined a public room
-        (`Member.seen_in_public`), or posted or liked in a public sub-forum.
-        A member seen only in private rooms is neither welcomed nor has trophies listed."""
-        public = and_(
-            col(Thread.id) == col(Post.thread_id),
-            col(SubForum.id) == col(Thread.subforum_id),
-            col(SubForum.private).is_(False),
-        )
-        posted = select(1).where(col(Post.member_id) == col(Member.id), public).exists()
-        liked = (
-            select(1)
-            .select_from(Like)
-            .join(Post, col(Post.id) == col(Like.post_id))
-            .where(col(Like.member_id) == col(Member.id), public)
-            .exists()
-        )
-        return or_(col(Member.seen_in_public).is_(True), posted, liked)
-
     def _newcomers(self) -> tuple[list[str], int]:
         joined = func.coalesce(col(Member.joined_at), col(Member.first_seen_at))
         rows = self._run(
@@ -684,7 +665,7 @@ class _Builder:
                 col(Member.is_bot).is_(False),
                 joined >= self.period.start,
                 joined < self.period.end,
-                self._seen_in_public(),
+                directory.seen_in_public(),
             )
             .order_by(joined, col(Member.id))
         )
@@ -705,7 +686,7 @@ class _Builder:
                 col(Member.is_bot).is_(False),
                 col(TrophyAward.awarded_at) >= self.period.start,
                 col(TrophyAward.awarded_at) < self.period.end,
-                self._seen_in_public(),
+                directory.seen_in_public(),
             )
             .order_by(col(TrophyAward.awarded_at), col(TrophyAward.id))
         )
